@@ -1,0 +1,56 @@
+"""Error types shared by the host and the plugins.
+
+Two kinds matter to the user: `UserFacingError` carries a French sentence that can be shown as is
+(popup, JSON-RPC `message`); `PluginNotReady` says a plugin cannot work *yet* (card middleware
+missing, service down) and the host retries it with backoff while the rest of the agent runs.
+Anything else is a bug: it is logged with the plugin's name and never shown as a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VigieError(Exception):
+    """Base class of Vigie's own errors."""
+
+
+class UserFacingError(VigieError):
+    """An error whose `message` is French text fit for the practitioner or the secretary.
+
+    `code` is the JSON-RPC error code used when it crosses the local API (application errors live
+    in -32000..-32099); `data` is optional structured detail for the LGC (no personal data).
+    """
+
+    def __init__(self, message: str, *, code: int = -32000, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.data = data
+
+
+class PluginNotReady(VigieError):
+    """Raised by a plugin's `startup` when a dependency is missing or unreachable for now."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class RegistrationError(VigieError):
+    """A plugin or one of its registrations breaks the host's rules (refused at startup)."""
+
+
+class ConfigError(VigieError):
+    """Invalid configuration; names the offending key in French and in English."""
+
+    def __init__(self, key: str, message_fr: str, message_en: str) -> None:
+        super().__init__(f"{key}: {message_fr} / {message_en}")
+        self.key = key
+        self.message_fr = message_fr
+        self.message_en = message_en
+
+
+class PermanentJobError(VigieError):
+    """Raised by an outbox handler when retrying can never succeed (goes straight to dead letter)."""

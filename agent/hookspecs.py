@@ -1,0 +1,197 @@
+"""Every hook a Vigie plugin can implement. One place, typed, documented (docs/plugin_hooks.md).
+
+Three families, each with its own rules (enforced by `agent.plugins.PluginHost.register`):
+
+1. **Registration** (`register_*`): plain `def`, called once at startup with a `register` callable;
+   the host validates each registration and refuses duplicates.
+2. **Decisions** (`firstresult=True`): plain `def`, pure, no I/O; the first non-None answer wins.
+   An `async def` implementation is refused at registration (a coroutine object is never None, so
+   it would always "win" without being awaited).
+3. **Notifications**: may be `async def`; called through `agent.hookcall.call_each`, which runs every
+   implementation even when one raises, logs the plugin's name and marks it degraded.
+
+`startup` and `shutdown` are notifications the host calls plugin by plugin (in registration order,
+then reversed) so that one plugin raising `PluginNotReady` is degraded and retried alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+    import sqlite3
+
+    from agent.app import Agent
+    from agent.outbox import Job
+    from agent.pairing import PairingRequest
+    from agent.rpc import RpcContext
+
+PROJECT = "vigie"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+RpcHandler = Callable[[dict[str, Any], "RpcContext"], Awaitable[Any]]
+JobHandler = Callable[["Job"], Awaitable[None]]
+StatusProvider = Callable[[], Mapping[str, Any]]
+
+
+class RpcRegister(Protocol):
+    def __call__(
+        self,
+        name: str,
+        handler: RpcHandler,
+        *,
+        params: Mapping[str, Any] | None = None,
+        scope: str = "lgc",
+        description: str = "",
+    ) -> None: ...
+
+
+class OutboxRegister(Protocol):
+    def __call__(
+        self,
+        name: str,
+        handler: JobHandler,
+        *,
+        concurrency: int = 1,
+        max_attempts: int = 8,
+        base_delay: float = 2.0,
+        max_delay: float = 600.0,
+    ) -> None: ...
+
+
+class MigrationRegister(Protocol):
+    def __call__(
+        self, namespace: str, version: int, migration: str | Callable[[sqlite3.Connection], None]
+    ) -> None: ...
+
+
+class StatusRegister(Protocol):
+    def __call__(self, name: str, provider: StatusProvider) -> None: ...
+
+
+class CliRegister(Protocol):
+    def __call__(
+        self,
+        name: str,
+        help: str,
+        configure: Callable[[argparse.ArgumentParser], None],
+        run: Callable[[argparse.Namespace], int],
+    ) -> None: ...
+
+
+class SandboxRegister(Protocol):
+    def __call__(self, name: str, start: Callable[[], Awaitable[Any]]) -> None: ...
+
+
+# ---------------------------------------------------------------- 1. registration (sync, once)
+
+
+@hookspec
+def register_rpc_methods(register: RpcRegister) -> None:
+    """Add local-API methods. `register(name, handler, params=JSON schema, scope="lgc"|"admin")`.
+
+    `name` is `<noun>.<verb>`; `handler(params, ctx)` is `async` and returns a JSON-serialisable
+    result or raises `UserFacingError` (its French message goes to the LGC). Params are validated
+    against the schema before the handler runs. Every method must be documented in
+    docs/local-api.md (a test checks it).
+    """
+
+
+@hookspec
+def register_outbox_handlers(register: OutboxRegister) -> None:
+    """Add durable background job handlers: `register(name, handler, concurrency=1, ...)`.
+
+    `handler(job)` is `async`; returning means done, raising retries with exponential backoff and
+    jitter, raising `PermanentJobError` (or exhausting `max_attempts`) moves the job to the dead
+    letter. Delivery is at least once: a job running when the process died runs again, so the
+    handler must make its effect idempotent with `job.key`.
+    """
+
+
+@hookspec
+def register_migrations(register: MigrationRegister) -> None:
+    """Add versioned SQLite migrations: `register(namespace, version, sql_or_callable)`.
+
+    Each plugin uses its own namespace (its name); versions start at 1 and are applied in order,
+    once, each in its own transaction, before any plugin starts.
+    """
+
+
+@hookspec
+def register_status_providers(register: StatusRegister) -> None:
+    """Add to `agent.info`: `register(name, provider)`; `provider()` is sync, fast and returns a
+    mapping with optional keys `readers` (list) and `services` (name -> status dict)."""
+
+
+@hookspec
+def register_cli_commands(register: CliRegister) -> None:
+    """Add `vigie <name>` subcommands: `register(name, help, configure(parser), run(args) -> int)`.
+
+    Commands that act on a running agent go through the local API (`agent.client`).
+    """
+
+
+@hookspec
+def register_sandbox_services(register: SandboxRegister) -> None:
+    """Add a local stand-in of a national service to `vigie run --sandbox`.
+
+    `register(name, start)`: `start()` is `async`, starts the stand-in on a free loopback port and
+    returns a `sandbox.supervisor.SandboxService` (its endpoint(s), extra config, and `stop()`).
+    """
+
+
+# ---------------------------------------------------------------- 2. decisions (firstresult, pure)
+
+
+@hookspec(firstresult=True)
+def pairing_policy(client_name: str, origin: str | None) -> bool | None:
+    """Decide a pairing request without asking the user: True accept, False refuse, None ask.
+
+    Pure: look only at the arguments and the plugin's own configuration.
+    """
+
+
+# ---------------------------------------------------------------- 3. notifications
+
+
+@hookspec
+def startup(agent: Agent) -> None:
+    """Start the plugin's own resources (may be `async`). Raise `PluginNotReady` when a dependency
+    is missing for now: the plugin is marked degraded and retried with backoff."""
+
+
+@hookspec
+def shutdown(agent: Agent) -> None:
+    """Release what `startup` acquired (may be `async`); called in reverse registration order and
+    only for plugins whose startup succeeded."""
+
+
+@hookspec
+def agent_started(agent: Agent) -> None:
+    """The agent is up: the store is open, the local API listens, every plugin has started."""
+
+
+@hookspec
+def agent_stopping(agent: Agent) -> None:
+    """The agent is about to stop (SIGINT/SIGTERM, tray Quit); keep it short: the whole stop has 2 s."""
+
+
+@hookspec
+def pairing_requested(request: PairingRequest) -> None:
+    """An LGC asks to pair: show "Autoriser <client> à utiliser Vigie ?" and call
+    `request.accept()` or `request.refuse()`. Must not block; the LGC's socket waits."""
+
+
+@hookspec
+def outbox_job_dead(job: Job) -> None:
+    """A background job failed permanently (dead letter): tell the user (tray, popup)."""
+
+
+@hookspec
+def plugin_status_changed(name: str, status: str, reason: str | None) -> None:
+    """A plugin became `ok`, `degraded` or `disabled` (for the tray icon and `agent.status`)."""
