@@ -1,0 +1,282 @@
+"""The Agent: owns the store, outbox, local API and plugins; starts and stops them symmetrically.
+
+Start: plugins loaded → migrations → store → registrations → outbox → local API → each plugin's
+`startup` → `agent_started`. Stop runs the same steps backwards. The local API answers before the
+plugins have started so `/health` is fast and the LGC gets "module pas prêt" rather than a refused
+connection. A plugin whose `startup` raises `PluginNotReady` is degraded and retried with backoff
+while the rest of the agent runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agent import __version__
+from agent.clients import ClientRegistry
+from agent.config import Config
+from agent.errors import PluginNotReady, RegistrationError, UserFacingError
+from agent.events import EventBus
+from agent.hookcall import call_each, call_one, call_registration
+from agent.hookspecs import JobHandler, RpcHandler, StatusProvider, hookimpl
+from agent.outbox import Job, Outbox
+from agent.pairing import PairingBroker, PairingRequest
+from agent.plugins import DEGRADED, OK, PluginHost, PluginState
+from agent.rpc import RpcContext, RpcRegistry
+from agent.secrets import SecretStore
+from agent.server import ApiServer, register_admin_methods
+from agent.store import MigrationRegistry, Store
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT = 15.0
+SHUTDOWN_TIMEOUT = 0.5  # per plugin; the whole stop must fit in 2 s
+RETRY_BASE, RETRY_MAX = 1.0, 300.0
+NOT_READY_CODE = -32004
+
+
+class CorePlugin:
+    """The host's own hook implementations (registered like any plugin, under the name `core`)."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    @hookimpl
+    def register_rpc_methods(self, register: Callable[..., None]) -> None:
+        register("agent.info", self.info, params={"type": "object", "additionalProperties": False},
+                 description="Version, plugins and their status, readers, services, outbox counts.")
+
+    async def info(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self.agent.info()
+
+
+class Agent:
+    def __init__(self, config: Config, *, host: PluginHost | None = None, load_plugins: bool = True) -> None:
+        self.config = config
+        self.events = EventBus()
+        self.plugins = host or PluginHost()
+        self.plugins._on_status_change = self._on_status_change
+        self.store = Store(config.store.path, fsync=config.store.fsync)
+        self.outbox = Outbox(self.store, on_dead=self._on_job_dead)
+        self.rpc = RpcRegistry()
+        self.secrets = SecretStore()
+        self.clients = ClientRegistry(self.store, list(config.api.tokens))
+        self.pairing = PairingBroker(
+            auto_accept=config.api.auto_accept_pairing,
+            timeout=config.api.pairing_timeout,
+            policy=self._pairing_policy,
+            notify=self._notify_pairing,
+        )
+        self.server = ApiServer(
+            config.api, rpc=self.rpc, events=self.events, clients=self.clients, pairing=self.pairing,
+            version=__version__,
+        )
+        self.status_providers: dict[str, StatusProvider] = {}
+        self._load_plugins = load_plugins
+        self._retry_tasks: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stop_requested: asyncio.Event | None = None
+        self._started = False
+        self._rng = random.Random()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stop_requested = asyncio.Event()
+        self.plugins.register(CorePlugin(self), "core", source="core")
+        if self._load_plugins:
+            self.plugins.load(self.config.disabled_plugins)
+        migrations = MigrationRegistry()
+        call_registration(self.plugins, "register_migrations", lambda _p: migrations.register)
+        await self.store.open(migrations)
+        call_registration(self.plugins, "register_rpc_methods", self._rpc_register_for)
+        call_registration(self.plugins, "register_outbox_handlers", self._outbox_register_for)
+        call_registration(self.plugins, "register_status_providers", self._status_register_for)
+        register_admin_methods(self.rpc, clients=self.clients, pairing=self.pairing, server=self.server)
+        await self.outbox.start()
+        await self.server.start()
+        self._started = True
+        for name in list(self.plugins.states):
+            await self._start_plugin(name)
+        await call_each(self.plugins, "agent_started", agent=self)
+        log.info("agent started on %s with %d plugins", self.server.url, len(self.plugins.states))
+
+    async def stop(self) -> None:
+        if not self._started:
+            await self.store.close()
+            return
+        self._started = False
+        for task in list(self._retry_tasks.values()) + list(self._background):
+            task.cancel()
+        await call_each(self.plugins, "agent_stopping", agent=self, timeout=SHUTDOWN_TIMEOUT)
+        for name in reversed(list(self.plugins.states)):
+            await self._stop_plugin(name)
+        await self.server.stop()
+        await self.outbox.stop(grace=0.5)
+        await self.store.close()
+        log.info("agent stopped")
+
+    def request_stop(self) -> None:
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    async def run(self, on_started: Callable[[Agent], None] | None = None) -> None:
+        """Start, wait for SIGINT/SIGTERM (or `request_stop`), stop."""
+        await self.start()
+        uninstall = self._install_signal_handlers()
+        try:
+            if on_started is not None:
+                on_started(self)
+            assert self._stop_requested is not None
+            await self._stop_requested.wait()
+        finally:
+            uninstall()
+            await self.stop()
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        if sys.platform != "win32":
+            for sig in signals:
+                loop.add_signal_handler(sig, self.request_stop)
+
+            def uninstall() -> None:
+                for sig in signals:
+                    loop.remove_signal_handler(sig)
+
+            return uninstall
+        # Windows: no loop signal handlers; hop from the signal handler into the loop thread-safely.
+        previous = {s: signal.signal(s, lambda *_: loop.call_soon_threadsafe(self.request_stop)) for s in signals}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    # -- plugins' startup/shutdown -------------------------------------------------------------
+    def _impl_of(self, hook_name: str, plugin_name: str) -> Any | None:
+        for impl in getattr(self.plugins.hook, hook_name).get_hookimpls():
+            if impl.plugin_name == plugin_name:
+                return impl
+        return None
+
+    async def _start_plugin(self, name: str, attempt: int = 0) -> None:
+        state = self.plugins.states[name]
+        if state.status not in ("starting", DEGRADED) or state.started:
+            return
+        impl = self._impl_of("startup", name)
+        try:
+            if impl is not None:
+                await call_one(impl, {"agent": self}, STARTUP_TIMEOUT)
+        except PluginNotReady as exc:
+            delay = exc.retry_after or min(RETRY_MAX, RETRY_BASE * 2**attempt) * (0.5 + self._rng.random() / 2)
+            log.warning("plugin %s not ready (%s); retry in %.1f s", name, exc.reason, delay)
+            self.plugins.mark_degraded(name, exc.reason)
+            self._retry_tasks[name] = asyncio.create_task(self._retry_start(name, attempt + 1, delay))
+            return
+        except Exception as exc:  # a bug in the plugin: degrade it, keep the agent running
+            log.error("plugin %s failed to start: %s", name, type(exc).__name__, exc_info=True)
+            self.plugins.mark_degraded(name, f"échec au démarrage ({type(exc).__name__})")
+            return
+        self.plugins.set_status(name, OK, None)
+
+    async def _retry_start(self, name: str, attempt: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._retry_tasks.pop(name, None)
+        if self._started:
+            await self._start_plugin(name, attempt)
+
+    async def _stop_plugin(self, name: str) -> None:
+        state = self.plugins.states[name]
+        if not state.started:
+            return
+        impl = self._impl_of("shutdown", name)
+        if impl is None:
+            return
+        try:
+            await call_one(impl, {"agent": self}, SHUTDOWN_TIMEOUT)
+        except Exception as exc:
+            log.error("plugin %s failed to shut down: %s", name, type(exc).__name__, exc_info=True)
+
+    # -- registrations bound to the registering plugin ---------------------------------------
+    def _rpc_register_for(self, plugin_name: str) -> Callable[..., None]:
+        def register(name: str, handler: RpcHandler, *, params: Mapping[str, Any] | None = None,
+                     scope: str = "lgc", description: str = "") -> None:
+            async def guarded(p: dict[str, Any], ctx: RpcContext) -> Any:
+                state = self.plugins.states.get(plugin_name)
+                if state is not None and not state.started:
+                    raise UserFacingError(
+                        f"Le module « {plugin_name} » n'est pas prêt : {state.reason or 'démarrage en cours'}.",
+                        code=NOT_READY_CODE,
+                    )
+                return await handler(p, ctx)
+
+            self.rpc.register(name, guarded, params=params, scope=scope, description=description)
+
+        return register
+
+    def _outbox_register_for(self, plugin_name: str) -> Callable[..., None]:
+        def register(name: str, handler: JobHandler, **options: Any) -> None:
+            self.outbox.register(name, handler, **options)
+
+        return register
+
+    def _status_register_for(self, plugin_name: str) -> Callable[..., None]:
+        def register(name: str, provider: StatusProvider) -> None:
+            if name in self.status_providers:
+                raise RegistrationError(f"status provider {name!r} registered twice (plugin {plugin_name})")
+            self.status_providers[name] = provider
+
+        return register
+
+    # -- information -----------------------------------------------------------------------
+    async def info(self) -> dict[str, Any]:
+        readers: list[Any] = []
+        services: dict[str, Any] = {}
+        for name, provider in self.status_providers.items():
+            try:
+                part = provider()
+            except Exception as exc:
+                log.error("status provider %s failed: %s", name, type(exc).__name__)
+                continue
+            readers.extend(part.get("readers", []))
+            services.update(part.get("services", {}))
+        return {
+            "version": __version__,
+            "sandbox": self.config.sandbox,
+            "plugins": self.plugins.summary(),
+            "readers": readers,
+            "services": services,
+            "outbox": await self.outbox.stats(),
+        }
+
+    # -- hooks the host itself fires -------------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_status_change(self, state: PluginState) -> None:
+        with contextlib.suppress(RuntimeError):  # no running loop (status set outside the agent)
+            asyncio.get_running_loop()
+            self.events.publish("agent.status", {"plugins": self.plugins.summary()})
+            self._spawn(call_each(self.plugins, "plugin_status_changed", name=state.name, status=state.status,
+                                  reason=state.reason))
+
+    async def _on_job_dead(self, job: Job) -> None:
+        self.events.publish("agent.status", {"outbox": await self.outbox.stats()})
+        await call_each(self.plugins, "outbox_job_dead", job=job)
+
+    def _pairing_policy(self, client_name: str, origin: str | None) -> bool | None:
+        decision: bool | None = self.plugins.hook.pairing_policy(client_name=client_name, origin=origin)
+        return decision
+
+    async def _notify_pairing(self, request: PairingRequest) -> None:
+        self.events.publish("pairing.requested", {"request_id": request.id, "client_name": request.client_name})
+        await call_each(self.plugins, "pairing_requested", request=request)

@@ -1,0 +1,59 @@
+"""Cheap, side-effect-free probes of the card stack for `vigie doctor` (no agent imports here).
+
+They tell whether the PC/SC service answers and which PKCS#11 modules (CPS middleware, SoftHSM) are
+installed. The full monitor and token code live in hardware/pcsc and hardware/pkcs11.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    detail: str
+
+
+def pcsc_status() -> ProbeResult:
+    """Establish a PC/SC context and list readers; never raises."""
+    try:
+        from smartcard import scard  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return ProbeResult(False, "pyscard non installé (lecture de cartes indisponible)")
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return ProbeResult(False, f"service PC/SC injoignable ({scard.SCardGetErrorMessage(hresult).strip()})")
+    try:
+        hresult, readers = scard.SCardListReaders(context, [])
+        if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
+            return ProbeResult(True, "service PC/SC actif, aucun lecteur branché")
+        if hresult != scard.SCARD_S_SUCCESS:
+            return ProbeResult(False, f"liste des lecteurs impossible ({scard.SCardGetErrorMessage(hresult).strip()})")
+        return ProbeResult(True, f"service PC/SC actif, {len(readers)} lecteur(s)")
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+def pkcs11_candidates() -> list[Path]:
+    """Where the CPS middleware (Cryptolib CPS) and SoftHSM2 install their PKCS#11 module."""
+    if sys.platform == "win32":
+        system32 = Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32"
+        return [system32 / "cps3_pkcs11_w64.dll", system32 / "cps3_pkcs11_w32.dll",
+                Path(r"C:\Program Files\santeestoolbox\cps3_pkcs11_w64.dll")]
+    if sys.platform == "darwin":
+        return [Path("/usr/local/lib/libcps3_pkcs11_osx.dylib"),
+                Path("/Library/Frameworks/cps3.framework/cps3_pkcs11")]
+    return [Path("/usr/local/galss/libcps3_pkcs11_lux.so"), Path("/usr/lib/libcps3_pkcs11_lux.so"),
+            Path("/usr/lib/libcps3_pkcs11.so"), Path("/usr/lib/softhsm/libsofthsm2.so"),
+            Path("/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")]
+
+
+def pkcs11_modules(extra: list[Path] | None = None) -> ProbeResult:
+    found = [p for p in [*(extra or []), *pkcs11_candidates()] if p.exists()]
+    if not found:
+        return ProbeResult(False, "aucun module PKCS#11 (Cryptolib CPS) trouvé")
+    return ProbeResult(True, ", ".join(str(p) for p in found))
