@@ -1,0 +1,171 @@
+"""`vigie` command line. Every subcommand has a help text meant for a newcomer.
+
+`run` starts the agent (or, with `--sandbox`, the local stand-ins of the national services and an
+agent wired to them). Commands acting on a running agent go through the local API (`agent.client`).
+Plugins add subcommands through `register_cli_commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.config import Config, load_config
+from agent.errors import ConfigError, RegistrationError, UserFacingError
+from agent.hookcall import call_registration
+from agent.logging import setup_logging
+from agent.plugins import PluginHost
+
+EPILOG = """Premiers pas : `vigie run --sandbox` démarre l'agent sur des services nationaux simulés.
+Configuration : fichier TOML (voir `vigie doctor`), surchargeable par des variables VIGIE_SECTION_CLE."""
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FICHIER",
+                   help="fichier de configuration TOML (défaut : dossier de configuration de l'utilisateur)")
+
+
+def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Callable[..., int]]]) -> (
+        argparse.ArgumentParser):
+    parser = argparse.ArgumentParser(
+        prog="vigie", description="Vigie : agent INS, DMP, MSSanté et e-prescription à côté de votre logiciel.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
+
+    run = sub.add_parser("run", help="démarrer l'agent",
+                         description="Démarre l'agent (icône de notification, API locale, modules).")
+    run.add_argument("--sandbox", action="store_true",
+                     help="démarrer aussi les services nationaux simulés et une page LGC de démonstration")
+    run.add_argument("--headless", action="store_true", help="sans icône de notification (serveur, CI)")
+    run.add_argument("--port", type=int, metavar="N", help="port de l'API locale (défaut 8743)")
+    _add_config(run)
+
+    doctor = sub.add_parser("doctor", help="vérifier l'installation (configuration, base, port, lecteurs...)")
+    _add_config(doctor)
+    sub.add_parser("version", help="afficher la version")
+    plugins = sub.add_parser("plugins", help="lister les modules et leur état")
+    _add_config(plugins)
+
+    for name, (help_text, configure, _run) in sorted(plugin_commands.items()):
+        p = sub.add_parser(name, help=help_text)
+        _add_config(p)
+        configure(p)
+    return parser
+
+
+def _collect_plugin_commands(host: PluginHost) -> dict[str, tuple[str, Callable[..., None], Callable[..., int]]]:
+    commands: dict[str, tuple[str, Callable[..., None], Callable[..., int]]] = {}
+
+    def make_register(plugin: str) -> Callable[..., None]:
+        def register(name: str, help: str, configure: Callable[..., None], run: Callable[..., int]) -> None:
+            if name in commands or name in ("run", "doctor", "version", "plugins"):
+                raise RegistrationError(f"CLI command {name!r} registered twice (plugin {plugin})")
+            commands[name] = (help, configure, run)
+
+        return register
+
+    call_registration(host, "register_cli_commands", make_register)
+    return commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.sandbox:
+        from sandbox.supervisor import run_sandbox
+
+        return asyncio.run(run_sandbox(config_path=args.config, port=args.port, headless=args.headless))
+    config = load_config(args.config)
+    if args.port is not None:
+        config.api.port = args.port
+    return run_agent(config, headless=args.headless)
+
+
+def run_agent(config: Config, *, headless: bool) -> int:
+    from agent.app import Agent
+
+    setup_logging(config.log.level, config.log.dir, console=config.log.console)
+
+    def announce(agent: Agent) -> None:
+        # The tray arrives with the popup issue; until then the agent always runs headless.
+        print(f"Vigie {__version__} à l'écoute sur {agent.server.url} (Ctrl-C pour arrêter)", flush=True)
+
+    asyncio.run(Agent(config).run(on_started=announce))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, host: PluginHost) -> int:
+    from agent.client import client_for
+
+    rows: list[dict[str, Any]]
+    client = client_for(args.config)
+    if client.health() is not None:
+        rows = client.call("agent.info")["plugins"]
+        origin = f"agent en marche ({client.url})"
+    else:
+        rows = [{**s.as_dict(), "status": "arrêté" if s.status == "starting" else s.status}
+                for s in host.states.values()]
+        origin = "agent arrêté : modules installés"
+    print(origin)
+    if not rows:
+        print("(aucun module)")
+    for r in rows:
+        print(f"  {r['name']:<16} {r['version']:<10} {r['status']:<9} {r.get('reason') or ''}".rstrip())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    host = PluginHost()
+    try:
+        # Plugins are loaded only to learn their CLI commands; nothing starts here.
+        host.load(_disabled_plugins(argv))
+        plugin_commands = _collect_plugin_commands(host)
+    except RegistrationError as exc:
+        print(f"Erreur de module : {exc}", file=sys.stderr)
+        return 2
+    parser = build_parser(plugin_commands)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "doctor":
+            from agent import doctor
+
+            return doctor.main(args.config)
+        if args.command == "version":
+            print(f"vigie {__version__}")
+            return 0
+        if args.command == "plugins":
+            return cmd_plugins(args, host)
+        if args.command in plugin_commands:
+            return plugin_commands[args.command][2](args)
+        parser.print_help()
+        return 0
+    except ConfigError as exc:
+        print(f"Configuration invalide — {exc.key} : {exc.message_fr}\n"
+              f"Invalid configuration — {exc.key}: {exc.message_en}", file=sys.stderr)
+        return 2
+    except UserFacingError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _disabled_plugins(argv: Sequence[str] | None) -> list[str]:
+    """`disabled_plugins` of the configuration the command will use (errors are reported later)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path)
+    known, _ = pre.parse_known_args(argv)
+    try:
+        return load_config(known.config).disabled_plugins
+    except ConfigError:
+        return []
+
+
+if __name__ == "__main__":
+    sys.exit(main())

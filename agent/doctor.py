@@ -1,0 +1,127 @@
+"""`vigie doctor`: checks a practitioner's support person can read over the phone.
+
+Each check returns a row (name, level, detail). `fail` rows make the command exit non-zero; `warn`
+rows are things that limit Vigie on this workstation without breaking it (no card middleware on a
+secretary's PC, for instance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import stat
+import sys
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.config import Config, load_config
+from agent.errors import ConfigError
+from agent.secrets import SecretStore
+from agent.store import Store
+from hardware import probe
+
+OK, WARN, FAIL = "ok", "attention", "échec"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str
+    detail: str
+
+
+def check_store(config: Config) -> Check:
+    path = config.store.path
+
+    async def open_close() -> None:
+        store = Store(path, fsync=config.store.fsync)
+        try:
+            await store.open()
+            row = await store.fetchone("PRAGMA journal_mode")
+            if row is None or row[0] != "wal":
+                raise RuntimeError("journal_mode is not WAL")
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(open_close())
+    except Exception as exc:
+        return Check("Base locale", FAIL, f"{path} : {type(exc).__name__}: {exc}")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if sys.platform != "win32" and mode & 0o077:
+        return Check("Base locale", FAIL, f"{path} : droits {oct(mode)} trop ouverts (attendu 0600)")
+    return Check("Base locale", OK, f"{path} (WAL, 0600)")
+
+
+def check_port(config: Config) -> Check:
+    port = config.api.port
+    url = f"http://127.0.0.1:{port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=1.5) as resp:
+            data = json.load(resp)
+        if data.get("status") == "ok":
+            return Check("Port de l'API locale", OK, f"{port} : agent Vigie {data.get('version')} déjà à l'écoute")
+    except (OSError, ValueError):
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return Check("Port de l'API locale", FAIL, f"{port} occupé par un autre programme (changez [api] port)")
+    return Check("Port de l'API locale", OK, f"{port} libre")
+
+
+def check_keyring() -> Check:
+    name = SecretStore.backend_name()
+    if SecretStore.backend_usable():
+        return Check("Trousseau (keyring)", OK, name)
+    return Check("Trousseau (keyring)", WARN, f"{name} : aucun trousseau du système, secrets impossibles à garder")
+
+
+def check_service(name: str, url: str, timeout: float = 2.0) -> Check:
+    parsed = urllib.parse.urlsplit(url)
+    host = parsed.hostname
+    if not host:
+        return Check(f"Service {name}", FAIL, f"URL invalide : {url}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        return Check(f"Service {name}", FAIL, f"{host}:{port} injoignable ({exc.strerror or exc})")
+    return Check(f"Service {name}", OK, f"{host}:{port} joignable")
+
+
+def run_checks(config_path: Path | None) -> list[Check]:
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        return [Check("Configuration", FAIL, f"{exc.key} : {exc.message_fr}")]
+    checks = [Check("Configuration", OK, str(config.source or "valeurs par défaut (aucun fichier)"))]
+    checks.append(check_store(config))
+    checks.append(check_port(config))
+    pcsc = probe.pcsc_status()
+    checks.append(Check("Service PC/SC (lecteurs)", OK if pcsc.ok else WARN, pcsc.detail))
+    p11 = probe.pkcs11_modules()
+    checks.append(Check("Modules PKCS#11 (CPS)", OK if p11.ok else WARN, p11.detail))
+    checks.append(check_keyring())
+    checks.extend(check_service(name, url) for name, url in sorted(config.services.items()))
+    return checks
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'Vérification'.ljust(width)}  {'État':<9}  Détail", "-" * (width + 40)]
+    lines += [f"{c.name.ljust(width)}  {c.level:<9}  {c.detail}" for c in checks]
+    return "\n".join(lines)
+
+
+def main(config_path: Path | None) -> int:
+    checks = run_checks(config_path)
+    print(render(checks))
+    return 1 if any(c.level == FAIL for c in checks) else 0
+
+

@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests select the in-memory keyring explicitly: never the developer's real one."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+
+from agent.config import Config, config_from_dict
+from agent.secrets import MemoryKeyring
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point platformdirs (config, data, logs, state) at a temporary home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
+                     ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(home / sub))
+    monkeypatch.setenv("HOME", str(home))
+    for key in [k for k in os.environ if k.startswith("VIGIE_")]:
+        monkeypatch.delenv(key)
+    return home
+
+
+@pytest.fixture
+def agent_config(tmp_path: Path) -> Config:
+    """A configuration for an in-process agent: random port, test token, everything in tmp_path."""
+    return config_from_dict({
+        "api": {"port": 0, "tokens": [TEST_TOKEN], "allowed_origins": ["http://lgc.test"]},
+        "store": {"path": str(tmp_path / "store" / "vigie.sqlite3")},
+        "log": {"dir": str(tmp_path / "logs")},
+    })
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def subprocess_env(home: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_")}
+    env["PYTHON_KEYRING_BACKEND"] = "agent.secrets.MemoryKeyring"
+    env["PYTHONPATH"] = str(REPO)
+    if home is not None:
+        for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state")):
+            env[var] = str(home / sub)
+        env["HOME"] = str(home)
+    return env
+
+
+PYTHON = sys.executable
