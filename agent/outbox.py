@@ -1,0 +1,458 @@
+"""Durable background jobs (the outbox): enqueue in SQLite, run later, retry with backoff.
+
+A job is a row of the `outbox` table: a handler name, an idempotency key (`job.key`, UNIQUE, so
+enqueueing the same key twice is a no-op), a JSON payload and a state
+(`pending` -> `running` -> `done`, or `dead` after a permanent error or `max_attempts` failures).
+
+**Delivery is at least once.** A job is marked `running` when claimed and `done` only after its
+handler returned *and* the completion was committed (completions are flushed in batches, once per
+dispatcher iteration). If the process dies in between (crash, kill -9, power loss), the job is still
+`running` on disk; the next `start()` puts it back to `pending` and it runs again. The handler
+cannot tell a first run from a re-run, so it must make its *effect* idempotent with `job.key`:
+e.g. send the key as the remote idempotency/message id, or check-then-write its own record keyed by
+`job.key` in one transaction. At most `concurrency` jobs per handler are `running` at any moment,
+so a crash re-runs at most that many jobs per handler.
+
+Design (why it is fast without busy polling): one dispatcher task loops; each iteration is one
+transaction on the store thread that (1) records the outcomes of every handler that finished since
+the previous iteration and (2) claims due jobs (`UPDATE ... RETURNING`) up to each registered
+handler's free concurrency slots. Then it sleeps on an `asyncio.Event` until a handler finishes,
+a job is enqueued, a handler is registered, or the earliest future `next_attempt_at` is reached.
+
+Payloads may contain patient data: they are never logged (only job id, handler and error class).
+A single process owns a store file; two agents on the same file would re-run each other's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import json
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agent.errors import PermanentJobError, RegistrationError
+from agent.hookspecs import JobHandler
+from agent.store import Store
+
+log = logging.getLogger("agent.outbox")
+
+STATES = ("pending", "running", "done", "dead")
+_MAX_ERROR_CHARS = 500
+_MAX_SLEEP = 60.0  # re-check now and then: the wall clock may jump (suspend, NTP)
+
+# Outcome kinds recorded by a finished handler task, applied by the next flush.
+_DONE, _RETRY, _DEAD, _RELEASE = "done", "retry", "dead", "release"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    handler: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int  # failed attempts before this run (0 on the first run)
+    created_at: float
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Handler:
+    fn: JobHandler
+    concurrency: int
+    max_attempts: int
+    base_delay: float
+    max_delay: float
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    kind: str
+    job: Job
+    attempts: int = 0
+    next_at: float = 0.0
+    error: str | None = None
+
+
+_CLAIM = """
+UPDATE outbox SET state = 'running', updated_at = ?
+WHERE id IN (
+    SELECT id FROM outbox WHERE state = 'pending' AND handler = ? AND next_attempt_at <= ?
+    ORDER BY next_attempt_at, id LIMIT ?)
+RETURNING id, handler, idem_key, payload, attempts, created_at, last_error
+"""
+_JOB_COLUMNS = "id, handler, idem_key, payload, attempts, created_at, last_error"
+
+
+def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
+    return Job(
+        id=row[0],
+        handler=row[1],
+        key=row[2],
+        payload=json.loads(row[3]),
+        attempts=row[4],
+        created_at=row[5],
+        last_error=row[6],
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+
+
+class Outbox:
+    """Durable job queue over the `outbox` table; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        on_dead: Callable[[Job], Awaitable[None] | None] | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._on_dead = on_dead
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._handlers: dict[str, _Handler] = {}
+        self._busy: dict[str, int] = {}  # handler -> running tasks
+        self._tasks: dict[int, tuple[asyncio.Task[None], Job]] = {}  # job id -> running handler
+        self._finished: list[_Outcome] = []  # outcomes not yet written to the store
+        self._side_tasks: set[asyncio.Task[None]] = set()  # async on_dead callbacks
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._stop_event = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._generation = 0  # outcomes of tasks from a previous start() are ignored
+
+    # -- registration and enqueueing --------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        handler: JobHandler,
+        *,
+        concurrency: int = 1,
+        max_attempts: int = 8,
+        base_delay: float = 2.0,
+        max_delay: float = 600.0,
+    ) -> None:
+        """Add a job handler (signature of `hookspecs.OutboxRegister`); duplicates are refused."""
+        if not isinstance(name, str) or not name:
+            raise RegistrationError(f"outbox handler name must be a non-empty string, got {name!r}")
+        if name in self._handlers:
+            raise RegistrationError(f"outbox handler {name!r} registered twice")
+        if not callable(handler):
+            raise RegistrationError(f"outbox handler {name!r} is not callable")
+        if concurrency < 1 or max_attempts < 1 or base_delay < 0 or max_delay < 0:
+            raise RegistrationError(f"outbox handler {name!r}: concurrency and max_attempts >= 1, delays >= 0")
+        self._handlers[name] = _Handler(handler, concurrency, max_attempts, base_delay, max_delay)
+        self._busy[name] = 0
+        self._poke()
+
+    async def enqueue(self, handler: str, payload: Mapping[str, Any], *, key: str, delay: float = 0.0) -> int:
+        """Add a job and return its id; the same `key` again returns the existing id unchanged.
+
+        The handler need not be registered yet: the job waits until it is.
+        """
+        if not handler or not key:
+            raise ValueError("enqueue needs a handler name and a non-empty key")
+        data = json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False)
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> tuple[int, bool]:
+            row = conn.execute(
+                "INSERT INTO outbox (handler, idem_key, payload, state, attempts, next_attempt_at,"
+                " created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)"
+                " ON CONFLICT(idem_key) DO NOTHING RETURNING id",
+                (handler, key, data, now + max(0.0, delay), now, now),
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), True
+            existing = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
+            return int(existing[0]), False
+
+        job_id, inserted = await self._store.transaction(work)
+        if inserted:
+            self._poke()
+        return job_id
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Requeue jobs a dead process left `running`, then start the dispatcher."""
+        if self._dispatcher is not None:
+            return
+        now = self._clock()
+        recovered = await self._store.transaction(
+            lambda c: (
+                c.execute(
+                    "UPDATE outbox SET state = 'pending', updated_at = ? WHERE state = 'running'", (now,)
+                ).rowcount
+            )
+        )
+        if recovered:
+            log.warning("outbox: %d job(s) interrupted by a previous stop or crash will run again", recovered)
+        self._generation += 1
+        self._stopping = False
+        self._stop_event.clear()
+        self._idle.clear()
+        self._wake.set()
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="vigie-outbox")
+        self._dispatcher.add_done_callback(self._dispatcher_done)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop claiming; give running handlers `grace` seconds, then cancel them.
+
+        Cancelled jobs go back to `pending` (attempts unchanged) and run at the next start.
+        """
+        if self._dispatcher is None:
+            return
+        self._stopping = True
+        self._stop_event.set()
+        self._wake.set()
+        with contextlib.suppress(Exception):  # a crashed dispatcher was logged by _dispatcher_done
+            await self._dispatcher
+        self._dispatcher = None
+        running = {task for task, _ in self._tasks.values()}
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=max(grace, 0.1))
+            for job_id, (_, job) in list(self._tasks.items()):  # ignored cancellation: release anyway
+                log.warning("outbox job %d (%s) did not stop when cancelled", job_id, job.handler)
+                del self._tasks[job_id]
+                self._busy[job.handler] -= 1
+                self._finished.append(_Outcome(_RELEASE, job))
+        self._generation += 1
+        outcomes, self._finished = self._finished, []
+        if outcomes:
+            try:
+                dead = await self._store.transaction(lambda c: self._apply(c, outcomes, self._clock()))
+                self._notify_dead(dead)
+            except Exception as exc:  # the store may already be failing; the jobs will re-run
+                log.error("outbox: could not record %d outcome(s) at stop: %s", len(outcomes), type(exc).__name__)
+        if self._side_tasks:
+            _, late_side = await asyncio.wait(set(self._side_tasks), timeout=grace)
+            for task in late_side:
+                task.cancel()
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Return once no due job of a registered handler is pending or running.
+
+        Raises TimeoutError after `timeout` seconds, RuntimeError if the outbox is not started.
+        """
+        if self._dispatcher is None:
+            raise RuntimeError("outbox is not started")
+        async with asyncio.timeout(timeout):
+            await self._idle.wait()
+
+    # -- inspection and dead letters ------------------------------------------------------------
+    async def stats(self) -> dict[str, int]:
+        rows = await self._store.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({str(r[0]): int(r[1]) for r in rows})
+        return counts
+
+    async def dead_letters(self, limit: int = 50) -> list[Job]:
+        rows = await self._store.fetchall(
+            f"SELECT {_JOB_COLUMNS} FROM outbox WHERE state = 'dead' ORDER BY updated_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [_job(r) for r in rows]
+
+    async def retry(self, job_id: int) -> bool:
+        """Move a dead job back to pending, due now, with a fresh attempt budget."""
+        now = self._clock()
+        changed = await self._store.execute(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?"
+            " WHERE id = ? AND state = 'dead'",
+            (now, now, job_id),
+        )
+        if changed:
+            self._poke()
+        return bool(changed)
+
+    # -- dispatcher -------------------------------------------------------------------------------
+    @staticmethod
+    def _dispatcher_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("outbox dispatcher stopped unexpectedly: %s", type(exc).__name__)
+
+    def _poke(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def _dispatch(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self._wake.clear()
+            outcomes, self._finished = self._finished, []
+            free = {n: h.concurrency - self._busy[n] for n, h in self._handlers.items()}
+            free = {n: k for n, k in free.items() if k > 0}
+            now = self._clock()
+            try:
+                if outcomes or free:
+                    claimed, dead, next_due = await self._store.transaction(
+                        functools.partial(self._cycle, outcomes, free, now)
+                    )
+                else:
+                    claimed, dead, next_due = [], [], None
+            except Exception as exc:
+                self._finished[:0] = outcomes  # keep them for the next try
+                failures += 1
+                log.error("outbox: store error (%s), retrying", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(30.0, 0.1 * 2**failures)):
+                        await self._stop_event.wait()
+                continue
+            failures = 0
+            for job in claimed:
+                if self._stopping:  # claimed during stop(): hand it back untouched
+                    self._finished.append(_Outcome(_RELEASE, job))
+                else:
+                    self._start_job(job)
+            self._notify_dead(dead)
+            if self._wake.is_set():
+                continue
+            if not self._tasks and not self._finished and not self._side_tasks:
+                self._idle.set()
+            timeout = _MAX_SLEEP if next_due is None else min(_MAX_SLEEP, max(0.0, next_due - self._clock()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    def _cycle(
+        self, outcomes: list[_Outcome], free: dict[str, int], now: float, conn: sqlite3.Connection
+    ) -> tuple[list[Job], list[Job], float | None]:
+        """One transaction on the store thread: record outcomes, then claim due jobs."""
+        dead = self._apply(conn, outcomes, now)
+        claimed: list[Job] = []
+        next_due: float | None = None
+        for name, slots in free.items():
+            rows = conn.execute(_CLAIM, (now, name, now, slots)).fetchall()
+            claimed.extend(_job(r) for r in rows)
+            if len(rows) < slots:  # no due job left: when is the next one? (full handlers wake us)
+                nxt = conn.execute(
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending' AND handler = ?",
+                    (name,),
+                ).fetchone()[0]
+                if nxt is not None and (next_due is None or nxt < next_due):
+                    next_due = nxt
+        claimed.sort(key=lambda j: j.id)
+        return claimed, dead, next_due
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, outcomes: list[_Outcome], now: float) -> list[Job]:
+        """Write outcomes in a few `executemany`s; return the jobs that became dead."""
+        by_kind: dict[str, list[_Outcome]] = {}
+        for o in outcomes:
+            by_kind.setdefault(o.kind, []).append(o)
+        guard = " WHERE id = ? AND state = 'running'"
+        if done := by_kind.get(_DONE):
+            conn.executemany(
+                "UPDATE outbox SET state = 'done', updated_at = ?" + guard, [(now, o.job.id) for o in done]
+            )
+        if release := by_kind.get(_RELEASE):
+            conn.executemany(
+                "UPDATE outbox SET state = 'pending', updated_at = ?" + guard,
+                [(now, o.job.id) for o in release],
+            )
+        if retry := by_kind.get(_RETRY):
+            conn.executemany(
+                "UPDATE outbox SET state = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?,"
+                " updated_at = ?" + guard,
+                [(o.attempts, o.next_at, o.error, now, o.job.id) for o in retry],
+            )
+        dead = by_kind.get(_DEAD, [])
+        if dead:
+            conn.executemany(
+                "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, updated_at = ?" + guard,
+                [(o.attempts, o.error, now, o.job.id) for o in dead],
+            )
+        return [replace(o.job, attempts=o.attempts, last_error=o.error) for o in dead]
+
+    # -- running handlers ---------------------------------------------------------------------------
+    def _start_job(self, job: Job) -> None:
+        spec = self._handlers[job.handler]
+        self._busy[job.handler] += 1
+        task = asyncio.create_task(self._execute(job, spec, self._generation), name=f"vigie-job-{job.id}")
+        self._tasks[job.id] = (task, job)
+
+    async def _execute(self, job: Job, spec: _Handler, generation: int) -> None:
+        outcome = _Outcome(_RELEASE, job)
+        try:
+            await spec.fn(job)
+            outcome = _Outcome(_DONE, job)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # cancelled by stop(): the job goes back to pending as is
+            outcome = self._failure(job, spec, exc)  # the handler's own CancelledError
+        except Exception as exc:
+            outcome = self._failure(job, spec, exc)
+        finally:
+            if generation == self._generation:  # not a straggler from before a stop()
+                self._busy[job.handler] -= 1
+                self._tasks.pop(job.id, None)
+                self._finished.append(outcome)
+                self._wake.set()
+
+    def _failure(self, job: Job, spec: _Handler, exc: BaseException) -> _Outcome:
+        attempts = job.attempts + 1
+        error = _describe(exc)
+        if isinstance(exc, PermanentJobError) or attempts >= spec.max_attempts:
+            return _Outcome(_DEAD, job, attempts, error=error)
+        # Full jitter: uniform in [0, min(max_delay, base_delay * 2**(failed attempts before this one))].
+        cap = min(spec.max_delay, spec.base_delay * 2 ** min(job.attempts, 62))
+        next_at = self._clock() + self._rng.uniform(0.0, cap)
+        log.warning(
+            "outbox job %d (%s) failed, attempt %d/%d: %s",
+            job.id,
+            job.handler,
+            attempts,
+            spec.max_attempts,
+            type(exc).__name__,
+        )
+        return _Outcome(_RETRY, job, attempts, next_at, error)
+
+    def _notify_dead(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            error_class = (job.last_error or "").split(":", 1)[0]
+            log.error(
+                "outbox job %d (%s) is dead after %d attempt(s): %s",
+                job.id,
+                job.handler,
+                job.attempts,
+                error_class,
+            )
+            if self._on_dead is None:
+                continue
+            try:
+                result = self._on_dead(job)
+            except Exception as exc:
+                log.error("outbox on_dead failed for job %d (%s): %s", job.id, job.handler, type(exc).__name__)
+                continue
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(self._await_on_dead(job, result))
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_done)
+
+    async def _await_on_dead(self, job: Job, result: Awaitable[None]) -> None:
+        try:
+            await result
+        except Exception as exc:
+            log.error("outbox on_dead failed for job %d (%s): %s", job.id, job.handler, type(exc).__name__)
+
+    def _side_done(self, task: asyncio.Task[None]) -> None:
+        self._side_tasks.discard(task)
+        self._wake.set()

@@ -1,0 +1,362 @@
+"""Tests of agent.outbox: idempotency, retries, dead letters, concurrency, stop/restart."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.errors import PermanentJobError, RegistrationError
+from agent.outbox import Job, Outbox
+from agent.store import Store
+
+WAIT = 10.0  # upper bound for every wait; tests finish far sooner
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = Store(tmp_path / "agent.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def outboxes(store: Store) -> AsyncIterator[list[Outbox]]:
+    """Outboxes created by a test; all stopped at teardown."""
+    made: list[Outbox] = []
+    yield made
+    for ob in made:
+        await ob.stop(grace=0.1)
+
+
+@pytest.fixture
+def make(store: Store, outboxes: list[Outbox]) -> Callable[..., Outbox]:
+    def factory(**kwargs: Any) -> Outbox:
+        ob = Outbox(store, **kwargs)
+        outboxes.append(ob)
+        return ob
+
+    return factory
+
+
+async def _row(store: Store, job_id: int) -> dict[str, Any]:
+    row = await store.fetchone("SELECT * FROM outbox WHERE id = ?", (job_id,))
+    assert row is not None
+    return dict(row)
+
+
+async def _until(predicate: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
+    # The outbox records outcomes in the store, so the test polls it (briefly) rather than an event.
+    async with asyncio.timeout(timeout):
+        while True:
+            if await predicate():
+                return
+            await asyncio.sleep(0.002)
+
+
+class FrozenClock:
+    """A clock that moves only when the test says so: `next_attempt_at` becomes exactly predictable."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_outbox_enqueue_is_idempotent(store: Store, make: Callable[..., Outbox]) -> None:
+    ob = make()
+    first = await ob.enqueue("send", {"doc": 1}, key="doc-1")
+    again = await ob.enqueue("send", {"doc": 2}, key="doc-1", delay=100)
+    other = await ob.enqueue("send", {"doc": 3}, key="doc-3")
+    assert again == first != other
+    row = await _row(store, first)
+    assert row["payload"] == '{"doc":1}' and row["state"] == "pending" and row["attempts"] == 0
+    assert await ob.stats() == {"pending": 2, "running": 0, "done": 0, "dead": 0}
+
+
+async def test_outbox_runs_job_and_passes_fields(store: Store, make: Callable[..., Outbox]) -> None:
+    seen: list[Job] = []
+
+    async def handler(job: Job) -> None:
+        seen.append(job)
+
+    ob = make()
+    ob.register("send", handler)
+    job_id = await ob.enqueue("send", {"doc": "é", "n": [1, 2]}, key="doc-1")
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    assert [(j.id, j.handler, j.key, j.payload, j.attempts) for j in seen] == [
+        (job_id, "send", "doc-1", {"doc": "é", "n": [1, 2]}, 0)
+    ]
+    assert (await _row(store, job_id))["state"] == "done"
+
+
+async def test_outbox_retries_with_full_jitter_backoff(store: Store, make: Callable[..., Outbox]) -> None:
+    clock = FrozenClock(1_000.0)
+    base, cap_max, failures = 0.01, 0.03, 4
+    calls: list[int] = []
+
+    async def flaky(job: Job) -> None:
+        calls.append(job.attempts)
+        if job.attempts < failures:
+            raise ConnectionError("service down")
+
+    ob = make(clock=clock, rng=random.Random(42))
+    ob.register("flaky", flaky, base_delay=base, max_delay=cap_max, max_attempts=10)
+    job_id = await ob.enqueue("flaky", {}, key="k")
+    twin = random.Random(42)  # replays the outbox's draws
+    await ob.start()
+    for attempt in range(1, failures + 1):
+        await _until(functools.partial(_pending_after, store, job_id, attempt))
+        row = await _row(store, job_id)
+        cap = min(cap_max, base * 2 ** (attempt - 1))
+        # The clock is frozen, so the failure happened exactly at clock.now.
+        assert clock.now <= row["next_attempt_at"] <= clock.now + cap
+        assert row["next_attempt_at"] == pytest.approx(clock.now + twin.uniform(0.0, cap))
+        assert row["last_error"] == "ConnectionError: service down"
+        clock.now = row["next_attempt_at"]  # now due; the dispatcher's own timer (<= cap) fires
+    await _until(lambda: _state_is(store, job_id, "done"))
+    row = await _row(store, job_id)
+    assert row["state"] == "done" and row["attempts"] == failures
+    assert calls == list(range(failures + 1))
+
+
+async def _pending_after(store: Store, job_id: int, attempts: int) -> bool:
+    row = await _row(store, job_id)
+    return row["state"] == "pending" and row["attempts"] == attempts
+
+
+async def test_outbox_permanent_error_goes_dead_and_calls_on_dead(
+    store: Store, make: Callable[..., Outbox], caplog: pytest.LogCaptureFixture
+) -> None:
+    dead: list[Job] = []
+
+    async def on_dead(job: Job) -> None:
+        dead.append(job)
+
+    async def refuse(job: Job) -> None:
+        raise PermanentJobError("rejected " + "x" * 1000)
+
+    caplog.set_level(logging.DEBUG, logger="agent.outbox")
+    ob = make(on_dead=on_dead)
+    ob.register("refuse", refuse, max_attempts=5)
+    job_id = await ob.enqueue("refuse", {"nir": "1840112345678"}, key="secret-key")
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    row = await _row(store, job_id)
+    assert row["state"] == "dead" and row["attempts"] == 1
+    assert row["last_error"].startswith("PermanentJobError: rejected xxx") and len(row["last_error"]) == 500
+    assert [(j.id, j.attempts, j.last_error) for j in dead] == [(job_id, 1, row["last_error"])]
+    assert [j.id for j in await ob.dead_letters()] == [job_id]
+    assert "PermanentJobError" in caplog.text
+    assert "1840112345678" not in caplog.text and "rejected" not in caplog.text  # no payload, no message
+
+
+async def test_outbox_max_attempts_goes_dead(store: Store, make: Callable[..., Outbox]) -> None:
+    calls: list[int] = []
+    dead: list[Job] = []
+
+    async def broken(job: Job) -> None:
+        calls.append(job.attempts)
+        raise ValueError("nope")
+
+    ob = make(on_dead=dead.append)  # a sync on_dead works too
+    ob.register("broken", broken, max_attempts=3, base_delay=0.001, max_delay=0.002)
+    job_id = await ob.enqueue("broken", {}, key="k")
+    await ob.start()
+    await _until(lambda: _state_is(store, job_id, "dead"))
+    await ob.wait_idle(WAIT)
+    assert calls == [0, 1, 2]
+    assert (await _row(store, job_id))["attempts"] == 3
+    assert [(j.id, j.attempts, j.last_error) for j in dead] == [(job_id, 3, "ValueError: nope")]
+
+
+async def _state_is(store: Store, job_id: int, state: str) -> bool:
+    return (await _row(store, job_id))["state"] == state
+
+
+async def test_outbox_on_dead_errors_are_contained(store: Store, make: Callable[..., Outbox]) -> None:
+    def on_dead(job: Job) -> None:
+        raise RuntimeError("tray is gone")
+
+    async def refuse(job: Job) -> None:
+        raise PermanentJobError("no")
+
+    async def fine(job: Job) -> None:
+        pass
+
+    ob = make(on_dead=on_dead)
+    ob.register("refuse", refuse)
+    ob.register("fine", fine)
+    await ob.enqueue("refuse", {}, key="a")
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    await ob.enqueue("fine", {}, key="b")  # the dispatcher survived
+    await ob.wait_idle(WAIT)
+    assert await ob.stats() == {"pending": 0, "running": 0, "done": 1, "dead": 1}
+
+
+async def test_outbox_retry_from_dead(store: Store, make: Callable[..., Outbox]) -> None:
+    fail = True
+
+    async def handler(job: Job) -> None:
+        if fail:
+            raise PermanentJobError("no recipient")
+
+    ob = make()
+    ob.register("send", handler)
+    job_id = await ob.enqueue("send", {}, key="k")
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    assert (await _row(store, job_id))["state"] == "dead"
+    fail = False
+    assert await ob.retry(job_id) is True
+    await ob.wait_idle(WAIT)
+    row = await _row(store, job_id)
+    assert row["state"] == "done"
+    assert await ob.retry(job_id) is False  # only dead jobs
+    assert await ob.retry(9999) is False
+    assert await ob.dead_letters() == []
+
+
+async def test_outbox_concurrency_limit_respected(store: Store, make: Callable[..., Outbox]) -> None:
+    limit, jobs = 3, 12
+    active = peak = 0
+
+    async def slow(job: Job) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.005)
+        active -= 1
+
+    ob = make()
+    ob.register("slow", slow, concurrency=limit)
+    for i in range(jobs):
+        await ob.enqueue("slow", {}, key=f"job-{i}")
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    assert peak == limit
+    assert (await ob.stats())["done"] == jobs
+
+
+async def test_outbox_unregistered_handler_waits_until_registered(store: Store, make: Callable[..., Outbox]) -> None:
+    ran: list[str] = []
+
+    async def later(job: Job) -> None:
+        ran.append(job.key)
+
+    ob = make()
+    job_id = await ob.enqueue("later", {}, key="k")
+    await ob.start()
+    await ob.wait_idle(WAIT)  # idle: nothing due for a registered handler
+    assert (await _row(store, job_id))["state"] == "pending" and ran == []
+    ob.register("later", later)
+    await ob.wait_idle(WAIT)
+    assert ran == ["k"] and (await _row(store, job_id))["state"] == "done"
+
+
+async def test_outbox_delayed_job_waits(store: Store, make: Callable[..., Outbox]) -> None:
+    ran: list[str] = []
+
+    async def handler(job: Job) -> None:
+        ran.append(job.key)
+
+    ob = make()
+    ob.register("h", handler)
+    await ob.start()
+    await ob.enqueue("h", {}, key="later", delay=3600)
+    await ob.enqueue("h", {}, key="now")
+    await ob.wait_idle(WAIT)
+    assert ran == ["now"]
+    assert (await ob.stats())["pending"] == 1
+
+
+async def test_outbox_stop_leaves_inflight_job_pending_and_restart_runs_it(
+    store: Store, make: Callable[..., Outbox]
+) -> None:
+    entered = asyncio.Event()
+    finished: list[str] = []
+
+    async def stuck(job: Job) -> None:
+        entered.set()
+        await asyncio.Event().wait()
+
+    async def quick(job: Job) -> None:
+        finished.append(job.key)
+
+    first = make()
+    first.register("send", stuck)
+    job_id = await first.enqueue("send", {}, key="k")
+    await first.start()
+    async with asyncio.timeout(WAIT):
+        await entered.wait()
+    assert (await _row(store, job_id))["state"] == "running"
+    await first.stop(grace=0.01)
+    row = await _row(store, job_id)
+    assert row["state"] == "pending" and row["attempts"] == 0 and row["last_error"] is None
+
+    second = make()
+    second.register("send", quick)
+    await second.start()
+    await second.wait_idle(WAIT)
+    assert finished == ["k"] and (await _row(store, job_id))["state"] == "done"
+
+
+async def test_outbox_stop_lets_handlers_finish_within_grace(store: Store, make: Callable[..., Outbox]) -> None:
+    entered = asyncio.Event()
+
+    async def short(job: Job) -> None:
+        entered.set()
+        await asyncio.sleep(0.01)
+
+    ob = make()
+    ob.register("send", short)
+    job_id = await ob.enqueue("send", {}, key="k")
+    await ob.start()
+    async with asyncio.timeout(WAIT):
+        await entered.wait()
+    await ob.stop(grace=WAIT)
+    assert (await _row(store, job_id))["state"] == "done"
+
+
+async def test_outbox_start_requeues_jobs_left_running(store: Store, make: Callable[..., Outbox]) -> None:
+    ran: list[str] = []
+
+    async def handler(job: Job) -> None:
+        ran.append(job.key)
+
+    ob = make()
+    job_id = await ob.enqueue("h", {}, key="k")
+    await store.execute("UPDATE outbox SET state = 'running' WHERE id = ?", (job_id,))  # as a crash leaves it
+    ob.register("h", handler)
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    assert ran == ["k"] and (await _row(store, job_id))["state"] == "done"
+
+
+async def test_outbox_duplicate_register_refused(make: Callable[..., Outbox]) -> None:
+    async def handler(job: Job) -> None:
+        pass
+
+    ob = make()
+    ob.register("send", handler)
+    with pytest.raises(RegistrationError):
+        ob.register("send", handler, concurrency=2)
+    with pytest.raises(RegistrationError):
+        ob.register("other", handler, concurrency=0)
+    with pytest.raises(RegistrationError):
+        ob.register("", handler)
+
+
+async def test_outbox_wait_idle_requires_start(make: Callable[..., Outbox]) -> None:
+    with pytest.raises(RuntimeError):
+        await make().wait_idle(0.1)
