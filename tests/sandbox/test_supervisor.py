@@ -1,0 +1,112 @@
+"""`vigie run --sandbox` end to end: stand-ins, profile, agent child, demo page, Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import tomli_w
+
+from tests.conftest import PYTHON, free_port, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+MY_TOKEN = "practice-token-0123456789abcdef"
+
+
+def read_banner(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        lines.append(line)
+        if "Ctrl-C pour tout arrêter" in line:
+            return "".join(lines)
+    raise AssertionError("sandbox did not print its banner:\n" + "".join(lines))
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    home = tmp_path / "home"
+    port = free_port()
+    given = tmp_path / "mine.toml"
+    given.write_text(tomli_w.dumps({"api": {"port": port, "tokens": [MY_TOKEN],
+                                            "allowed_origins": ["https://lgc.example"]}}))
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "agent.cli", "run", "--sandbox", "--headless", "--config", str(given)],
+        env=subprocess_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        banner = read_banner(proc)
+        demo = re.search(r"Page LGC de démo\s*: (\S+)", banner)
+        profile = re.search(r"Profil jetable\s*: (\S+)", banner)
+        token = re.search(r"Jeton de test\s*: (\S+)", banner)
+        assert demo and profile and token, banner
+        yield {"proc": proc, "port": port, "demo": demo.group(1), "profile": Path(profile.group(1)),
+               "token": token.group(1), "home": home, "banner": banner}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_sandbox_brings_up_agent_demo_page_and_stops_everything(sandbox: dict[str, Any]) -> None:
+    port, demo = sandbox["port"], sandbox["demo"]
+    api = f"http://127.0.0.1:{port}"
+    assert f"API locale           : {api}" in sandbox["banner"]
+    profile = sandbox["profile"]
+    config_text = (profile / "config.toml").read_text()
+    assert MY_TOKEN in config_text and "https://lgc.example" in config_text  # given API settings kept
+    demo_origin = demo.rstrip("/")
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(demo) as resp:
+            assert resp.status == 200 and "LGC de démonstration" in await resp.text()
+        async with session.get(f"{demo}config.js") as resp:
+            assert f"ws://127.0.0.1:{port}/ws" in await resp.text()
+        # The demo page's origin pairs through the real flow; the sandbox consents automatically.
+        async with session.ws_connect(f"ws://127.0.0.1:{port}/ws", headers={"Origin": demo_origin}) as ws:
+            await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "pairing.request",
+                                "params": {"client_name": "LGC de démonstration"}})
+            paired = await ws.receive_json(timeout=10)
+            assert "token" in paired["result"]
+            await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "agent.info", "params": {}})
+            info = (await ws.receive_json(timeout=10))["result"]
+            assert info["sandbox"] is True
+        # The practice's own token still works, over HTTP.
+        async with session.post(f"{api}/rpc", headers={"Authorization": f"Bearer {MY_TOKEN}"},
+                                json={"jsonrpc": "2.0", "id": 1, "method": "agent.info"}) as resp:
+            assert (await resp.json())["result"]["sandbox"] is True
+        # A hostile origin is still refused before the upgrade.
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(f"ws://127.0.0.1:{port}/ws", headers={"Origin": "https://evil.example"})
+        assert refused.value.status == 403
+
+    # CLI commands find the running sandbox agent without --config (pointer file).
+    out = subprocess.run([PYTHON, "-m", "agent.cli", "plugins"], env=subprocess_env(sandbox["home"]),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "agent en marche" in out.stdout and "core" in out.stdout
+
+    proc = sandbox["proc"]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=15) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{api}/health", timeout=1)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(demo, timeout=1)
+    assert not profile.exists()
+    assert not (sandbox["home"] / "state" / "vigie" / "sandbox.json").exists()
