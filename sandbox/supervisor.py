@@ -160,9 +160,9 @@ async def run_sandbox(config_path: Path | None, port: int | None, headless: bool
             + "Ctrl-C pour tout arrêter.\n",
             flush=True,
         )
-        child_exit = loop.run_in_executor(None, proc.wait)
-        stopper = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({child_exit, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        child_exit: asyncio.Future[Any] = loop.run_in_executor(None, proc.wait)
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([child_exit, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         return 0 if stop.is_set() else (proc.returncode or 0)
     finally:
