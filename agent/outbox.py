@@ -46,6 +46,9 @@ log = logging.getLogger("agent.outbox")
 
 STATES = ("pending", "running", "done", "dead")
 _MAX_ERROR_CHARS = 500
+# Finished rows keep only handler, key and times (payload dropped), so that re-enqueueing the same
+# key stays a no-op; they are purged after this long (checked at each start).
+DONE_RETENTION = 30 * 86400
 _MAX_SLEEP = 60.0  # re-check now and then: the wall clock may jump (suspend, NTP)
 
 # Outcome kinds recorded by a finished handler task, applied by the next flush.
@@ -200,6 +203,13 @@ class Outbox:
         )
         if recovered:
             log.warning("outbox: %d job(s) interrupted by a previous stop or crash will run again", recovered)
+        purged = await self._store.transaction(
+            lambda c: c.execute(
+                "DELETE FROM outbox WHERE state = 'done' AND updated_at < ?", (now - DONE_RETENTION,)
+            ).rowcount
+        )
+        if purged:
+            log.info("outbox: %d finished job(s) older than %d days purged", purged, DONE_RETENTION // 86400)
         self._generation += 1
         self._stopping = False
         self._stop_event.clear()
@@ -360,7 +370,9 @@ class Outbox:
         guard = " WHERE id = ? AND state = 'running'"
         if done := by_kind.get(_DONE):
             conn.executemany(
-                "UPDATE outbox SET state = 'done', updated_at = ?" + guard, [(now, o.job.id) for o in done]
+                # The payload may hold patient data and is useless once delivered: drop it now.
+                "UPDATE outbox SET state = 'done', payload = '{}', updated_at = ?" + guard,
+                [(now, o.job.id) for o in done],
             )
         if release := by_kind.get(_RELEASE):
             conn.executemany(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent.errors import PermanentJobError, RegistrationError
-from agent.outbox import Job, Outbox
+from agent.outbox import DONE_RETENTION, Job, Outbox
 from agent.store import Store
 
 WAIT = 10.0  # upper bound for every wait; tests finish far sooner
@@ -96,7 +96,29 @@ async def test_outbox_runs_job_and_passes_fields(store: Store, make: Callable[..
     assert [(j.id, j.handler, j.key, j.payload, j.attempts) for j in seen] == [
         (job_id, "send", "doc-1", {"doc": "é", "n": [1, 2]}, 0)
     ]
-    assert (await _row(store, job_id))["state"] == "done"
+    row = await _row(store, job_id)
+    assert row["state"] == "done"
+    assert row["payload"] == "{}"  # delivered: the (possibly personal) payload is not kept
+    assert await ob.enqueue("send", {"doc": "again"}, key="doc-1") == job_id  # still idempotent
+    await ob.wait_idle(WAIT)
+    assert len(seen) == 1
+
+
+async def test_outbox_purges_old_finished_jobs_at_start(store: Store, make: Callable[..., Outbox]) -> None:
+    clock = FrozenClock(10_000_000.0)
+    ob = make(clock=clock)
+    ob.register("send", lambda job: asyncio.sleep(0))
+    old = await ob.enqueue("send", {}, key="old")
+    pending = await ob.enqueue("send", {}, key="later", delay=10**9)
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    await ob.stop()
+    clock.now += DONE_RETENTION + 1
+    fresh = make(clock=clock)
+    fresh.register("send", lambda job: asyncio.sleep(0))
+    await fresh.start()
+    ids = {r[0] for r in await store.fetchall("SELECT id FROM outbox")}
+    assert old not in ids and pending in ids
 
 
 async def test_outbox_retries_with_full_jitter_backoff(store: Store, make: Callable[..., Outbox]) -> None:
