@@ -61,7 +61,7 @@ class Agent:
         self.config = config
         self.events = EventBus()
         self.plugins = host or PluginHost()
-        self.plugins._on_status_change = self._on_status_change
+        self.plugins.on_status_change = self._on_status_change
         self.store = Store(config.store.path, fsync=config.store.fsync)
         self.outbox = Outbox(self.store, on_dead=self._on_job_dead)
         self.rpc = RpcRegistry()

@@ -65,7 +65,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.states: dict[str, PluginState] = {}
-        self._on_status_change = on_status_change
+        self.on_status_change = on_status_change
         # Hook tracing at DEBUG, through the redactor: hook arguments carry patient data.
         self.pm.add_hookcall_monitoring(self._trace_before, self._trace_after)
 
@@ -157,8 +157,8 @@ class PluginHost:
         state.status, state.reason = status, reason
         if status == OK:
             state.started = True
-        if self._on_status_change is not None:
-            self._on_status_change(state)
+        if self.on_status_change is not None:
+            self.on_status_change(state)
 
     def mark_degraded(self, name: str, reason: str) -> None:
         self.set_status(name, DEGRADED, reason)
