@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent import __version__
+from agent.admin import register_admin_methods
 from agent.clients import ClientRegistry
 from agent.config import Config
 from agent.errors import PluginNotReady, RegistrationError, UserFacingError
@@ -28,9 +29,9 @@ from agent.hookspecs import JobHandler, RpcHandler, StatusProvider, hookimpl
 from agent.outbox import Job, Outbox
 from agent.pairing import PairingBroker, PairingRequest
 from agent.plugins import DEGRADED, OK, PluginHost, PluginState
-from agent.rpc import RpcContext, RpcRegistry
+from agent.rpc import PLUGIN_NOT_READY, RpcContext, RpcRegistry
 from agent.secrets import SecretStore
-from agent.server import ApiServer, register_admin_methods
+from agent.server import ApiServer
 from agent.store import MigrationRegistry, Store
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 0.5  # per plugin; the whole stop must fit in 2 s
 RETRY_BASE, RETRY_MAX = 1.0, 300.0
-NOT_READY_CODE = -32004
 
 
 class CorePlugin:
@@ -213,7 +213,7 @@ class Agent:
                 if state is not None and not state.started:
                     raise UserFacingError(
                         f"Le module « {plugin_name} » n'est pas prêt : {state.reason or 'démarrage en cours'}.",
-                        code=NOT_READY_CODE,
+                        code=PLUGIN_NOT_READY,
                     )
                 return await handler(p, ctx)
 

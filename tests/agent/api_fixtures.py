@@ -12,13 +12,14 @@ from typing import Any
 
 import aiohttp
 
+from agent.admin import register_admin_methods
 from agent.clients import ClientRegistry
 from agent.config import ApiConfig
 from agent.errors import UserFacingError
 from agent.events import EventBus
 from agent.pairing import PairingBroker, PairingRequest
 from agent.rpc import RpcContext, RpcRegistry
-from agent.server import ApiServer, register_admin_methods
+from agent.server import ApiServer
 from agent.store import Store
 
 TOKEN = "test-token-0123456789abcdef"
