@@ -1,10 +1,10 @@
 """The sandbox's RNIPP: test identities and the search semantics of the INSi service.
 
-Identities come from `shared/data/insi/test-identities.csv` (columns `birth_name, first_names, sex,
-birth_date, birth_place, matricule, key, oid, history, expected_cr, notes`, plus an optional `rank`) and
-from the sandbox settings. An installed agent has no `shared/` folder: `BUILTIN_CSV` is a copy of that file
-(a test checks they stay equal). `expected_cr` says what a matching search gives: `00` the identity, `01` nothing
-(the row is as if absent), `02` "several identities" (a homonym set the CSV stands for with one row).
+Identities come from `sandbox/insi/data/test-identities.csv`, shipped with the package (a copy of the
+project's reference `shared/data/insi/test-identities.csv`; a test checks they stay equal), with columns
+`birth_name, first_names, sex, birth_date, birth_place, matricule, key, oid, history, expected_cr, notes`, plus an
+optional `rank`, and from the sandbox settings. `expected_cr` says what a matching search gives: `00` the identity,
+`01` nothing (the row is as if absent), `02` "several identities" (a homonym set the CSV stands for with one row).
 
 Traits search (`rechercherInsAvecTraitsIdentite`), inputs normalised (uppercase, accents and ligatures
 removed, spaces collapsed): a row is a candidate when birth name, sex and birth date are equal, the sent
@@ -33,27 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# sandbox/insi/identities.py → parents[3] is the folder holding the repository and `shared/`.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "insi"
-DEFAULT_CSV = DEFAULT_DATA_DIR / "test-identities.csv"
+DEFAULT_CSV = Path(__file__).resolve().parent / "data" / "test-identities.csv"
 
 OID_NIR = "1.2.250.1.213.1.4.8"
-# Copy of shared/data/insi/test-identities.csv (tests/sandbox/insi checks it is still equal).
-BUILTIN_CSV = """\
-birth_name,first_names,sex,birth_date,birth_place,matricule,key,oid,history,expected_cr,notes
-ADRTROIS,DOMINIQUE,F,1997-02-26,2A020,297022A020778,78,1.2.250.1.213.1.4.8,,00,born in Corsica 2A
-ADRTROIS,TOUSSAINT,M,1960-01-01,2B020,160012B020777,13,1.2.250.1.213.1.4.8,,00,born in Corsica 2B (live qualif answer)
-TCHITCHI,CATARINA BELLA,F,1936-06-21,63220,2360663220836,56,1.2.250.1.213.1.4.8,,00,\
-a search with first name OLA finds nothing; CATARINA finds her
-ECETINSI,PIERRE-ALAIN MURIEL FLORIANT,M,2009-07-14,63220,1090763220834,89,1.2.250.1.213.1.4.8,2090763220834:39,00,\
-one historical INS (INSHISTO)
-ADRUN,ZOE,F,1975-12-31,63220,2751263220749,74,1.2.250.1.213.1.4.8,,00,used to check a test certificate
-PROVISOIRE,MATRICULE,M,2009-07-01,63220,1090763220888,35,1.2.250.1.213.1.4.9,,00,NIA (temporary number) OID .4.9
-CORSE,ANTHONY,M,1980-03-02,2B020,180032B020401,23,1.2.250.1.213.1.4.8,,00,Corsica 2B
-NESSI,MICHELANGELO ANTHONY,M,2010-08-07,63220,1100863220830,60,1.2.250.1.213.1.4.8,,00,
-DE VINCI,LEONARDO,M,2014-02-01,,,,,,02,several identities found (CR 02)
-HOUILLES,PIERRE PAUL JACQUES,M,1993-01-27,,,,,,01,no identity found (CR 01)
-"""
 CR_LABELS: dict[str, str] = {
     "00": "OK",
     "01": "Aucune identite trouvee",
@@ -192,11 +174,8 @@ def parse_identities_csv(text: str) -> list[Identity]:
 
 
 def load_identities(path: Path | None = None) -> list[Identity]:
-    """The identities of a CSV file (default: `shared/data/insi/test-identities.csv` beside the repo when it
-    exists, else the built-in copy)."""
+    """The identities of a CSV file (default: the shipped copy of the reference test identities)."""
     if path is None:
-        if not DEFAULT_CSV.is_file():
-            return parse_identities_csv(BUILTIN_CSV)
         path = DEFAULT_CSV
     return parse_identities_csv(path.read_text(encoding="utf-8"))
 

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
 from signxml import XMLSigner, methods
 
-from sandbox.insi.identities import DEFAULT_DATA_DIR
 from sandbox.insi.pki import SandboxPki
 from sandbox.insi.server import InsiSandbox
+from tests.fixtures import insi_sample
 
 SOAP_CT = "application/soap+xml; charset=utf-8"
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -33,10 +32,7 @@ EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 
 
 def sample(name: str) -> bytes:
-    path = DEFAULT_DATA_DIR / name
-    if not path.is_file():
-        pytest.skip(f"wire sample {name} not available (shared/data/insi)")
-    return path.read_bytes()
+    return insi_sample(name)
 
 
 def client_context(pki: SandboxPki, which: str | None, directory: Path) -> ssl.SSLContext:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.insi import identities
 from sandbox.insi.server import InsiSandbox
 from tests.sandbox.insi.helpers import (
     NS,
@@ -213,9 +212,3 @@ async def test_unreadable_requests_get_a_plain_fault(client: Client, data: bytes
     assert reply.status == 500
     assert reply.xml().findtext(".//soap:Code/soap:Value", namespaces=NS) == f"S:{code}"
     assert reply.find(".//soap:Detail") is None
-
-
-def test_builtin_identities_equal_the_shared_csv() -> None:
-    if not identities.DEFAULT_CSV.is_file():
-        pytest.skip("shared/data/insi not available")
-    assert identities.DEFAULT_CSV.read_text(encoding="utf-8") == identities.BUILTIN_CSV
