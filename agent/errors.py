@@ -54,3 +54,15 @@ class ConfigError(VigieError):
 
 class PermanentJobError(VigieError):
     """Raised by an outbox handler when retrying can never succeed (goes straight to dead letter)."""
+
+
+class RetryJobLater(VigieError):
+    """Raised by an outbox handler that knows when to try again (e.g. a service's own retry policy).
+
+    Counts as a failed attempt; the next one is due `retry_after` seconds later instead of the
+    handler's exponential backoff.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = max(0.0, retry_after)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from agent.outbox import Job
     from agent.pairing import PairingRequest
     from agent.rpc import RpcContext
+    from hardware.ports import VitaleCard
 
 PROJECT = "vigie"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -195,3 +196,17 @@ def outbox_job_dead(job: Job) -> None:
 @hookspec
 def plugin_status_changed(name: str, status: str, reason: str | None) -> None:
     """A plugin became `ok`, `degraded` or `disabled` (for the tray icon and `agent.status`)."""
+
+
+@hookspec
+def vitale_card_read(reader: str, card: VitaleCard) -> None:
+    """A Vitale card was read in `reader` (from the card layer): each beneficiary may be looked up in
+    INSi. Return at once; slow work goes to the outbox or a background task."""
+
+
+@hookspec
+def scan_received(kind: str, content: Mapping[str, Any], source: str) -> None:
+    """A scanner code was recognised (`parse_scan`) and parsed. `kind` names the code (for instance
+    `ins_datamatrix`, whose `content` holds `birth_name`, `first_names` (list), `sex`, `birth_date`
+    (`AAAA-MM-JJ`), `birth_place`, `matricule` (15 characters with key) and `oid`); `source` says where it
+    came from (`lgc`, `serial`, `hid`, `image`, ...). Return at once."""

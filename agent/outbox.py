@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.errors import PermanentJobError, RegistrationError
+from agent.errors import PermanentJobError, RegistrationError, RetryJobLater
 from agent.hookspecs import JobHandler
 from agent.store import Store
 
@@ -424,9 +424,12 @@ class Outbox:
         error = _describe(exc)
         if isinstance(exc, PermanentJobError) or attempts >= spec.max_attempts:
             return _Outcome(_DEAD, job, attempts, error=error)
-        # Full jitter: uniform in [0, min(max_delay, base_delay * 2**(failed attempts before this one))].
-        cap = min(spec.max_delay, spec.base_delay * 2 ** min(job.attempts, 62))
-        next_at = self._clock() + self._rng.uniform(0.0, cap)
+        if isinstance(exc, RetryJobLater):
+            next_at = self._clock() + exc.retry_after
+        else:
+            # Full jitter: uniform in [0, min(max_delay, base_delay * 2**(failed attempts before this one))].
+            cap = min(spec.max_delay, spec.base_delay * 2 ** min(job.attempts, 62))
+            next_at = self._clock() + self._rng.uniform(0.0, cap)
         log.warning(
             "outbox job %d (%s) failed, attempt %d/%d: %s",
             job.id,

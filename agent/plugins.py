@@ -28,7 +28,9 @@ ENTRY_POINT_GROUP = "vigie"
 
 # name -> "module" or "module:attr". Domain plugins (ins, dmp, mss, eprescription, scanner...) are
 # added here as they land; they go through exactly the path third-party plugins take.
-DEFAULT_PLUGINS: dict[str, str] = {}
+DEFAULT_PLUGINS: dict[str, str] = {
+    "ins": "plugins.ins.plugin:InsPlugin",
+}
 
 OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"
 

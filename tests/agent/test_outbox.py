@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agent.errors import PermanentJobError, RegistrationError
+from agent.errors import PermanentJobError, RegistrationError, RetryJobLater
 from agent.outbox import DONE_RETENTION, Job, Outbox
 from agent.store import Store
 
@@ -149,6 +149,29 @@ async def test_outbox_retries_with_full_jitter_backoff(store: Store, make: Calla
     row = await _row(store, job_id)
     assert row["state"] == "done" and row["attempts"] == failures
     assert calls == list(range(failures + 1))
+
+
+async def test_outbox_retry_job_later_sets_the_next_attempt(store: Store, make: Callable[..., Outbox]) -> None:
+    clock = FrozenClock(1_000.0)
+    calls: list[int] = []
+
+    async def deferring(job: Job) -> None:
+        calls.append(job.attempts)
+        if job.attempts == 0:
+            raise RetryJobLater("service busy", retry_after=42.0)
+
+    ob = make(clock=clock)
+    ob.register("deferring", deferring, base_delay=0.0, max_attempts=3)
+    job_id = await ob.enqueue("deferring", {}, key="k")
+    await ob.start()
+    await _until(functools.partial(_pending_after, store, job_id, 1))
+    row = await _row(store, job_id)
+    assert row["next_attempt_at"] == pytest.approx(clock.now + 42.0)  # not the handler's backoff (0 s)
+    assert row["last_error"] == "RetryJobLater: service busy"
+    clock.now = row["next_attempt_at"]
+    ob._poke()
+    await _until(lambda: _state_is(store, job_id, "done"))
+    assert calls == [0, 1]
 
 
 async def _pending_after(store: Store, job_id: int, attempts: int) -> bool:

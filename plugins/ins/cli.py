@@ -1,0 +1,50 @@
+"""`vigie ins batch FICHIER.csv`: the start-of-day batch from a CSV export of the day's appointments.
+
+Columns (header row, `;` or `,`): local_id (optional), birth_name, first_names, sex, birth_date
+(AAAA-MM-JJ), birth_place (optional). The running agent does the work (`identity.batch`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.client import client_for
+from agent.errors import UserFacingError
+
+TRAIT_COLUMNS = ("birth_name", "first_names", "sex", "birth_date", "birth_place", "used_name", "used_first_name")
+
+
+def configure_batch(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="ins_command", metavar="ACTION", required=True)
+    batch = sub.add_parser("batch", help="interroger INSi pour les patients du jour (fichier CSV)")
+    batch.add_argument("file", type=Path, metavar="FICHIER.csv")
+
+
+def read_patients(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8-sig")
+    dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=";,") if text.strip() else csv.excel
+    rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
+    if not rows:
+        raise UserFacingError(f"{path} : aucun patient.")
+    missing = {"birth_name", "first_names", "sex", "birth_date"} - set(rows[0])
+    if missing:
+        raise UserFacingError(f"{path} : colonnes manquantes : {', '.join(sorted(missing))}.")
+    patients = []
+    for row in rows:
+        traits = {k: row[k].strip() for k in TRAIT_COLUMNS if row.get(k) and row[k].strip()}
+        patients.append({"local_id": (row.get("local_id") or "").strip() or None, "traits": traits})
+    return patients
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    patients = read_patients(args.file)
+    result = client_for(args.config).call("identity.batch", {"patients": patients})
+    print(f"Lot {result['batch_id']} : {result['total']} patient(s), {result['queued']} interrogation(s) INSi "
+          f"en arrière-plan, {result['skipped']} déjà qualifié(s) ou refusé(s).")
+    for problem in result.get("rejected", []):
+        print(f"  ligne {problem['position'] + 2} : {problem['message']}", file=sys.stderr)
+    return 0

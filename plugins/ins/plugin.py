@@ -1,0 +1,169 @@
+"""INS plugin hooks: thin wiring over `InsService` (plugins/ins/service.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import PluginNotReady
+from agent.hookspecs import hookimpl
+from agent.logging import declare_personal_fields
+from plugins.ins import repository
+from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
+
+if TYPE_CHECKING:
+    from agent.app import Agent
+    from agent.rpc import RpcContext
+    from hardware.ports import VitaleCard
+    from plugins.ins.service import InsService
+    from sandbox.supervisor import SandboxService
+
+declare_personal_fields({"local_traits", "insi_traits", "returned"})
+
+_TRAITS = {
+    "type": "object",
+    "required": ["birth_name", "first_names", "birth_date", "sex"],
+    "properties": {
+        "birth_name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "first_names": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 200},
+                                  {"type": "array", "minItems": 1, "maxItems": 10,
+                                   "items": {"type": "string", "minLength": 1, "maxLength": 100}}]},
+        "birth_date": {"type": "string", "maxLength": 10},
+        "sex": {"type": "string", "maxLength": 1},
+        "birth_place": {"type": ["string", "null"], "maxLength": 5},
+        "used_name": {"type": ["string", "null"], "maxLength": 100},
+        "used_first_name": {"type": ["string", "null"], "maxLength": 100},
+    },
+    "additionalProperties": False,
+}
+_ID = {"type": "string", "minLength": 1, "maxLength": 64}
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "identity.submit": {"type": "object", "required": ["traits"], "additionalProperties": False,
+                        "properties": {"local_id": {"type": ["string", "null"], "maxLength": 128}, "traits": _TRAITS}},
+    "identity.get": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
+                     "properties": {"identity_id": _ID}},
+    "identity.view": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
+                      "properties": {"identity_id": _ID}},
+    "identity.qualify": {
+        "type": "object", "required": ["identity_id", "method"], "additionalProperties": False,
+        "properties": {"identity_id": _ID, "method": {"enum": ["document", "attestation"]},
+                       "document_type": {"type": ["string", "null"], "maxLength": 64}},
+    },
+    "identity.audit": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
+                       "properties": {"identity_id": _ID}},
+    "identity.batch": {
+        "type": "object", "required": ["patients"], "additionalProperties": False,
+        "properties": {"patients": {"type": "array", "minItems": 1, "maxItems": 2000, "items": {
+            "type": "object", "required": ["traits"], "additionalProperties": False,
+            "properties": {"local_id": {"type": ["string", "null"], "maxLength": 128}, "traits": _TRAITS}}}},
+    },
+}
+
+
+class InsPlugin:
+    """Registered as `ins`; one instance per agent."""
+
+    def __init__(self) -> None:
+        self.service: InsService | None = None
+
+    def _service(self) -> InsService:
+        if self.service is None:  # the host refuses calls before startup; this is a safety net
+            raise PluginNotReady("module INS non démarré")
+        return self.service
+
+    @hookimpl
+    def register_migrations(self, register: Any) -> None:
+        for version, sql in repository.MIGRATIONS.items():
+            register(repository.NAMESPACE, version, sql)
+
+    @hookimpl
+    def register_rpc_methods(self, register: Any) -> None:
+        register("identity.submit", self.submit, params=SCHEMAS["identity.submit"],
+                 description="Record opened in the LGC: INSi is called in the background.")
+        register("identity.get", self.get, params=SCHEMAS["identity.get"])
+        register("identity.view", self.view, params=SCHEMAS["identity.view"],
+                 description="Everything a UI needs to render the qualification panel.")
+        register("identity.qualify", self.qualify, params=SCHEMAS["identity.qualify"])
+        register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
+        register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
+                 description="Audit trail of one identity (identitovigilance cell).")
+
+    async def submit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().submit(params["traits"], local_id=params.get("local_id"), source="lgc")
+
+    async def get(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().get(params["identity_id"])
+
+    async def view(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().view(params["identity_id"])
+
+    async def qualify(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().qualify(params["identity_id"], params["method"], params.get("document_type"))
+
+    async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().batch(params["patients"])
+
+    async def audit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return {"entries": await self._service().audit(params["identity_id"])}
+
+    @hookimpl
+    def register_outbox_handlers(self, register: Any) -> None:
+        # Record opened, card inserted, Datamatrix scanned: the practitioner is waiting for the popup.
+        # Registration comes before the configuration is read: the outbox may claim up to 32 jobs, the
+        # service lets `lookup_concurrency` / `batch_concurrency` of them reach INSi (semaphores).
+        register("ins.lookup", self._lookup, concurrency=32, max_attempts=LOOKUP_ATTEMPTS, base_delay=20.0,
+                 max_delay=300.0)
+        # Start-of-day batch: bounded concurrency and a rate limit (service.py).
+        register("ins.batch_lookup", self._lookup, concurrency=32, max_attempts=LOOKUP_ATTEMPTS, base_delay=30.0,
+                 max_delay=600.0)
+
+    async def _lookup(self, job: Any) -> None:
+        await self._service().run_lookup(job)
+
+    @hookimpl
+    async def vitale_card_read(self, reader: str, card: VitaleCard) -> None:
+        if self.service is not None:
+            await self.service.card_read(reader, card)
+
+    @hookimpl
+    async def scan_received(self, kind: str, content: Mapping[str, Any], source: str) -> None:
+        if kind == "ins_datamatrix" and self.service is not None:
+            await self.service.datamatrix_scanned(dict(content), source)
+
+    @hookimpl
+    def register_status_providers(self, register: Any) -> None:
+        register("ins", lambda: {"services": {"insi": self.service.status() if self.service else
+                                              {"state": "non démarré"}}})
+
+    @hookimpl
+    def register_cli_commands(self, register: Any) -> None:
+        from plugins.ins.cli import configure_batch, run_batch
+
+        register("ins", "INS : lot du début de journée (vigie ins batch FICHIER.csv)", configure_batch, run_batch)
+
+    @hookimpl
+    def register_sandbox_services(self, register: Any) -> None:
+        async def start() -> SandboxService:
+            from sandbox.insi.server import start_insi_sandbox
+
+            sandbox = await start_insi_sandbox()
+            return sandbox.as_service()
+
+        register("insi", start)
+
+    @hookimpl
+    async def startup(self, agent: Agent) -> None:
+        from plugins.ins.service import InsService
+
+        settings = parse_settings(agent.config.plugin_settings("ins"))
+        service = InsService(agent=agent, settings=settings)
+        await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
+        self.service = service
+
+    @hookimpl
+    async def shutdown(self, agent: Agent) -> None:
+        if self.service is not None:
+            await self.service.close()
+            self.service = None
+
+
