@@ -22,7 +22,7 @@ from agent import __version__
 from agent.admin import register_admin_methods
 from agent.clients import ClientRegistry
 from agent.config import Config
-from agent.errors import PluginNotReady, RegistrationError, UserFacingError
+from agent.errors import PluginNotReady, RegistrationError, RetryJobLater, UserFacingError
 from agent.events import EventBus
 from agent.hookcall import call_each, call_one, call_registration
 from agent.hookspecs import JobHandler, RpcHandler, StatusProvider, hookimpl
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 0.5  # per plugin; the whole stop must fit in 2 s
+PLUGIN_WAIT = 2.0  # seconds before a job of a not-yet-started plugin is looked at again
 RETRY_BASE, RETRY_MAX = 1.0, 300.0
 
 
@@ -114,10 +115,11 @@ class Agent:
         for task in list(self._retry_tasks.values()) + list(self._background):
             task.cancel()
         await call_each(self.plugins, "agent_stopping", agent=self, timeout=SHUTDOWN_TIMEOUT)
+        await self.server.stop()
+        # Jobs use their plugin's resources: let them finish (or put them back) before plugins stop.
+        await self.outbox.stop(grace=0.5)
         for name in reversed(list(self.plugins.states)):
             await self._stop_plugin(name)
-        await self.server.stop()
-        await self.outbox.stop(grace=0.5)
         await self.store.close()
         log.info("agent stopped")
 
@@ -223,7 +225,15 @@ class Agent:
 
     def _outbox_register_for(self, plugin_name: str) -> Callable[..., None]:
         def register(name: str, handler: JobHandler, **options: Any) -> None:
-            self.outbox.register(name, handler, **options)
+            async def guarded(job: Job) -> None:
+                state = self.plugins.states.get(plugin_name)
+                if state is not None and not state.started:
+                    # Not the job's fault: wait for the plugin without using up the job's attempts.
+                    raise RetryJobLater(f"plugin {plugin_name} not started", retry_after=PLUGIN_WAIT,
+                                        count_attempt=False)
+                await handler(job)
+
+            self.outbox.register(name, guarded, **options)
 
         return register
 

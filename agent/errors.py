@@ -59,10 +59,12 @@ class PermanentJobError(VigieError):
 class RetryJobLater(VigieError):
     """Raised by an outbox handler that knows when to try again (e.g. a service's own retry policy).
 
-    Counts as a failed attempt; the next one is due `retry_after` seconds later instead of the
-    handler's exponential backoff.
+    The next attempt is due `retry_after` seconds later instead of the handler's exponential backoff.
+    It counts as a failed attempt unless `count_attempt` is False (the job could not even run, e.g.
+    its plugin has not started yet).
     """
 
-    def __init__(self, reason: str, *, retry_after: float) -> None:
+    def __init__(self, reason: str, *, retry_after: float, count_attempt: bool = True) -> None:
         super().__init__(reason)
         self.retry_after = max(0.0, retry_after)
+        self.count_attempt = count_attempt

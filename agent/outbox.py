@@ -420,6 +420,8 @@ class Outbox:
                 self._wake.set()
 
     def _failure(self, job: Job, spec: _Handler, exc: BaseException) -> _Outcome:
+        if isinstance(exc, RetryJobLater) and not exc.count_attempt:
+            return _Outcome(_RETRY, job, job.attempts, self._clock() + exc.retry_after, _describe(exc))
         attempts = job.attempts + 1
         error = _describe(exc)
         if isinstance(exc, PermanentJobError) or attempts >= spec.max_attempts:

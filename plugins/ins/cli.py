@@ -22,6 +22,9 @@ def configure_batch(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ins_command", metavar="ACTION", required=True)
     batch = sub.add_parser("batch", help="interroger INSi pour les patients du jour (fichier CSV)")
     batch.add_argument("file", type=Path, metavar="FICHIER.csv")
+    # Also accepted after the action (`vigie ins batch F.csv --config C`); SUPPRESS keeps the parent's value.
+    batch.add_argument("--config", type=Path, metavar="FICHIER", default=argparse.SUPPRESS,
+                       help="fichier de configuration TOML de l'agent à joindre")
 
 
 def read_patients(path: Path) -> list[dict[str, Any]]:

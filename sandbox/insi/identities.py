@@ -223,3 +223,31 @@ class IdentityBook:
             candidates = [i for i in self.identities if i.birth_name == name and i.birth_date == date
                           and (rank is None or i.rank == rank)]
         return self._resolve(candidates)
+
+
+def _letters(n: int) -> str:
+    """0 → A, 25 → Z, 26 → BA...: a digit-free name suffix (names may not contain digits)."""
+    out = ""
+    while True:
+        n, r = divmod(n, 26)
+        out = chr(ord("A") + r) + out
+        if n == 0:
+            return out
+
+
+def synthetic_identities(count: int) -> list[dict[str, Any]]:
+    """`count` distinct test identities (CSV-row mappings for `extra_identities`), for batches and benchmarks.
+
+    Birth names `SYNTHETIQUE-<letters>`, women born in 1980 in Clermont-Ferrand (63113), INS-NIR with a valid key.
+    """
+    rows = []
+    for i in range(count):
+        month, day = 1 + (i // 28) % 12, 1 + i % 28
+        matricule = f"280{month:02d}63113{i % 1000:03d}"
+        key = 97 - (int(matricule) % 97)
+        rows.append({
+            "birth_name": f"SYNTHETIQUE-{_letters(i)}", "first_names": "CAMILLE", "sex": "F",
+            "birth_date": f"1980-{month:02d}-{day:02d}", "birth_place": "63113",
+            "matricule": matricule, "key": f"{key:02d}", "oid": OID_NIR,
+        })
+    return rows
