@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +88,15 @@ async def test_sandbox_brings_up_agent_demo_page_and_stops_everything(sandbox: d
             await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "agent.info", "params": {}})
             info = (await ws.receive_json(timeout=10))["result"]
             assert info["sandbox"] is True
+            # The INS plugin talks to the INSi sandbox the supervisor started (mTLS, test PKI).
+            await ws.send_json({"jsonrpc": "2.0", "id": 3, "method": "identity.submit", "params": {"traits": {
+                "birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F", "birth_date": "1997-02-26"}}})
+            seen: list[dict[str, Any]] = []
+            while not any(m.get("method") == "identity.updated" and m["params"]["insi_outcome"] == "found"
+                          for m in seen):
+                seen.append(await ws.receive_json(timeout=15))
+            assert next(m for m in seen if m.get("id") == 3)["result"]["status"] == "PROV"
+            assert seen[-1]["params"]["status"] == "RECUP"
         # The practice's own token still works, over HTTP.
         async with session.post(f"{api}/rpc", headers={"Authorization": f"Bearer {MY_TOKEN}"},
                                 json={"jsonrpc": "2.0", "id": 1, "method": "agent.info"}) as resp:
@@ -100,6 +111,9 @@ async def test_sandbox_brings_up_agent_demo_page_and_stops_everything(sandbox: d
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "agent en marche" in out.stdout and "core" in out.stdout
+    assert re.search(r"ins\s+\S+\s+ok", out.stdout), out.stdout
+    insi = re.search(r"Service insi\s*: (\S+)", sandbox["banner"])
+    assert insi, sandbox["banner"]
 
     proc = sandbox["proc"]
     proc.send_signal(signal.SIGINT)
@@ -108,5 +122,8 @@ async def test_sandbox_brings_up_agent_demo_page_and_stops_everything(sandbox: d
         urllib.request.urlopen(f"{api}/health", timeout=1)
     with pytest.raises(OSError):
         urllib.request.urlopen(demo, timeout=1)
+    insi_url = urllib.parse.urlsplit(insi.group(1))
+    with pytest.raises(ConnectionRefusedError):  # the INSi stand-in stopped too
+        socket.create_connection((insi_url.hostname, insi_url.port), timeout=1).close()
     assert not profile.exists()
     assert not (sandbox["home"] / "state" / "vigie" / "sandbox.json").exists()
