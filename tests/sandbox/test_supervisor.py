@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import socket
@@ -89,14 +90,24 @@ async def test_sandbox_brings_up_agent_demo_page_and_stops_everything(sandbox: d
             info = (await ws.receive_json(timeout=10))["result"]
             assert info["sandbox"] is True
             # The INS plugin talks to the INSi sandbox the supervisor started (mTLS, test PKI).
-            await ws.send_json({"jsonrpc": "2.0", "id": 3, "method": "identity.submit", "params": {"traits": {
-                "birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F", "birth_date": "1997-02-26"}}})
-            seen: list[dict[str, Any]] = []
-            while not any(m.get("method") == "identity.updated" and m["params"]["insi_outcome"] == "found"
-                          for m in seen):
-                seen.append(await ws.receive_json(timeout=15))
-            assert next(m for m in seen if m.get("id") == 3)["result"]["status"] == "PROV"
-            assert seen[-1]["params"]["status"] == "RECUP"
+            # /health answers before the plugins have started: -32004 "pas prêt" until then.
+            submit = {"traits": {"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F",
+                                 "birth_date": "1997-02-26"}}
+            events: list[dict[str, Any]] = []
+            for call_id in range(3, 50):
+                await ws.send_json({"jsonrpc": "2.0", "id": call_id, "method": "identity.submit", "params": submit})
+                while (reply := await ws.receive_json(timeout=10)).get("id") != call_id:
+                    events.append(reply)
+                if "result" in reply:
+                    break
+                assert reply["error"]["code"] == -32004, reply
+                await asyncio.sleep(0.2)
+            assert reply["result"]["status"] == "PROV"
+            while not any(e.get("method") == "identity.updated" and e["params"]["insi_outcome"] == "found"
+                          for e in events):
+                events.append(await ws.receive_json(timeout=15))
+            assert events[-1] == {"jsonrpc": "2.0", "method": "identity.updated", "params": {
+                "identity_id": reply["result"]["identity_id"], "status": "RECUP", "insi_outcome": "found"}}
         # The practice's own token still works, over HTTP.
         async with session.post(f"{api}/rpc", headers={"Authorization": f"Bearer {MY_TOKEN}"},
                                 json={"jsonrpc": "2.0", "id": 1, "method": "agent.info"}) as resp:
