@@ -35,6 +35,8 @@ PERSONAL_FIELDS: set[str] = {
     "birth_name", "used_name", "first_names", "first_name", "used_first_name", "birth_date",
     "birth_place", "nir", "ins", "matricule", "nom", "prenom", "prenoms", "date_naissance",
     "name_of_patient", "patient_name", "traits", "returned_traits", "address", "phone", "email",
+    # Vitale card fields (hardware/ports.py), traced with the `vitale_card_read` hook whatever plugin listens.
+    "usual_name", "insured_nir", "insured_nir_key", "nir_key",
 }
 
 

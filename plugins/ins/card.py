@@ -33,16 +33,23 @@ def own_nir(card: VitaleCard, b: VitaleBeneficiary) -> tuple[str | None, str | N
     return None, None
 
 
+def _names(b: VitaleBeneficiary) -> tuple[str, str]:
+    """(birth name, usual name) as compared and stored: the usual name stands in for a missing birth name."""
+    usual = b.usual_name.strip().upper()
+    return (b.birth_name or "").strip().upper() or usual, usual
+
+
 def card_traits(card: VitaleCard, b: VitaleBeneficiary) -> Traits:
     nir, _ = own_nir(card, b)
     sex = {"1": "M", "2": "F"}.get((nir or " ")[0], "")
+    birth_name, usual = _names(b)
     return Traits(
-        birth_name=(b.birth_name or b.usual_name).strip().upper(),
+        birth_name=birth_name,
         first_names=tuple(b.first_name.strip().upper().split()) if b.first_name.strip() else (),
         sex=sex,
         birth_date=card_date(b.birth_date),
         birth_place=None,
-        used_name=b.usual_name.strip().upper() if b.birth_name and b.birth_name != b.usual_name else None,
+        used_name=usual if usual and usual != birth_name else None,
     )
 
 
@@ -51,8 +58,7 @@ def card_search(card: VitaleCard, b: VitaleBeneficiary) -> VitaleSearch:
     return VitaleSearch(
         insured_nir=card.insured_nir, insured_nir_key=card.insured_nir_key,
         beneficiary_nir=nir, beneficiary_nir_key=key,
-        birth_name=(b.birth_name or b.usual_name).strip().upper(),
-        birth_date=card_date(b.birth_date), birth_rank=b.birth_rank,
+        birth_name=_names(b)[0], birth_date=card_date(b.birth_date), birth_rank=b.birth_rank,
     )
 
 

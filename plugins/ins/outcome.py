@@ -16,7 +16,7 @@ from plugins.ins.models import Traits
 from plugins.ins.traits import DIFFERENT, EQUAL, compare
 
 # Outcomes after which the outbox tries again later (the identity shows the state meanwhile).
-RETRYABLE = ("timeout", "unavailable")
+RETRYABLE = ("timeout", "unavailable", "malformed")
 
 NEXT_STEPS: dict[str, str] = {
     "found": "Identité INS trouvée : vérifiez un document d'identité du patient pour qualifier.",
@@ -32,7 +32,10 @@ NEXT_STEPS: dict[str, str] = {
     "fault": "INSi a refusé la demande : prévenez votre support (le détail est dans le journal d'audit).",
     "timeout": "INSi n'a pas répondu à temps : nouvel essai automatique en arrière-plan.",
     "unavailable": "Service INSi indisponible : nouvel essai automatique en arrière-plan.",
-    "malformed": "Réponse INSi illisible : nouvel essai plus tard ; prévenez le support si cela se répète.",
+    "malformed": "Réponse INSi illisible : nouvel essai automatique en arrière-plan ; prévenez le support si cela "
+                 "se répète.",
+    "gave_up": "INSi n'a pas répondu après plusieurs essais : rouvrez le dossier du patient plus tard pour "
+               "relancer la recherche ; prévenez le support si cela dure.",
     "incomplete": "INSi a répondu sans tous les traits attendus : vérifiez l'identité manuellement, puis relancez.",
     "pending": "Interrogation d'INSi en cours…",
     "idle": "INSi n'a pas encore été interrogé pour ce patient.",
@@ -69,6 +72,9 @@ def summarise(outcome: SearchOutcome, local: Traits, *, expected_ins: dict[str, 
             return {**base, "outcome": "timeout", "code": None, "message": NEXT_STEPS["timeout"]}
         if isinstance(err, InsiMalformedResponse):
             return {**base, "outcome": "malformed", "code": None, "message": NEXT_STEPS["malformed"]}
+        if not isinstance(err, InsiFault) and not getattr(err, "retryable", True):
+            # Refused before or outside SOAP (TLS handshake, HTTP 4xx, configuration): retrying cannot help.
+            return {**base, "outcome": "fault", "code": None, "message": f"{err.message_fr} {NEXT_STEPS['fault']}"}
         code = err.error_code if isinstance(err, InsiFault) else None
         return {**base, "outcome": "unavailable", "code": code, "message": NEXT_STEPS["unavailable"]}
     response = outcome.response
@@ -90,8 +96,9 @@ def summarise(outcome: SearchOutcome, local: Traits, *, expected_ins: dict[str, 
     history = [_ins(h) for h in response.history]
     ins_mismatch = False
     if expected_ins is not None:
-        known = {active["matricule"], *(h["matricule"] for h in history)}
-        ins_mismatch = expected_ins.get("matricule") not in known
+        # NIR and NIA share a layout: the OID is part of the INS, so both must match one of INSi's.
+        known = {(i["matricule"], i["oid"]) for i in (active, *history)}
+        ins_mismatch = (expected_ins.get("matricule"), expected_ins.get("oid")) not in known
     message = NEXT_STEPS["found"]
     if ins_mismatch:
         message = NEXT_STEPS["ins_mismatch"]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from plugins.ins.service import InsService
     from sandbox.supervisor import SandboxService
 
-declare_personal_fields({"local_traits", "insi_traits", "returned"})
+declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins"})
 
 _TRAITS = {
     "type": "object",

@@ -100,12 +100,9 @@ def _document_refusal(document_type: str | None, documents: list[str] | None) ->
     return None
 
 
-def can_qualify(status: Status, attributes: list[str], comparison: list[FieldComparison] | None, actor: Actor,
-                method: str, document_type: str | None, documents: list[str] | None) -> QualifyDecision:
-    """Whether `actor` may qualify now with `method`; the first refusal found, in the order that
-    gives the most useful advice (who acts, the identity's attributes and status, INSi, the traits,
-    then the method's own conditions). `documents` is the configured list (None: all of
-    IDENTITY_DOCUMENTS); a driving licence is refused even if configured (rniv.md)."""
+def precondition_refusal(status: Status, attributes: list[str], actor: Actor, method: str) -> QualifyDecision | None:
+    """The refusals that come before anything INSi said: the method, who acts, the identity's
+    attributes, an identity already qualified. None when none applies."""
     if method not in METHODS:
         return _refuse("Méthode de qualification inconnue : choisissez le document d'identité vérifié ou "
                        "l'attestation du praticien.")
@@ -114,6 +111,18 @@ def can_qualify(status: Status, attributes: list[str], comparison: list[FieldCom
         return refusal
     if status is Status.QUAL:
         return _refuse("Identité déjà qualifiée : rien à faire.")
+    return None
+
+
+def can_qualify(status: Status, attributes: list[str], comparison: list[FieldComparison] | None, actor: Actor,
+                method: str, document_type: str | None, documents: list[str] | None) -> QualifyDecision:
+    """Whether `actor` may qualify now with `method`; the first refusal found, in the order that
+    gives the most useful advice (who acts, the identity's attributes and status, INSi, the traits,
+    then the method's own conditions). `documents` is the configured list (None: all of
+    IDENTITY_DOCUMENTS); a driving licence is refused even if configured (rniv.md)."""
+    refusal = precondition_refusal(status, attributes, actor, method)
+    if refusal:
+        return refusal
     if not comparison:
         return _refuse("Pas de réponse INSi pour ce patient : la qualification attend l'identité INS. La recherche "
                        "INSi se fait automatiquement ; si elle échoue, vérifiez les traits sur un document "

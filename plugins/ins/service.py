@@ -32,11 +32,11 @@ from plugins.ins.insi.saml import PsAttributes
 from plugins.ins.insi.signer import Signer, SoftwareSigner
 from plugins.ins.insi.types import InsiError, SearchOutcome, SearchTraits
 from plugins.ins.models import Actor, Traits
-from plugins.ins.outcome import RETRYABLE, summarise
-from plugins.ins.qualify_rules import apply_qualification, can_qualify
+from plugins.ins.outcome import NEXT_STEPS, RETRYABLE, summarise
+from plugins.ins.qualify_rules import apply_qualification
 from plugins.ins.settings import LOOKUP_ATTEMPTS, PASSPHRASE_SECRET, InsSettings
 from plugins.ins.status import Status, after_insi_success, insi_allowed
-from plugins.ins.traits import compare, normalise_traits, rniv_form, validate_traits
+from plugins.ins.traits import normalise_traits, rniv_form, validate_traits
 
 if TYPE_CHECKING:
     from agent.app import Agent
@@ -291,6 +291,8 @@ class InsService:
         retry = summary["outcome"] in RETRYABLE
         self._last_error = summary.get("message") if retry else None
         final = not retry or job.attempts + 1 >= LOOKUP_ATTEMPTS
+        if retry and final:
+            summary["message"] = NEXT_STEPS["gave_up"]
         updated = await self.store.transaction(lambda c: self._record(c, identity_id, outcome, summary, final))
         if updated is None:
             return
@@ -368,12 +370,9 @@ class InsService:
                 raise UserFacingError("Identité inconnue : ouvrez à nouveau le dossier du patient.", code=NOT_FOUND)
             local = Traits.from_dict(row.traits)
             insi_traits = views.insi_traits(row)
-            comparison = compare(local, insi_traits) if insi_traits is not None else None
-            decision = can_qualify(Status(row.status), row.attributes, comparison, actor, method, document_type,
-                                   documents)
-            refusal = decision.reason_fr if not decision.allowed else views.blocking_reason(row)
-            if refusal is not None or insi_traits is None:
-                raise UserFacingError(refusal or "Qualification impossible.", code=QUALIFY_REFUSED)
+            decision = views.decide(row, actor, method, document_type, documents)  # as the panel says
+            if not decision.allowed or insi_traits is None:
+                raise UserFacingError(decision.reason_fr or "Qualification impossible.", code=QUALIFY_REFUSED)
             before_traits, before_status = row.traits, row.status
             row.traits = apply_qualification(local, insi_traits).to_dict()
             row.traits_key = traits_key(Traits.from_dict(row.traits))

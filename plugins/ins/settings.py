@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError
+from plugins.ins.models import ACTOR_KINDS
 
 PASSPHRASE_SECRET = "ins.pkcs12_passphrase"
 # Outbox attempts of one lookup; the last one records a final state instead of asking for a retry.
@@ -84,12 +85,22 @@ def _expect(key: str, value: Any, types: type | tuple[type, ...], fr: str, en: s
     return value
 
 
+def _table(key: str, value: Any, fields: Any) -> dict[str, str]:
+    """A sub-table of strings whose keys are `fields`: a misspelt key is refused, not ignored."""
+    _expect(key, value, dict, "une table", "a table")
+    for k, v in value.items():
+        if k not in fields:
+            raise ConfigError(f"plugins.ins.{key}.{k}", "clé inconnue", "unknown key")
+        _expect(f"{key}.{k}", v, str, "une chaîne", "a string")
+    return dict(value)
+
+
 def parse_settings(raw: dict[str, Any]) -> InsSettings:
     s = InsSettings()
     raw = dict(raw)
     preset = raw.pop("preset", None)
     if preset is not None:
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise ConfigError("plugins.ins.preset", f"préréglage inconnu (connus : {', '.join(PRESETS)})",
                               f"unknown preset (known: {', '.join(PRESETS)})")
         s.url, s.auth = PRESETS[preset]
@@ -108,7 +119,7 @@ def parse_settings(raw: dict[str, Any]) -> InsSettings:
         elif key in ("connect_timeout", "total_timeout", "search_timeout", "batch_rate_per_second", "dedupe_window",
                      "recheck_days", "retry_delay", "retry_max"):
             number = _expect(key, value, (int, float), "un nombre", "a number")
-            if number <= 0:
+            if not number > 0:  # NaN too
                 raise ConfigError(f"plugins.ins.{key}", "doit être positif", "must be positive")
             setattr(s, key, float(number))
         elif key in ("max_attempts", "lookup_concurrency", "batch_concurrency"):
@@ -118,13 +129,15 @@ def parse_settings(raw: dict[str, Any]) -> InsSettings:
             setattr(s, key, number)
         elif key == "documents":
             _expect(key, value, list, "une liste de codes", "a list of codes")
-            s.documents = [str(v) for v in value]
+            s.documents = [_expect(key, v, str, "une liste de codes", "a list of codes") for v in value]
         elif key == "user":
-            _expect(key, value, dict, "une table", "a table")
-            s.user = UserSettings(**{k: v for k, v in value.items() if k in UserSettings.__dataclass_fields__})
+            user = _table(key, value, UserSettings.__dataclass_fields__)
+            if user.get("kind", "unknown") not in ACTOR_KINDS:
+                raise ConfigError("plugins.ins.user.kind", f"valeur inconnue (attendu : {', '.join(ACTOR_KINDS)})",
+                                  f"unknown value (expected: {', '.join(ACTOR_KINDS)})")
+            s.user = UserSettings(**user)
         elif key == "ps":
-            _expect(key, value, dict, "une table", "a table")
-            s.ps = PsSettings(**{k: v for k, v in value.items() if k in PsSettings.__dataclass_fields__})
+            s.ps = PsSettings(**_table(key, value, PsSettings.__dataclass_fields__))
         elif key == "pkcs12_passphrase_sandbox":
             s.sandbox_passphrase = _expect(key, value, str, "une chaîne", "a string")
         elif key == "sandbox_signer":

@@ -12,8 +12,8 @@ from typing import Any
 
 from plugins.ins import repository as repo
 from plugins.ins.models import ATTESTATION_TEXT, CONFIRM_LABEL, FIELD_LABELS, IDENTITY_DOCUMENTS, Actor, Traits
-from plugins.ins.outcome import NEXT_STEPS
-from plugins.ins.qualify_rules import can_qualify
+from plugins.ins.outcome import NEXT_STEPS, RETRYABLE
+from plugins.ins.qualify_rules import QualifyDecision, can_qualify, precondition_refusal
 from plugins.ins.status import Status
 from plugins.ins.traits import compare
 
@@ -37,18 +37,25 @@ def blocking_reason(row: repo.IdentityRow) -> str | None:
     return None
 
 
-def _decisions(row: repo.IdentityRow, actor: Actor, documents: list[str] | None) -> dict[str, Any]:
-    local = Traits.from_dict(row.traits)
-    insi = insi_traits(row)
-    comparison = compare(local, insi) if insi is not None else None
+def decide(row: repo.IdentityRow, actor: Actor, method: str, document_type: str | None,
+           documents: list[str] | None) -> QualifyDecision:
+    """`can_qualify` on this row, what blocks it (`blocking_reason`) taking the place of the INSi step:
+    after who acts, the attributes and an already qualified status, before the status and the traits
+    (a PROV identity whose scanned INS differs is told so, not told to run INSi again)."""
+    status = Status(row.status)
     blocked = blocking_reason(row)
+    if blocked is not None and precondition_refusal(status, row.attributes, actor, method) is None:
+        return QualifyDecision(False, blocked)
+    insi = insi_traits(row)
+    comparison = compare(Traits.from_dict(row.traits), insi) if insi is not None else None
+    return can_qualify(status, row.attributes, comparison, actor, method, document_type, documents)
+
+
+def _decisions(row: repo.IdentityRow, actor: Actor, documents: list[str] | None) -> dict[str, Any]:
     out = {}
     for method, doc in (("document", _first_allowed(documents)), ("attestation", None)):
-        d = can_qualify(Status(row.status), row.attributes, comparison, actor, method, doc, documents)
-        if d.allowed and blocked is not None:
-            out[method] = {"allowed": False, "reason": blocked}
-        else:
-            out[method] = {"allowed": d.allowed, "reason": d.reason_fr}
+        d = decide(row, actor, method, doc, documents)
+        out[method] = {"allowed": d.allowed, "reason": d.reason_fr}
     return out
 
 
@@ -87,7 +94,10 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
     comparison = compare(local, insi) if insi is not None else []
     decisions = _decisions(row, actor, documents)
     allowed_docs = [(c, label) for c, label in IDENTITY_DOCUMENTS if documents is None or c in documents]
-    outcome = (row.insi or {}).get("outcome") if row.insi_state != "pending" else "pending"
+    outcome = (row.insi or {}).get("outcome")
+    if row.insi_state == "pending" and outcome not in RETRYABLE:
+        outcome = "pending"  # a first call, or a new one after the traits changed
+    # else: waiting for the outbox's next attempt after a timeout/unavailable answer, which says so
     return {
         "identity_id": row.id,
         "status": row.status,
