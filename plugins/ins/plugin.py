@@ -11,6 +11,8 @@ from agent.logging import declare_personal_fields
 from plugins.ins import repository
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
+CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concurrencies are lower
+
 if TYPE_CHECKING:
     from agent.app import Agent
     from agent.rpc import RpcContext
@@ -109,13 +111,13 @@ class InsPlugin:
     @hookimpl
     def register_outbox_handlers(self, register: Any) -> None:
         # Record opened, card inserted, Datamatrix scanned: the practitioner is waiting for the popup.
-        # Registration comes before the configuration is read: the outbox may claim up to 32 jobs, the
-        # service lets `lookup_concurrency` / `batch_concurrency` of them reach INSi (semaphores).
-        register("ins.lookup", self._lookup, concurrency=32, max_attempts=LOOKUP_ATTEMPTS, base_delay=20.0,
-                 max_delay=300.0)
+        # Registration comes before the configuration is read: the outbox may claim up to CLAIM_LIMIT jobs,
+        # the service lets `lookup_concurrency` / `batch_concurrency` of them reach INSi (semaphores).
+        register("ins.lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+                 base_delay=20.0, max_delay=300.0)
         # Start-of-day batch: bounded concurrency and a rate limit (service.py).
-        register("ins.batch_lookup", self._lookup, concurrency=32, max_attempts=LOOKUP_ATTEMPTS, base_delay=30.0,
-                 max_delay=600.0)
+        register("ins.batch_lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+                 base_delay=30.0, max_delay=600.0)
 
     async def _lookup(self, job: Any) -> None:
         await self._service().run_lookup(job)
