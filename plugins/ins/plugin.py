@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -155,10 +157,13 @@ class InsPlugin:
 
     @hookimpl
     async def startup(self, agent: Agent) -> None:
-        from plugins.ins.service import InsService
-
         settings = parse_settings(agent.config.plugin_settings("ins"))
-        service = InsService(agent=agent, settings=settings)
+        if not settings.configured:
+            raise PluginNotReady("INSi non configuré : renseignez [plugins.ins] url, idam et ca_files")
+        # lxml, signxml and cryptography take a few hundred ms to import: not on the event loop, which is
+        # already answering the local API.
+        module = await asyncio.to_thread(importlib.import_module, "plugins.ins.service")
+        service: InsService = module.InsService(agent=agent, settings=settings)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
         self.service = service
 
