@@ -13,7 +13,6 @@ import asyncio
 import importlib.metadata
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,22 +65,21 @@ class LifecycleFigures:
     rss_mib: list[float]
     idle_cpu_pct: float
     stop_s: list[float]
-
-
-def _warm_up(profile: Profile) -> None:
-    """One unmeasured start: creates the store and warms the OS caches."""
-    with AgentProcess(profile, "warmup") as agent:
-        agent.start()
-        agent.wait_started()
-        agent.terminate()
+    # The same with every plugin disabled (the host's own share), interleaved with the starts above
+    # so that a drift of the machine's speed affects both alike.
+    host_only_plugins: list[str]
+    host_only_health_s: list[float]
+    host_only_rss_mib: list[float]
 
 
 def measure_lifecycle(root: Path, plan: Plan) -> LifecycleFigures:
     # One profile for every start: after the (unmeasured) warm-up start the store exists, as in a
     # practice where the agent starts every morning on yesterday's database.
     profile = Profile(root / "lifecycle")
+    host_only = Profile(root / "host-only", disabled_plugins=all_plugin_names())
     _warm_up(profile)
-    figures = LifecycleFigures([], [], [], 0.0, [])
+    _warm_up(host_only)
+    figures = LifecycleFigures([], [], [], 0.0, [], host_only.disabled_plugins, [], [])
     for i in range(plan.starts):
         with AgentProcess(profile, f"start-{i}") as agent:
             figures.health_s.append(agent.start())
@@ -97,6 +95,14 @@ def measure_lifecycle(root: Path, plan: Plan) -> LifecycleFigures:
             figures.stop_s.append(agent.terminate())
         _progress(f"start {i + 1}/{plan.starts}: /health {figures.health_s[-1]:.3f} s, "
                   f"RSS {figures.rss_mib[-1]:.1f} MiB, stop {figures.stop_s[-1]:.3f} s")
+        if i < plan.host_only_starts:
+            with AgentProcess(host_only, f"host-only-{i}") as agent:
+                figures.host_only_health_s.append(agent.start())
+                agent.wait_started()
+                figures.host_only_rss_mib.append(agent.rss_mib())
+                agent.terminate()
+            _progress(f"  host only: /health {figures.host_only_health_s[-1]:.3f} s, "
+                      f"RSS {figures.host_only_rss_mib[-1]:.1f} MiB")
     return figures
 
 
@@ -107,28 +113,12 @@ def all_plugin_names() -> list[str]:
     return names
 
 
-@dataclass
-class HostOnlyFigures:
-    plugins: list[str]
-    health_s: list[float]
-    rss_mib: list[float]
-
-
-def measure_host_only(root: Path, plan: Plan) -> HostOnlyFigures:
-    """Start and RSS with every plugin disabled: the host's own share of the figures above."""
-    names = all_plugin_names()
-    profile = Profile(root / "host-only", disabled_plugins=names)
-    _warm_up(profile)
-    figures = HostOnlyFigures(names, [], [])
-    for i in range(plan.host_only_starts):
-        with AgentProcess(profile, f"host-only-{i}") as agent:
-            figures.health_s.append(agent.start())
-            agent.wait_started()
-            figures.rss_mib.append(agent.rss_mib())
-            agent.terminate()
-    _progress(f"host only ({len(names)} plugin(s) disabled): /health {statistics.median(figures.health_s):.3f} s, "
-              f"RSS {statistics.median(figures.rss_mib):.1f} MiB")
-    return figures
+def _warm_up(profile: Profile) -> None:
+    """One unmeasured start: creates the store and warms the OS caches."""
+    with AgentProcess(profile, "warmup") as agent:
+        agent.start()
+        agent.wait_started()
+        agent.terminate()
 
 
 # -- 4: agent.info round trip over the websocket --------------------------------------------------------
@@ -286,7 +276,6 @@ def run(options: BenchOptions) -> BenchGroup:
         _progress(f"{plan.starts} starts of `vigie run --headless` (after one warm-up start)")
         phases = _PhaseLoad()
         life = measure_lifecycle(root, plan)
-        host_only = measure_host_only(root, plan)
         phases.mark("starts, idle CPU and stops")
         api = measure_api(root, plan)
         phases.mark("websocket runs")
@@ -303,8 +292,8 @@ def run(options: BenchOptions) -> BenchGroup:
                target=Target("<", 1.0)),
         Row.of("Start to every plugin started (announce line)", "s", life.started_s),
         Row.of("RSS after start (VmRSS)", "MiB", life.rss_mib, target=Target("<", 60.0)),
-        Row.of("Start to `/health`, every plugin disabled (host only)", "s", host_only.health_s),
-        Row.of("RSS after start, every plugin disabled (host only)", "MiB", host_only.rss_mib),
+        Row.of("Start to `/health`, every plugin disabled (host only)", "s", life.host_only_health_s),
+        Row.of("RSS after start, every plugin disabled (host only)", "MiB", life.host_only_rss_mib),
         Row.of(f"CPU while idle ({plan.idle_seconds:.0f} s, no client)", "% of one core", [life.idle_cpu_pct],
                target=Target("<", 0.5)),
         Row.of(f"`agent.info` round trip, {WS_CLIENTS} websocket clients", "ms", api.concurrent.latencies_ms,
@@ -338,8 +327,8 @@ def run(options: BenchOptions) -> BenchGroup:
         "RSS is `VmRSS` from `/proc/PID/status` read right after the announce line "
         "(1 MiB = 1,048,576 bytes; the target of 60 MB is read as 60 MiB).",
         f"Host-only rows: {plan.host_only_starts} starts with `disabled_plugins = "
-        f"[{', '.join(repr(n) for n in host_only.plugins)}]` (after a warm-up start), measured like the rows "
-        "above; the difference is "
+        f"[{', '.join(repr(n) for n in life.host_only_plugins)}]`, one after each of the first measured starts "
+        "(after its own warm-up start), measured like them; the difference is "
         "the plugins' share of start time and memory.",
         f"Idle CPU: (utime + stime) delta from `/proc/PID/stat` over {plan.idle_seconds:.0f} s, "
         f"{SETTLE:.0f} s after the announce line, no client connected, on the last start "

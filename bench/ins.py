@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import ssl
 import subprocess
 import sys
@@ -233,6 +234,7 @@ def run(options: BenchOptions) -> BenchGroup:
             agent.terminate()
     finally:
         sandbox.close()
+        shutil.rmtree(root, ignore_errors=True)
     group.rows.extend(parsing())
     group.command = f"{sys.executable} -m bench ins"
     group.notes = [
