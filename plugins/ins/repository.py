@@ -162,10 +162,11 @@ def update(conn: sqlite3.Connection, row: IdentityRow) -> None:
     conn.execute(
         "UPDATE ins_identities SET local_id = ?, status = ?, attributes = ?, traits = ?, traits_key = ?,"
         " ins_matricule = ?, ins_key = ?, ins_oid = ?, insi = ?, insi_state = ?, updated_at = ?,"
-        " insi_requested_at = ?, insi_at = ?, qualified_at = ?, expected_ins = ? WHERE id = ?",
+        " insi_requested_at = ?, insi_at = ?, qualified_at = ?, expected_ins = ?, card = ? WHERE id = ?",
         (row.local_id, row.status, json.dumps(row.attributes), json.dumps(row.traits), row.traits_key,
          *(_ins_cols(row.ins)), _json(row.insi), row.insi_state,
-         row.updated_at, row.insi_requested_at, row.insi_at, row.qualified_at, _json(row.expected_ins), row.id),
+         row.updated_at, row.insi_requested_at, row.insi_at, row.qualified_at, _json(row.expected_ins),
+         _json(row.card), row.id),
     )
 
 

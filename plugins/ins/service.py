@@ -9,6 +9,7 @@ again at the next start and the caller never waits. Results land in the store, t
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -73,9 +74,7 @@ class InsService:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        s = self.settings
-        if not s.configured:
-            raise PluginNotReady("INSi non configuré : renseignez [plugins.ins] url, idam et ca_files")
+        s = self.settings  # plugin.py checked `configured` before importing this module
         if s.sandbox_passphrase and self.agent.config.sandbox:
             # Throwaway sandbox certificate: its passphrase goes through the keyring like a real one.
             self.agent.secrets.set(PASSPHRASE_SECRET, s.sandbox_passphrase)
@@ -139,18 +138,8 @@ class InsService:
         traits = self.parse_traits(raw_traits)
         now = time.time()
 
-        def work(conn: sqlite3.Connection) -> tuple[repo.IdentityRow, bool]:
-            row, needs_call = self._upsert(conn, traits, local_id, source, now)
-            if expected_ins is not None and row.expected_ins != expected_ins:
-                row.expected_ins = expected_ins
-                needs_call = needs_call or (insi_allowed(Status(row.status), row.attributes)
-                                            and row.insi_state != "pending")
-            if needs_call:
-                row.insi_state, row.insi_requested_at = "pending", now
-            repo.update(conn, row)
-            return row, needs_call
-
-        row, needs_call = await self.store.transaction(work)
+        row, needs_call = await self.store.transaction(
+            lambda conn: self._upsert(conn, traits, local_id, source, now, expected_ins=expected_ins))
         if needs_call:
             await self._enqueue_lookup(row)
         return {"identity_id": row.id, "status": row.status}
@@ -162,9 +151,32 @@ class InsService:
         self.agent.events.publish("identity.updated", {"identity_id": row.id, "status": row.status,
                                                        "insi_outcome": "pending"})
 
-    def _upsert(self, conn: sqlite3.Connection, traits: Traits, local_id: str | None, source: str,
-                now: float) -> tuple[repo.IdentityRow, bool]:
-        """Find or create the identity; tell whether INSi must be called (dedupe, re-check period)."""
+    def _upsert(self, conn: sqlite3.Connection, traits: Traits, local_id: str | None, source: str, now: float,
+                *, expected_ins: dict[str, str] | None = None, card: dict[str, Any] | None = None
+                ) -> tuple[repo.IdentityRow, bool]:
+        """Record a submission (record opened, batch line, card beneficiary, scan) in one place: find or create
+        the identity, keep what the source adds, mark it pending when INSi must be called, persist."""
+        row, created, needs_call = self._match(conn, traits, local_id, source, now)
+        if expected_ins is not None and row.expected_ins != expected_ins:
+            row.expected_ins = expected_ins  # another scanned INS: check it against INSi too
+            needs_call = needs_call or (insi_allowed(Status(row.status), row.attributes)
+                                        and row.insi_state != "pending")
+        if card is not None and row.card is None:
+            row.card = card
+        if needs_call:
+            row.insi_state, row.insi_requested_at = "pending", now
+        if created:
+            repo.insert(conn, row)
+            repo.audit(conn, row.id, actor={"kind": "system", "source": source}, action="created",
+                       status_after=row.status, traits_after=row.traits)
+        else:
+            repo.update(conn, row)
+        return row, needs_call
+
+    def _match(self, conn: sqlite3.Connection, traits: Traits, local_id: str | None, source: str,
+               now: float) -> tuple[repo.IdentityRow, bool, bool]:
+        """The identity these traits belong to, whether it is new (not stored yet), and whether INSi must be
+        called (dedupe window, re-check period)."""
         key = traits_key(traits)
         row = repo.find_by_local_id(conn, local_id) if local_id else None
         if row is None:
@@ -175,10 +187,7 @@ class InsService:
                 traits=traits.to_dict(), traits_key=key, ins=None, insi=None, insi_state="idle", created_at=now,
                 updated_at=now, insi_requested_at=None, insi_at=None, qualified_at=None,
             )
-            repo.insert(conn, row)
-            repo.audit(conn, row.id, actor={"kind": "system", "source": source}, action="created",
-                       status_after=row.status, traits_after=row.traits)
-            return row, insi_allowed(Status(row.status), row.attributes)
+            return row, True, insi_allowed(Status(row.status), row.attributes)
         if local_id and row.local_id is None:
             row.local_id = local_id
         idle = row.insi_state != "pending"
@@ -186,19 +195,19 @@ class InsService:
             # The INS traits of a qualified identity are the reference; a re-check is due only after
             # the configured period (the official rule is unknown: insi.md §12).
             due = (row.qualified_at or 0) + self.settings.recheck_days * 86400 <= now
-            return row, due and idle and insi_allowed(Status(row.status), row.attributes)
+            return row, False, due and idle and insi_allowed(Status(row.status), row.attributes)
         if row.traits_key != key:
             before = row.traits
             row.traits, row.traits_key = traits.to_dict(), key
             repo.audit(conn, row.id, actor={"kind": "system", "source": source}, action="traits_changed",
                        status_before=row.status, status_after=row.status, traits_before=before,
                        traits_after=row.traits)
-            return row, insi_allowed(Status(row.status), row.attributes) and idle
+            return row, False, insi_allowed(Status(row.status), row.attributes) and idle
         # Same traits again (record reopened, card reinserted): one call per dedupe window, and none
         # while the previous answer is usable.
         recent = row.insi_requested_at is not None and now - row.insi_requested_at < self.settings.dedupe_window
         answered = row.insi is not None and row.insi.get("outcome") == "found"
-        return row, insi_allowed(Status(row.status), row.attributes) and idle and not recent and not answered
+        return row, False, insi_allowed(Status(row.status), row.attributes) and idle and not recent and not answered
 
     # -- Vitale card and scans (hooks from the card and scanner layers) -------------------------------
     async def card_read(self, reader: str, card: VitaleCard) -> list[str]:
@@ -206,21 +215,9 @@ class InsService:
         now = time.time()
         rows: list[repo.IdentityRow] = []
         for b in card.beneficiaries:
-            traits = card_traits(card, b)
-            stored = card_to_dict(card, b)
-
-            def work(conn: sqlite3.Connection, traits: Traits = traits, stored: dict[str, Any] = stored
-                     ) -> tuple[repo.IdentityRow, bool]:
-                row, needs_call = self._upsert(conn, traits, None, "vitale", now)
-                if row.card is None:
-                    conn.execute("UPDATE ins_identities SET card = ? WHERE id = ?", (json.dumps(stored), row.id))
-                    row.card = stored
-                if needs_call:
-                    row.insi_state, row.insi_requested_at = "pending", now
-                    repo.update(conn, row)
-                return row, needs_call
-
-            row, needs_call = await self.store.transaction(work)
+            upsert = functools.partial(self._upsert, traits=card_traits(card, b), local_id=None, source="vitale",
+                                       now=now, card=card_to_dict(card, b))
+            row, needs_call = await self.store.transaction(upsert)
             if needs_call:
                 await self._enqueue_lookup(row)
             rows.append(row)
@@ -253,8 +250,6 @@ class InsService:
                     continue
                 row, needs_call = self._upsert(conn, traits, local_id, "batch", now)
                 if needs_call:
-                    row.insi_state, row.insi_requested_at = "pending", now
-                    repo.update(conn, row)
                     queued.append((len(items), row.id))
                 items.append((row.id, "pending" if needs_call else "skipped"))
             repo.create_batch(conn, batch_id, items)
