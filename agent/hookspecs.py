@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     import argparse
     import sqlite3
 
+    from agent.acting import ActingUser
     from agent.app import Agent
     from agent.outbox import Job
     from agent.pairing import PairingRequest
+    from agent.prompts import PinRequest
     from agent.rpc import RpcContext
     from hardware.ports import VitaleCard
 
@@ -157,6 +159,25 @@ def pairing_policy(client_name: str, origin: str | None) -> bool | None:
     """
 
 
+@hookspec(firstresult=True)
+def classify_card(atr: str) -> str | None:
+    """Name the kind of card an ATR (uppercase hex, no spaces) belongs to: `vitale`, `cps` (CPS/CPE
+    family), or a plugin's own kind; None when the plugin does not know it (`unknown` if nobody does).
+
+    An ATR is only a hint: the card layer confirms a Vitale card by selecting its application.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_scan(data: bytes) -> Mapping[str, Any] | None:
+    """Recognise a scanned code (raw bytes as the scanner or the image decoder gave them).
+
+    Return None when the code is not this plugin's; otherwise `{"kind": str, "content": {...}}` when it
+    parses, or `{"kind": str, "errors": [{"field": str, "message": str (French)}]}` when it is one of
+    the plugin's codes but damaged: a damaged code is refused, never guessed.
+    """
+
+
 # ---------------------------------------------------------------- 3. notifications
 
 
@@ -210,3 +231,42 @@ def scan_received(kind: str, content: Mapping[str, Any], source: str) -> None:
     `ins_datamatrix`, whose `content` holds `birth_name`, `first_names` (list), `sex`, `birth_date`
     (`AAAA-MM-JJ`), `birth_place`, `matricule` (15 characters with key) and `oid`); `source` says where it
     came from (`lgc`, `serial`, `hid`, `image`, ...). Return at once."""
+
+
+@hookspec
+def reader_added(reader: str) -> None:
+    """A card reader appeared (PC/SC name). Return at once."""
+
+
+@hookspec
+def reader_removed(reader: str) -> None:
+    """A card reader disappeared (unplugged, or the PC/SC service went away)."""
+
+
+@hookspec
+def card_service_changed(available: bool, reason: str | None) -> None:
+    """The PC/SC service was lost (`available=False`, e.g. pcscd restarted, Windows SCardSvr stopped)
+    or restored. While lost, readers are reported removed; they come back with `reader_added`."""
+
+
+@hookspec
+def card_inserted(reader: str, atr: str, kind: str) -> None:
+    """A card was inserted in `reader`; `kind` is the `classify_card` answer (`unknown` if none), and
+    for `vitale` it has been confirmed by selecting the application. Return at once."""
+
+
+@hookspec
+def card_removed(reader: str, kind: str) -> None:
+    """The card of `reader` was removed (or became unreachable)."""
+
+
+@hookspec
+def pin_requested(request: PinRequest) -> None:
+    """A professional card needs its PIN: show `request.prompt` with a masked field and call
+    `request.submit(pin)` or `request.cancel()`. Must not block. Never log or store the PIN."""
+
+
+@hookspec
+def acting_user_changed(user: ActingUser) -> None:
+    """Who is acting changed (CPS/CPE inserted or removed; `kind == "configured"` when the configured
+    default applies again)."""
