@@ -25,6 +25,10 @@ EPILOG = """Premiers pas : `vigie run --sandbox` démarre l'agent sur des servic
 Configuration : fichier TOML (voir `vigie doctor`), surchargeable par des variables VIGIE_SECTION_CLE."""
 
 
+BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins")
+GROUP_HELP = {"sandbox": "piloter le bac à sable (cartes et lecteurs virtuels, scanner simulé)"}
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, metavar="FICHIER",
                    help="fichier de configuration TOML (défaut : dossier de configuration de l'utilisateur)")
@@ -52,8 +56,18 @@ def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Call
     plugins = sub.add_parser("plugins", help="lister les modules et leur état")
     _add_config(plugins)
 
+    # A two-word name ("sandbox card") is a subcommand of a group ("vigie sandbox card ..."), so several
+    # plugins can share a group without owning it.
+    groups: dict[str, Any] = {}
     for name, (help_text, configure, _run) in sorted(plugin_commands.items()):
-        p = sub.add_parser(name, help=help_text)
+        group, _, leaf = name.partition(" ")
+        if leaf:
+            if group not in groups:
+                gp = sub.add_parser(group, help=GROUP_HELP.get(group, f"commandes « {group} »"))
+                groups[group] = gp.add_subparsers(dest=f"{group}_command", metavar="SOUS-COMMANDE")
+            p = groups[group].add_parser(leaf, help=help_text)
+        else:
+            p = sub.add_parser(name, help=help_text)
         _add_config(p)
         configure(p)
     return parser
@@ -64,7 +78,7 @@ def _collect_plugin_commands(host: PluginHost) -> dict[str, tuple[str, Callable[
 
     def make_register(plugin: str) -> Callable[..., None]:
         def register(name: str, help: str, configure: Callable[..., None], run: Callable[..., int]) -> None:
-            if name in commands or name in ("run", "doctor", "version", "plugins"):
+            if _clashes(name, commands):
                 raise RegistrationError(f"CLI command {name!r} registered twice (plugin {plugin})")
             commands[name] = (help, configure, run)
 
@@ -118,6 +132,15 @@ def cmd_plugins(args: argparse.Namespace, host: PluginHost) -> int:
     return 0
 
 
+def _clashes(name: str, commands: dict[str, Any]) -> bool:
+    """A name taken, a built-in, more than two words, or a group name also used as a plain command."""
+    words = name.split(" ")
+    groups = {c.split(" ")[0] for c in commands if " " in c}
+    plain = {c for c in commands if " " not in c}
+    return (name in commands or words[0] in BUILTIN_COMMANDS or len(words) > 2
+            or (len(words) == 2 and words[0] in plain) or (len(words) == 1 and name in groups))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     host = PluginHost()
     try:
@@ -141,8 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "plugins":
             return cmd_plugins(args, host)
-        if args.command in plugin_commands:
-            return plugin_commands[args.command][2](args)
+        leaf = getattr(args, f"{args.command}_command", None) if args.command else None
+        full = f"{args.command} {leaf}" if leaf else args.command
+        if full in plugin_commands:
+            return plugin_commands[full][2](args)
         parser.print_help()
         return 0
     except ConfigError as exc:

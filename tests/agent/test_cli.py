@@ -84,3 +84,40 @@ def test_cli_plugins_without_running_agent(tmp_path: Path, capsys: pytest.Captur
                                            isolated_home: Path) -> None:
     assert main(["plugins", "--config", str(write_config(tmp_path))]) == 0
     assert "agent arrêté" in capsys.readouterr().out
+
+
+def _commands(*names: str) -> dict[str, object]:
+    from agent.cli import _clashes
+
+    taken: dict[str, object] = {}
+    for name in names:
+        if _clashes(name, taken):
+            raise ValueError(name)
+        taken[name] = ("aide", lambda p: None, lambda a: 0)
+    return taken
+
+
+def test_cli_group_commands_dispatch_to_their_plugin(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> None:
+    import agent.cli
+    from agent.cli import build_parser
+
+    seen: list[str] = []
+    commands = {
+        "sandbox card": ("carte", lambda p: p.add_argument("action"), lambda a: seen.append("card:" + a.action) or 0),
+        "sandbox scan": ("scan", lambda p: p.add_argument("kind"), lambda a: seen.append("scan:" + a.kind) or 0),
+    }
+    args = build_parser(commands).parse_args(["sandbox", "card", "insert"])
+    assert (args.command, args.sandbox_command, args.action) == ("sandbox", "card", "insert")
+    args = build_parser(commands).parse_args(["sandbox", "scan", "ins"])
+    assert args.kind == "ins"
+    monkeypatch.setattr(agent.cli, "_collect_plugin_commands", lambda host: commands)
+    assert main(["sandbox", "scan", "ins"]) == 0 and main(["sandbox", "card", "remove"]) == 0
+    assert seen == ["scan:ins", "card:remove"]
+
+
+def test_cli_group_commands_refuse_clashes() -> None:
+    _commands("sandbox card", "sandbox scan", "ins")
+    for clash in (["sandbox card", "sandbox card"], ["run x"], ["a b c"], ["sandbox", "sandbox card"],
+                  ["sandbox card", "sandbox"]):
+        with pytest.raises(ValueError):
+            _commands(*clash)
