@@ -164,7 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "plugins":
             return cmd_plugins(args, host)
-        leaf = getattr(args, f"{args.command}_command", None) if args.command else None
+        # Only a group has a leaf: a plain plugin command may use `<name>_command` for its own actions (`ins`).
+        is_group = any(c.startswith(f"{args.command} ") for c in plugin_commands) if args.command else False
+        leaf = getattr(args, f"{args.command}_command", None) if is_group else None
         full = f"{args.command} {leaf}" if leaf else args.command
         if full in plugin_commands:
             return plugin_commands[full][2](args)
