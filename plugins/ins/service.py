@@ -256,13 +256,14 @@ class InsService:
             return queued, len(items) - len(queued), rejected
 
         queued, skipped, rejected = await self.store.transaction(work)
+        total = len(queued) + skipped
+        # Announced before the first job is queued: a fast lookup must not report progress before the start.
+        self.agent.events.publish("batch.progress", {"batch_id": batch_id, "done": skipped, "total": total})
         for position, identity_id in queued:
             await self.agent.outbox.enqueue(
                 "ins.batch_lookup", {"identity_id": identity_id, "batch_id": batch_id, "position": position},
                 key=f"batch:{batch_id}:{position}",
             )
-        total = len(queued) + skipped
-        self.agent.events.publish("batch.progress", {"batch_id": batch_id, "done": skipped, "total": total})
         return {"batch_id": batch_id, "total": total, "queued": len(queued), "skipped": skipped,
                 "rejected": rejected}
 
