@@ -15,7 +15,8 @@ import logging
 import random
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from agent import __version__
@@ -40,6 +41,17 @@ STARTUP_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 0.5  # per plugin; the whole stop must fit in 2 s
 PLUGIN_WAIT = 2.0  # seconds before a job of a not-yet-started plugin is looked at again
 RETRY_BASE, RETRY_MAX = 1.0, 300.0
+TRAY_SECTIONS = ("main", "sandbox")
+
+
+@dataclass(frozen=True)
+class TrayItem:
+    """A tray menu entry a plugin registered (`register_tray_items`); the tray renders these."""
+
+    label: str
+    action: Callable[[], Awaitable[Any]]
+    section: str
+    plugin: str
 
 
 class CorePlugin:
@@ -79,6 +91,7 @@ class Agent:
             version=__version__,
         )
         self.status_providers: dict[str, StatusProvider] = {}
+        self.tray_items: list[TrayItem] = []
         self._load_plugins = load_plugins
         self._retry_tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -98,6 +111,7 @@ class Agent:
         call_registration(self.plugins, "register_rpc_methods", self._rpc_register_for)
         call_registration(self.plugins, "register_outbox_handlers", self._outbox_register_for)
         call_registration(self.plugins, "register_status_providers", self._status_register_for)
+        call_registration(self.plugins, "register_tray_items", self._tray_register_for)
         register_admin_methods(self.rpc, clients=self.clients, pairing=self.pairing, server=self.server)
         await self.outbox.start()
         await self.server.start()
@@ -242,6 +256,16 @@ class Agent:
             if name in self.status_providers:
                 raise RegistrationError(f"status provider {name!r} registered twice (plugin {plugin_name})")
             self.status_providers[name] = provider
+
+        return register
+
+    def _tray_register_for(self, plugin_name: str) -> Callable[..., None]:
+        def register(label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None:
+            if section not in TRAY_SECTIONS:
+                raise RegistrationError(f"tray item {label!r}: unknown section {section!r} (plugin {plugin_name})")
+            if any(item.label == label and item.section == section for item in self.tray_items):
+                raise RegistrationError(f"tray item {label!r} registered twice (plugin {plugin_name})")
+            self.tray_items.append(TrayItem(label, action, section, plugin_name))
 
         return register
 

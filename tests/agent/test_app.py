@@ -17,7 +17,7 @@ import tomli_w
 
 from agent.app import Agent
 from agent.config import Config, config_to_dict
-from agent.errors import PermanentJobError
+from agent.errors import PermanentJobError, RegistrationError
 from agent.hookspecs import hookimpl
 from agent.outbox import Job
 from agent.pairing import PairingRequest
@@ -70,6 +70,43 @@ async def test_app_start_and_stop_are_symmetric(agent_config: Config) -> None:
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as session:
             await session.get(f"{agent.server.url}/health")
+
+
+class TrayPlugin:
+    def __init__(self, labels: list[tuple[str, str]]) -> None:
+        self.labels = labels
+        self.clicked: list[str] = []
+
+    @hookimpl
+    def register_tray_items(self, register: Any) -> None:
+        for label, section in self.labels:
+            async def action(label: str = label) -> None:
+                self.clicked.append(label)
+
+            register(label, action, section=section)
+
+
+async def test_app_tray_items_are_collected_in_order(agent_config: Config) -> None:
+    tray = TrayPlugin([("Lot du jour", "main"), ("Insérer une carte Vitale de test", "sandbox")])
+    agent = Agent(agent_config, host=host_with(tray=tray), load_plugins=False)
+    await agent.start()
+    try:
+        assert [(i.label, i.section, i.plugin) for i in agent.tray_items] == [
+            ("Lot du jour", "main", "tray"), ("Insérer une carte Vitale de test", "sandbox", "tray")]
+        await agent.tray_items[1].action()
+        assert tray.clicked == ["Insérer une carte Vitale de test"]
+    finally:
+        await agent.stop()
+
+
+@pytest.mark.parametrize("labels", [[("A", "main"), ("A", "main")], [("A", "nowhere")]])
+async def test_app_tray_item_duplicate_or_unknown_section_is_refused_at_startup(
+    agent_config: Config, labels: list[tuple[str, str]]
+) -> None:
+    agent = Agent(agent_config, host=host_with(tray=TrayPlugin(labels)), load_plugins=False)
+    with pytest.raises(RegistrationError, match="tray item"):
+        await agent.start()
+    await agent.stop()
 
 
 async def test_app_plugin_not_ready_is_degraded_then_retried(agent_config: Config) -> None:
