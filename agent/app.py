@@ -23,6 +23,7 @@ from agent import __version__
 from agent.admin import register_admin_methods
 from agent.clients import ClientRegistry
 from agent.config import Config
+from agent.documents import register_dispatch
 from agent.errors import PluginNotReady, RegistrationError, RetryJobLater, UserFacingError
 from agent.events import EventBus
 from agent.hookcall import call_each, call_one, call_registration
@@ -110,6 +111,7 @@ class Agent:
         await self.store.open(migrations)
         call_registration(self.plugins, "register_rpc_methods", self._rpc_register_for)
         call_registration(self.plugins, "register_outbox_handlers", self._outbox_register_for)
+        register_dispatch(self)  # validated documents wait in the outbox until a plugin consumes them
         call_registration(self.plugins, "register_status_providers", self._status_register_for)
         call_registration(self.plugins, "register_tray_items", self._tray_register_for)
         register_admin_methods(self.rpc, clients=self.clients, pairing=self.pairing, server=self.server)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from agent.acting import ActingUser
     from agent.app import Agent
+    from agent.documents import ValidatedDocument
     from agent.outbox import Job
     from agent.pairing import PairingRequest
     from agent.prompts import PinRequest
@@ -285,3 +286,15 @@ def pin_requested(request: PinRequest) -> None:
 def acting_user_changed(user: ActingUser) -> None:
     """Who is acting changed (CPS/CPE inserted or removed; `kind == "configured"` when the configured
     default applies again)."""
+
+
+@hookspec
+def document_validated(document: ValidatedDocument) -> None:
+    """A practitioner validated a document (e.g. an ordonnance, printed or exported): share it.
+
+    Called from the durable outbox job `document_validated` (see `agent.documents`), not on the click
+    itself: at least once, possibly again after a crash or when another consumer failed, so deduplicate
+    by `document.id`. May be `async`; keep it short (queue your own outbox job for network work) or
+    raise to have the document offered again later with backoff. `document.patient_ins` is set only for
+    a qualified identity. Jobs wait in the outbox while no plugin implements this hook.
+    """

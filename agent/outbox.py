@@ -210,6 +210,9 @@ class Outbox:
         )
         if purged:
             log.info("outbox: %d finished job(s) older than %d days purged", purged, DONE_RETENTION // 86400)
+        for name, count in (await self.unhandled()).items():
+            # Not an error: e.g. validated documents wait for the plugin that shares them to be installed.
+            log.info("outbox: %d job(s) wait for handler %s, which no plugin registered", count, name)
         self._generation += 1
         self._stopping = False
         self._stop_event.clear()
@@ -272,6 +275,11 @@ class Outbox:
         counts = dict.fromkeys(STATES, 0)
         counts.update({str(r[0]): int(r[1]) for r in rows})
         return counts
+
+    async def unhandled(self) -> dict[str, int]:
+        """Pending jobs whose handler is not registered (they wait, attempts untouched): handler -> count."""
+        rows = await self._store.fetchall("SELECT handler, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY handler")
+        return {str(r[0]): int(r[1]) for r in rows if str(r[0]) not in self._handlers}
 
     async def dead_letters(self, limit: int = 50) -> list[Job]:
         rows = await self._store.fetchall(
