@@ -26,7 +26,8 @@ Configuration : fichier TOML (voir `vigie doctor`), surchargeable par des variab
 
 
 BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins")
-GROUP_HELP = {"sandbox": "piloter le bac à sable (cartes et lecteurs virtuels, scanner simulé)"}
+GROUP_HELP = {"sandbox": "piloter le bac à sable (cartes et lecteurs virtuels, scanner simulé)",
+              "prescription": "ordonnances (e-prescription)"}
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:

@@ -278,7 +278,8 @@ class Outbox:
 
     async def unhandled(self) -> dict[str, int]:
         """Pending jobs whose handler is not registered (they wait, attempts untouched): handler -> count."""
-        rows = await self._store.fetchall("SELECT handler, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY handler")
+        rows = await self._store.fetchall(
+            "SELECT handler, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY handler")
         return {str(r[0]): int(r[1]) for r in rows if str(r[0]) not in self._handlers}
 
     async def dead_letters(self, limit: int = 50) -> list[Job]:

@@ -44,7 +44,7 @@ class Symbol:
 def _matrix(barcode: zxingcpp.Barcode) -> tuple[tuple[bool, ...], ...]:
     image = zxingcpp.write_barcode_to_image(barcode, scale=1, add_hrt=False, add_quiet_zones=False)
     height, width = image.shape[0], image.shape[1]
-    data = bytes(memoryview(image))  # 8-bit luminance, one pixel per module: 0 is dark
+    data = bytes(memoryview(image))  # type: ignore[arg-type]  # 8-bit luminance, one pixel per module: 0 is dark
     return tuple(tuple(data[y * width + x] < 128 for x in range(width)) for y in range(height))
 
 

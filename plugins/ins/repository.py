@@ -238,3 +238,19 @@ def batch_progress(conn: sqlite3.Connection, batch_id: str) -> tuple[int, int]:
 
 
 Work = Callable[[sqlite3.Connection], Any]
+
+
+def qualified_ins(conn: sqlite3.Connection, identity_id: str) -> dict[str, str] | None | bool:
+    """Read API for other plugins (e.g. e-prescription metadata): the INS of `identity_id` if QUAL.
+
+    Returns `{"matricule": 15 characters, "oid": ...}` for a qualified identity, None when the identity
+    exists but is not qualified, False when it is unknown.
+    """
+    r = conn.execute(
+        "SELECT status, ins_matricule, ins_key, ins_oid FROM ins_identities WHERE id = ?", (identity_id,)
+    ).fetchone()
+    if r is None:
+        return False
+    if r[0] != "QUAL" or not r[1]:
+        return None
+    return {"matricule": r[1] + (r[2] or ""), "oid": r[3]}

@@ -1,0 +1,98 @@
+"""Printing adapters: CUPS `lp` on Linux and macOS, the Windows shell "print" verb elsewhere.
+
+A failure raises `PrintFailed` with a French message; the caller keeps the document either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+
+class PrintFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Printer(Protocol):
+    async def print_pdf(self, pdf: bytes, *, printer: str | None, title: str) -> str:
+        """Send `pdf` to `printer` (None: the default one); return the spooler's job id."""
+        ...
+
+
+class CupsPrinter:
+    """`lp` (CUPS client): the job is spooled when `lp` returns, so the temporary file can go."""
+
+    def __init__(self, command: str = "lp", timeout: float = 30.0) -> None:
+        self.command = command
+        self.timeout = timeout
+
+    async def print_pdf(self, pdf: bytes, *, printer: str | None, title: str) -> str:
+        lp = shutil.which(self.command)
+        if lp is None:
+            raise PrintFailed("Impression impossible : la commande « lp » (CUPS) est introuvable sur ce poste.")
+        fd, name = tempfile.mkstemp(prefix="vigie-ordonnance-", suffix=".pdf")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(pdf)
+            args = [lp, *(["-d", printer] if printer else []), "-t", title, "--", name]
+            proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.PIPE)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    out, err = await proc.communicate()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+                raise PrintFailed(f"Impression impossible : le spouleur n'a pas répondu en {self.timeout:g} s.") \
+                    from None
+            if proc.returncode != 0:
+                detail = err.decode("utf-8", "replace").strip().splitlines()
+                reason = detail[-1][:200] if detail else f"code {proc.returncode}"
+                where = f"l'imprimante « {printer} »" if printer else "l'imprimante par défaut"
+                raise PrintFailed(f"Impression impossible sur {where} : {reason}")
+            text = out.decode("utf-8", "replace")
+            match = re.search(r"(?:request id is|id de requête :?|requête)\s+(\S+)", text)
+            return match.group(1) if match else text.strip()[:100]
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+
+class WindowsShellPrinter:
+    """ShellExecute "print"/"printto": the PDF reader registered for .pdf prints it (no job id)."""
+
+    def __init__(self, spool_dir: Path) -> None:
+        self.spool_dir = spool_dir
+
+    async def print_pdf(self, pdf: bytes, *, printer: str | None, title: str) -> str:
+        # The reader opens the file after ShellExecute returns: the file must outlive this call.
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spool_dir / f"{re.sub(r'[^A-Za-z0-9_-]', '_', title)[:60]}.pdf"
+        path.write_bytes(pdf)
+
+        def run() -> None:
+            import ctypes
+
+            verb, params = ("printto", f'"{printer}"') if printer else ("print", None)
+            code = ctypes.windll.shell32.ShellExecuteW(None, verb, str(path), params, None, 0)  # type: ignore[attr-defined]
+            if code <= 32:
+                raise PrintFailed(f"Impression impossible : aucun lecteur PDF n'accepte l'impression (code {code}).")
+
+        await asyncio.to_thread(run)
+        return path.name
+
+
+def system_printer(spool_dir: Path, timeout: float) -> Printer:
+    if sys.platform == "win32":
+        return WindowsShellPrinter(spool_dir)
+    return CupsPrinter(timeout=timeout)

@@ -1,0 +1,201 @@
+"""The e-prescription capability: validate, ask the téléservice, render, keep, share, print.
+
+`create` is what the practitioner's click runs: the téléservice call is bounded by a short timeout;
+whatever it answers (OK, KO, nothing, module off) an ordonnance is produced — with the QR code only on
+OK — kept in the store, and published as a validated document (DMP feed, MSSanté) through the outbox.
+Printing failures are reported and leave the document in place for another try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import sqlite3
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from agent.documents import DocumentAuthor, PatientIns, ValidatedDocument, publish
+from agent.errors import UserFacingError
+from agent.rpc import NOT_FOUND
+from plugins.eprescription import repository as repo
+from plugins.eprescription.models import TYPE_CODE, TYPE_LABEL, Prescription
+from plugins.eprescription.printing import Printer, PrintFailed
+from plugins.eprescription.render import TwoDCode, render_pdf
+from plugins.eprescription.settings import EprescriptionSettings
+from plugins.eprescription.teleservice import FALLBACK, AnswerState, Teleservice, TeleserviceAnswer, build_request
+from plugins.eprescription.validation import parse_prescription
+
+if TYPE_CHECKING:
+    from agent.app import Agent
+
+log = logging.getLogger(__name__)
+
+PRINT_FAILED = -32020  # documented in docs/local-api.md
+SOURCE_PLUGIN = "eprescription"
+
+
+def _read_ins(conn: sqlite3.Connection, identity_id: str) -> dict[str, str] | None | bool:
+    """The INS plugin's read API; False when the identity (or the INS plugin's table) is unknown."""
+    from plugins.ins.repository import qualified_ins
+
+    try:
+        return qualified_ins(conn, identity_id)
+    except sqlite3.OperationalError:  # INS plugin disabled: its table does not exist
+        return False
+
+
+class EprescriptionService:
+    def __init__(self, *, agent: Agent, settings: EprescriptionSettings, teleservice: Teleservice,
+                 printer: Printer) -> None:
+        self.agent = agent
+        self.store = agent.store
+        self.settings = settings
+        self.teleservice = teleservice
+        self.printer = printer
+        self.last_answer: TeleserviceAnswer | None = None
+
+    async def start(self) -> None:
+        # A crash between keeping an ordonnance and queueing its sharing job must not lose the sharing.
+        rows = await self.store.fetchall("SELECT id FROM eprescription_documents WHERE document_job IS NULL")
+        for r in rows:
+            row = await self._load(str(r[0]))
+            await self._publish(row, parse_prescription(row.prescription))
+
+    async def close(self) -> None:
+        await self.teleservice.close()
+
+    def status(self) -> dict[str, Any]:
+        off = self.settings.disabled_reason
+        last = self.last_answer
+        return {"state": "désactivé" if off else "configuré", "reason": off,
+                "last": last.as_dict() if last is not None else None}
+
+    # -- create -----------------------------------------------------------------------------
+    async def create(self, raw: dict[str, Any], *, sandbox_mode: str | None = None, print_now: bool = False,
+                     printer: str | None = None) -> dict[str, Any]:
+        raw = dict(raw)
+        raw.setdefault("page_size", self.settings.page_size)
+        prescription = parse_prescription(raw)
+        ins_answer: dict[str, str] | None | bool = None
+        if prescription.patient.identity_id:
+            ins_answer = await self.store.transaction(
+                lambda c: _read_ins(c, prescription.patient.identity_id or ""))
+            if ins_answer is False:
+                raise UserFacingError("Identité du patient inconnue de Vigie (identity_id) : vérifiez le dossier.",
+                                      code=NOT_FOUND, data={"errors": [{"field": "patient.identity_id",
+                                                                        "message": "Identité inconnue."}]})
+        ins = ins_answer if isinstance(ins_answer, dict) else None
+        prescription_id = uuid.uuid4().hex
+        answer = await self._ask(build_request(prescription, prescription_id, ins), sandbox_mode)
+        code = (TwoDCode(answer.identifier, answer.qr_payload or answer.identifier)
+                if answer.state is AnswerState.OK and answer.identifier else None)
+        pdf = await asyncio.to_thread(render_pdf, prescription, code)
+        row = repo.DocumentRow(
+            id=prescription_id, created_at=time.time(), prescription_date=prescription.date.isoformat(),
+            page_size=prescription.page_size, teleservice_state=answer.state.value,
+            identifier=answer.identifier if code else None, reason=answer.reason, error_code=answer.error_code,
+            elapsed_ms=round(answer.elapsed_ms, 1), pdf=pdf, prescription=raw, patient_ins=ins, document_job=None,
+            print_state=None, print_message=None, printed_at=None)
+        await self.store.transaction(lambda c: repo.insert(c, row))
+        if code is None:
+            log.info("ordonnance %s produced without 2D code (téléservice %s)", prescription_id, answer.state.value)
+        await self._publish(row, prescription)
+        self.agent.events.publish("prescription.created", {
+            "prescription_id": prescription_id, "code_present": code is not None,
+            "teleservice_state": answer.state.value})
+        result = row.summary()
+        if print_now:
+            result["print"] = await self._print_reporting(row, printer)
+        result["pdf"] = base64.b64encode(pdf).decode("ascii")
+        return result
+
+    async def _ask(self, request: dict[str, Any], sandbox_mode: str | None) -> TeleserviceAnswer:
+        """The téléservice, bounded twice: by its client's timeout and, whatever the client does, here."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.timeout + 0.5):
+                answer = await self.teleservice.register(request, sandbox_mode=sandbox_mode)
+        except TimeoutError:
+            answer = TeleserviceAnswer(AnswerState.TIMEOUT, elapsed_ms=(time.perf_counter() - started) * 1000,
+                                       reason=f"Le téléservice e-prescription n'a pas répondu : {FALLBACK}.")
+        except Exception as exc:  # a client bug must not keep the practitioner from printing
+            log.error("e-prescription téléservice client failed: %s", type(exc).__name__, exc_info=True)
+            answer = TeleserviceAnswer(AnswerState.KO, error_code="erreur_interne",
+                                       reason=f"Erreur interne du client e-prescription : {FALLBACK}.")
+        self.last_answer = answer
+        return answer
+
+    async def _publish(self, row: repo.DocumentRow, prescription: Prescription) -> None:
+        pr, pt = prescription.prescriber, prescription.patient
+        document = ValidatedDocument(
+            id=row.id, pdf=row.pdf, type_code=TYPE_CODE, type_label=TYPE_LABEL,
+            title=f"Ordonnance du {prescription.date:%d/%m/%Y}",
+            author=DocumentAuthor(name=pr.display_name, rpps=pr.rpps, profession=pr.profession,
+                                  specialty=pr.specialty, am_number=pr.am_number),
+            created_at=row.created_at, source_plugin=SOURCE_PLUGIN,
+            patient_ins=PatientIns(**row.patient_ins) if row.patient_ins else None,
+            metadata={
+                "eprescription_identifier": row.identifier, "code_present": row.code_present,
+                "teleservice_state": row.teleservice_state, "prescription_date": row.prescription_date,
+                "ald": prescription.bizone, "page_size": row.page_size,
+                "patient": {"birth_name": pt.birth_name, "used_name": pt.used_name, "first_names": pt.first_names,
+                            "sex": pt.sex, "birth_date": pt.birth_date.isoformat() if pt.birth_date else None,
+                            "identity_id": pt.identity_id},
+            },
+        )
+        job_id = await publish(self.agent, document)
+        await self.store.transaction(lambda c: repo.set_document_job(c, row.id, job_id))
+        row.document_job = job_id
+
+    # -- print, export, get -------------------------------------------------------------------
+    async def _load(self, prescription_id: str) -> repo.DocumentRow:
+        row = await self.store.transaction(lambda c: repo.get(c, prescription_id))
+        if row is None:
+            raise UserFacingError("Ordonnance introuvable.", code=NOT_FOUND)
+        return row
+
+    async def _print_reporting(self, row: repo.DocumentRow, printer: str | None) -> dict[str, Any]:
+        target = printer or self.settings.printer
+        try:
+            job = await self.printer.print_pdf(row.pdf, printer=target, title=f"Ordonnance {row.id[:8]}")
+        except PrintFailed as exc:
+            message = exc.message
+            await self.store.transaction(lambda c: repo.record_print(c, row.id, "failed", message))
+            self.agent.events.publish("prescription.printed", {"prescription_id": row.id, "state": "failed",
+                                                               "message": message})
+            return {"state": "failed", "message": message + " L'ordonnance est conservée : réessayez ou "
+                    "exportez-la.", "job": None}
+        await self.store.transaction(lambda c: repo.record_print(c, row.id, "printed", job))
+        self.agent.events.publish("prescription.printed", {"prescription_id": row.id, "state": "printed",
+                                                           "message": None})
+        return {"state": "printed", "message": None, "job": job}
+
+    async def print(self, prescription_id: str, printer: str | None = None) -> dict[str, Any]:
+        row = await self._load(prescription_id)
+        result = await self._print_reporting(row, printer)
+        if result["state"] != "printed":
+            raise UserFacingError(result["message"], code=PRINT_FAILED, data={"prescription_id": prescription_id})
+        return {"prescription_id": prescription_id, **result}
+
+    async def export(self, prescription_id: str) -> dict[str, Any]:
+        row = await self._load(prescription_id)
+        return {"prescription_id": row.id, "filename": f"ordonnance-{row.prescription_date}-{row.id[:8]}.pdf",
+                "code_present": row.code_present, "pdf": base64.b64encode(row.pdf).decode("ascii")}
+
+    async def get(self, *, prescription_id: str | None = None, identifier: str | None = None) -> dict[str, Any]:
+        if prescription_id:
+            return (await self._load(prescription_id)).summary()
+        row = await self.store.transaction(lambda c: repo.find_by_identifier(c, identifier or ""))
+        if row is None:
+            raise UserFacingError("Aucune ordonnance de ce poste ne porte cet identifiant.", code=NOT_FOUND)
+        return row.summary()
+
+    async def scanned(self, identifier: str, source: str) -> str | None:
+        """A printed e-prescription was scanned: find it back and tell the LGC."""
+        row = await self.store.transaction(lambda c: repo.find_by_identifier(c, identifier))
+        self.agent.events.publish("prescription.scanned", {
+            "identifier": identifier, "prescription_id": row.id if row else None, "source": source})
+        return row.id if row else None
+

@@ -1,0 +1,41 @@
+"""`python -m sandbox.eprescription [--mode ok|ko|timeout] [--latency S] [--port P]`: run the sandbox alone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from sandbox.eprescription.server import MODES, start_eprescription_sandbox
+
+
+async def _run(args: argparse.Namespace) -> int:
+    sandbox = await start_eprescription_sandbox(mode=args.mode, latency=args.latency, port=args.port)
+    print(f"Téléservice e-prescription (bac à sable) : {sandbox.url}  mode={args.mode}\n"
+          f"[plugins.eprescription]\nurl = \"{sandbox.url}\"\nCtrl-C pour arrêter.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await sandbox.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.eprescription",
+                                     description="Local stand-in of the e-prescription téléservice")
+    parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--port", type=int, default=0)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_run(parser.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
