@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import time
@@ -17,6 +18,7 @@ from agent.hookspecs import hookimpl
 from agent.rpc import INVALID_PARAMS, NOT_FOUND
 from plugins.eprescription.service import PRINT_FAILED
 from sandbox.eprescription.server import EprescriptionSandbox
+from tests.plugins.eprescription import cupsd
 from tests.plugins.eprescription.conftest import AM, RPPS, AgentFactory, Lgc, decode, pdf_text, wait_until
 
 LEGAL_ONLY = sorted([("Code128", RPPS), ("Code128", AM)])
@@ -229,3 +231,32 @@ async def test_eprescription_e2e_scanning_a_printed_qr_finds_it_back(make_agent:
     assert agent.plugins.hook.parse_scan(data=RPPS.encode()) is None  # the RPPS Code 128 is not ours
     answer = await lgc.call("prescription.get", {"identifier": "EP-0000000000000000"})
     assert answer["error"]["code"] == NOT_FOUND
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(cupsd.available() is not None, reason=str(cupsd.available()))
+async def test_eprescription_e2e_print_through_real_cups_pdf_printer(make_agent: AgentFactory, lgc_for: Any,
+                                                                     ordonnance: dict[str, Any], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with cupsd.private_cupsd() as cups:
+        cups.add_pdf_printer("VigiePDF")
+        monkeypatch.setenv("CUPS_SERVER", str(cups.socket))  # the agent's `lp` talks to this scheduler
+        agent = await make_agent()
+        lgc: Lgc = await lgc_for(agent)
+        created = await lgc.result("prescription.create", {"prescription": ordonnance})
+        printed = await lgc.result("prescription.print", {"prescription_id": created["prescription_id"],
+                                                          "printer": "VigiePDF"})
+        job = printed["job"]
+        assert job.startswith("VigiePDF-")
+        await asyncio.to_thread(cups.wait_completed, job)
+        number = job.rsplit("-", 1)[1]
+        title = f"Ordonnance_{created['prescription_id'][:8]}"
+        out = cupsd.cups_pdf_output_dir()
+        files = [p for p in out.glob(f"{title}*job_{number}.pdf")]
+        assert len(files) == 1, sorted(p.name for p in out.iterdir())
+        try:
+            # What came out of CUPS (pdftops → ghostscript → cups-pdf) still scans like the original.
+            assert decode(files[0].read_bytes(), tmp_path) == [
+                sorted([("QRCode", created["identifier"]), *LEGAL_ONLY])]
+        finally:
+            files[0].unlink()
