@@ -32,7 +32,8 @@ def test_validation_luhn_rpps() -> None:
 
 
 @pytest.mark.parametrize(("mutate", "field", "message"), [
-    (lambda r: r["prescriber"].update(rpps="1000012345"), "prescriber.rpps", "Le numéro RPPS doit comporter 11 chiffres."),
+    (lambda r: r["prescriber"].update(rpps="1000012345"), "prescriber.rpps",
+     "Le numéro RPPS doit comporter 11 chiffres."),
     (lambda r: r["prescriber"].update(rpps="10000123455"), "prescriber.rpps",
      "Le numéro RPPS est erroné (clé de contrôle invalide)."),
     (lambda r: r["prescriber"].pop("rpps"), "prescriber.rpps", "Le numéro RPPS du prescripteur est obligatoire."),
@@ -44,7 +45,8 @@ def test_validation_luhn_rpps() -> None:
      "L'âge ou la date de naissance du patient est obligatoire."),
     (lambda r: r["patient"].update(birth_date="15/06/1984"), "patient.birth_date",
      "La date de naissance doit être une date AAAA-MM-JJ valide."),
-    (lambda r: r["patient"].update(weight_kg=-3), "patient.weight_kg", "Le poids (kg) doit être un nombre entre 0 et 400."),
+    (lambda r: r["patient"].update(weight_kg=-3), "patient.weight_kg",
+     "Le poids (kg) doit être un nombre entre 0 et 400."),
     (lambda r: (r["patient"].pop("birth_name"), r["patient"].pop("used_name")), "patient.birth_name",
      "Le nom du patient (de naissance ou utilisé) est obligatoire."),
     (lambda r: r["items"][0].pop("posology"), "items[0].posology", "La posologie du médicament est obligatoire."),
