@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.output} : ordonnance numérique {result['identifier']} (QR code imprimé).")
     else:
         print(f"{args.output} : ordonnance sans code 2D — {result['teleservice']['reason']}")
-    printed = result.get("print")
-    if printed is not None and printed["state"] != "printed":
+    printed = result.get("print") or {}
+    if params.get("print") and printed.get("state") != "printed":
         print(printed["message"], file=sys.stderr)
         return 2
     return 0

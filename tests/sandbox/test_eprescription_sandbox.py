@@ -1,0 +1,88 @@
+"""`vigie run --sandbox` with the e-prescription téléservice stand-in, the demo script and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import signal
+import socket
+import subprocess
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import PYTHON, subprocess_env
+from tests.plugins.eprescription.conftest import DATA
+from tests.sandbox.test_supervisor import MY_TOKEN, sandbox
+
+__all__ = ["sandbox"]
+pytestmark = pytest.mark.slow
+
+
+async def _create(session: aiohttp.ClientSession, api: str, params: dict[str, Any]) -> dict[str, Any]:
+    for call_id in range(1, 100):  # /health answers before the plugins have started: -32004 until then
+        async with session.post(f"{api}/rpc", headers={"Authorization": f"Bearer {MY_TOKEN}"},
+                                json={"jsonrpc": "2.0", "id": call_id, "method": "prescription.create",
+                                      "params": params}) as resp:
+            answer = await resp.json()
+        if "result" in answer:
+            return dict(answer["result"])
+        assert answer["error"]["code"] == -32004, answer
+        await asyncio.sleep(0.2)
+    raise AssertionError("e-prescription plugin never became ready")
+
+
+async def test_eprescription_sandbox_run_create_demo_script_and_cli(sandbox: dict[str, Any], tmp_path: Path) -> None:
+    api = f"http://127.0.0.1:{sandbox['port']}"
+    found = re.search(r"Service eprescription\s*: (\S+)", sandbox["banner"])
+    assert found, sandbox["banner"]
+    ordonnance = json.loads((DATA / "ordonnance.json").read_text(encoding="utf-8"))
+    async with aiohttp.ClientSession() as session:
+        ok = await _create(session, api, {"prescription": ordonnance, "sandbox_mode": "ok"})
+        assert ok["code_present"] is True and ok["identifier"].startswith("EP-")
+        ko = await _create(session, api, {"prescription": ordonnance, "sandbox_mode": "ko"})
+        assert ko["code_present"] is False and ko["teleservice"]["state"] == "ko"
+        async with session.get(f"{sandbox['demo']}static/prescription.js") as resp:
+            assert resp.status == 200 and "Rédiger une ordonnance" in await resp.text()
+        async with session.get(sandbox["demo"]) as resp:
+            assert "prescription.js" in await resp.text()
+
+    # The CLI finds the running sandbox agent (pointer file) and writes the PDF it made.
+    out_pdf = tmp_path / "ordo.pdf"
+    run = subprocess.run([PYTHON, "-m", "agent.cli", "prescription", "render", str(DATA / "ordonnance.json"),
+                          "-o", str(out_pdf)], env=subprocess_env(sandbox["home"]), capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"ordonnance numérique EP-\S+ \(QR code imprimé\)", run.stdout), run.stdout
+    assert out_pdf.read_bytes().startswith(b"%PDF")
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(ordonnance, items=[])), encoding="utf-8")
+    run = subprocess.run([PYTHON, "-m", "agent.cli", "prescription", "render", str(bad), "-o", str(out_pdf)],
+                         env=subprocess_env(sandbox["home"]), capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "items : L'ordonnance doit comporter au moins une ligne." in run.stderr
+
+    proc = sandbox["proc"]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=15) == 0
+    url = urllib.parse.urlsplit(found.group(1))
+    with pytest.raises(ConnectionRefusedError):  # the téléservice stand-in stopped too
+        socket.create_connection((url.hostname, url.port), timeout=1).close()
+
+
+def test_eprescription_cli_render_local_without_agent(tmp_path: Path) -> None:
+    out_pdf = tmp_path / "draft.pdf"
+    run = subprocess.run([PYTHON, "-m", "agent.cli", "prescription", "render", str(DATA / "ordonnance.json"),
+                          "-o", str(out_pdf), "--local"], env=subprocess_env(tmp_path / "home"),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "sans code 2D" in run.stdout
+    text = subprocess.run(["pdftotext", str(out_pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "N° RPPS" in text and "EP-" not in text
+    assert base64.b64encode(out_pdf.read_bytes())  # a real file was written
