@@ -29,6 +29,14 @@ TYPE_LABEL = "Prescription de produits de santé"
 
 
 @dataclass(frozen=True)
+class TwoDCode:
+    """What the téléservice gave back: the identifier printed in clear, and the QR payload (opaque)."""
+
+    identifier: str
+    payload: str
+
+
+@dataclass(frozen=True)
 class Prescriber:
     last_name: str
     first_name: str

@@ -13,12 +13,12 @@ from agent.hookspecs import hookimpl
 from agent.rpc import INVALID_PARAMS
 from plugins.eprescription import repository
 from plugins.eprescription.scan import KIND, ScanParser
+from plugins.eprescription.service import EprescriptionService
 from plugins.eprescription.settings import DEFAULT_PATTERN, parse_settings
 
 if TYPE_CHECKING:
     from agent.app import Agent
     from agent.rpc import RpcContext
-    from plugins.eprescription.service import EprescriptionService
     from sandbox.supervisor import SandboxService
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 64}
@@ -51,6 +51,7 @@ class EprescriptionPlugin:
         self.service: EprescriptionService | None = None
         self.agent: Agent | None = None
         self.scan_parser = ScanParser(DEFAULT_PATTERN)
+        self._warmup: asyncio.Future[Any] | None = None
 
     def _service(self) -> EprescriptionService:
         if self.service is None:
@@ -123,9 +124,9 @@ class EprescriptionPlugin:
     async def startup(self, agent: Agent) -> None:
         settings = parse_settings(agent.config.plugin_settings("eprescription"))
         self.scan_parser = ScanParser(settings.identifier_pattern)
-        # reportlab and zxing-cpp take time to import: not on the event loop.
-        module = await asyncio.to_thread(importlib.import_module, "plugins.eprescription.service")
-        await asyncio.to_thread(importlib.import_module, "plugins.eprescription.render")
+        # reportlab and zxing-cpp take a few hundred ms to import: warm them up in the background rather
+        # than delay the agent's start (the first ordonnance imports them itself if still needed).
+        self._warmup = asyncio.ensure_future(asyncio.to_thread(importlib.import_module, "plugins.eprescription.render"))
         from plugins.eprescription.printing import system_printer
         from plugins.eprescription.teleservice import DisabledTeleservice, HttpTeleservice, Teleservice
 
@@ -135,7 +136,7 @@ class EprescriptionPlugin:
         else:
             teleservice = HttpTeleservice(settings.url, timeout=settings.timeout, ca_files=settings.ca_files)
         spool = Path(agent.config.store.path).parent / "print-spool"
-        service: EprescriptionService = module.EprescriptionService(
+        service = EprescriptionService(
             agent=agent, settings=settings, teleservice=teleservice,
             printer=system_printer(spool, settings.print_timeout))
         await service.start()
@@ -143,6 +144,8 @@ class EprescriptionPlugin:
 
     @hookimpl
     async def shutdown(self, agent: Agent) -> None:
+        if self._warmup is not None and self._warmup.done() and not self._warmup.cancelled():
+            self._warmup.exception()  # retrieved: a failed warm-up is retried by the first render
         if self.service is not None:
             await self.service.close()
             self.service = None

@@ -28,20 +28,15 @@ from plugins.eprescription.models import (
     TEXT,
     Item,
     Prescription,
+    TwoDCode,
     item_lines,
 )
+
+__all__ = ["TwoDCode", "render_pdf"]
 
 FONT, BOLD, ITALIC = "Helvetica", "Helvetica-Bold", "Helvetica-Oblique"
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
-
-
-@dataclass(frozen=True)
-class TwoDCode:
-    """What the téléservice gave back: the identifier printed in clear, and the QR payload (opaque)."""
-
-    identifier: str
-    payload: str
 
 
 @dataclass(frozen=True)

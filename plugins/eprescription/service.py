@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import logging
 import sqlite3
 import time
@@ -20,9 +21,8 @@ from agent.documents import DocumentAuthor, PatientIns, ValidatedDocument, publi
 from agent.errors import UserFacingError
 from agent.rpc import NOT_FOUND
 from plugins.eprescription import repository as repo
-from plugins.eprescription.models import TYPE_CODE, TYPE_LABEL, Prescription
+from plugins.eprescription.models import TYPE_CODE, TYPE_LABEL, Prescription, TwoDCode
 from plugins.eprescription.printing import Printer, PrintFailed
-from plugins.eprescription.render import TwoDCode, render_pdf
 from plugins.eprescription.settings import EprescriptionSettings
 from plugins.eprescription.teleservice import FALLBACK, AnswerState, Teleservice, TeleserviceAnswer, build_request
 from plugins.eprescription.validation import parse_prescription
@@ -44,6 +44,14 @@ def _read_ins(conn: sqlite3.Connection, identity_id: str) -> dict[str, str] | No
         return qualified_ins(conn, identity_id)
     except sqlite3.OperationalError:  # INS plugin disabled: its table does not exist
         return False
+
+
+def _render(prescription: Prescription, code: TwoDCode | None) -> bytes:
+    # reportlab and zxing-cpp are imported on first use, in this worker thread: the plugin's startup and
+    # the event loop never wait for them (the plugin warms the import up in the background).
+    render: Any = importlib.import_module("plugins.eprescription.render")
+    pdf: bytes = render.render_pdf(prescription, code)
+    return pdf
 
 
 class EprescriptionService:
@@ -91,7 +99,7 @@ class EprescriptionService:
         answer = await self._ask(build_request(prescription, prescription_id, ins), sandbox_mode)
         code = (TwoDCode(answer.identifier, answer.qr_payload or answer.identifier)
                 if answer.state is AnswerState.OK and answer.identifier else None)
-        pdf = await asyncio.to_thread(render_pdf, prescription, code)
+        pdf = await asyncio.to_thread(_render, prescription, code)
         row = repo.DocumentRow(
             id=prescription_id, created_at=time.time(), prescription_date=prescription.date.isoformat(),
             page_size=prescription.page_size, teleservice_state=answer.state.value,
