@@ -102,7 +102,8 @@ class Agent:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        self._stop_requested = asyncio.Event()
+        if self._stop_requested is None:  # `run` creates it first, before its signal handlers
+            self._stop_requested = asyncio.Event()
         self.plugins.register(CorePlugin(self), "core", source="core")
         if self._load_plugins:
             self.plugins.load(self.config.disabled_plugins)
@@ -145,8 +146,15 @@ class Agent:
 
     async def run(self, on_started: Callable[[Agent], None] | None = None) -> None:
         """Start, wait for SIGINT/SIGTERM (or `request_stop`), stop."""
-        await self.start()
+        # Handlers before start: /health answers while plugins still start, and a SIGTERM then (session
+        # closing, service manager) must stop the agent cleanly, not kill it.
+        self._stop_requested = asyncio.Event()
         uninstall = self._install_signal_handlers()
+        try:
+            await self.start()
+        except BaseException:
+            uninstall()
+            raise
         try:
             if on_started is not None:
                 on_started(self)

@@ -70,6 +70,7 @@ async def test_eprescription_e2e_ok_prints_qr_with_identifier_and_shares(make_ag
     assert doc.author.rpps == RPPS and doc.author.name == "Dr Marie DURAND" and doc.source_plugin == "eprescription"
     assert doc.patient_ins is None  # no qualified identity given
     assert doc.metadata["eprescription_identifier"] == identifier and doc.metadata["code_present"] is True
+    await agent.outbox.wait_idle(5)  # the handler returned; its completion is recorded right after
     assert (await _job(agent, result["document_job"]))["state"] == "done"
 
     found = await lgc.result("prescription.get", {"identifier": identifier})
