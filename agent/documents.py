@@ -72,10 +72,10 @@ class ValidatedDocument:
     created_at: float  # epoch seconds
     source_plugin: str
     mime: str = "application/pdf"
-    patient_ins: PatientIns | None = None  # None unless the identity is qualified
+    patient_ins: PatientIns | None = field(default=None, repr=False)  # None unless the identity is qualified
     # Producer-specific extras, JSON-serialisable (e.g. the e-prescription identifier, patient traits for
     # the CDA header, the 2D code state).
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def to_payload(self) -> dict[str, Any]:
         data = asdict(self)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
+from agent.logging import declare_personal_fields
 from agent.rpc import INVALID_PARAMS
 from plugins.eprescription import repository
 from plugins.eprescription.scan import KIND, ScanParser
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from agent.app import Agent
     from agent.rpc import RpcContext
     from sandbox.supervisor import SandboxService
+
+# The ordonnance is health data: masked wherever a trace would show it (hook and RPC debug logs).
+declare_personal_fields({"prescription", "patient", "items", "comments", "signature_png", "pdf", "patient_ins"})
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 64}
 SCHEMAS: dict[str, dict[str, Any]] = {

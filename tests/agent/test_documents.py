@@ -23,7 +23,8 @@ DOC = ValidatedDocument(
 
 def test_documents_payload_round_trip() -> None:
     assert ValidatedDocument.from_payload(DOC.to_payload()) == DOC
-    assert "pdf=" not in repr(DOC)  # the PDF (patient data) stays out of reprs and logs
+    shown = repr(DOC)  # what a hook trace would log: no PDF, INS or producer metadata (patient data)
+    assert "pdf=" not in shown and "284067512345678" not in shown and "metadata" not in shown
 
 
 async def test_documents_outbox_keeps_unhandled_job_across_restarts(tmp_path: Path) -> None:
