@@ -118,8 +118,8 @@ class EprescriptionPlugin:
         async def start() -> SandboxService:
             from sandbox.eprescription.server import start_eprescription_sandbox
 
-            # 300 ms: a realistic answer time, visible in the demo without being annoying.
-            sandbox = await start_eprescription_sandbox(latency=0.3)
+            # HTTPS like the real service; 300 ms: a realistic answer time, visible in the demo.
+            sandbox = await start_eprescription_sandbox(latency=0.3, tls=True)
             return sandbox.as_service()
 
         register("eprescription", start)

@@ -118,6 +118,10 @@ class HttpTeleservice:
             return TeleserviceAnswer(AnswerState.TIMEOUT, elapsed_ms=elapsed(),
                                      reason=f"Le téléservice e-prescription n'a pas répondu en {self.timeout:g} s : "
                                             f"{FALLBACK}.")
+        except aiohttp.ClientConnectorCertificateError:
+            return TeleserviceAnswer(AnswerState.TIMEOUT, elapsed_ms=elapsed(), error_code="tls",
+                                     reason="Le certificat du téléservice e-prescription n'est pas reconnu : "
+                                            f"{FALLBACK}.")
         except aiohttp.ClientError as exc:
             log.warning("e-prescription téléservice unreachable: %s", type(exc).__name__)
             return TeleserviceAnswer(AnswerState.TIMEOUT, elapsed_ms=elapsed(),

@@ -1,4 +1,4 @@
-"""`python -m sandbox.eprescription [--mode ok|ko|timeout] [--latency S] [--port P]`: run the sandbox alone."""
+"""`python -m sandbox.eprescription [--mode ok|ko|timeout] [--latency S] [--port P] [--tls]`: run it alone."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from sandbox.eprescription.server import MODES, start_eprescription_sandbox
 
 
 async def _run(args: argparse.Namespace) -> int:
-    sandbox = await start_eprescription_sandbox(mode=args.mode, latency=args.latency, port=args.port)
+    sandbox = await start_eprescription_sandbox(mode=args.mode, latency=args.latency, port=args.port, tls=args.tls)
+    ca = f"ca_files = [\"{sandbox.ca_file}\"]\n" if sandbox.ca_file else ""
     print(f"Téléservice e-prescription (bac à sable) : {sandbox.url}  mode={args.mode}\n"
-          f"[plugins.eprescription]\nurl = \"{sandbox.url}\"\nCtrl-C pour arrêter.", flush=True)
+          f"[plugins.eprescription]\nurl = \"{sandbox.url}\"\n{ca}Ctrl-C pour arrêter.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, default="ok")
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls", action="store_true", help="HTTPS with a throwaway self-signed certificate")
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_run(parser.parse_args(argv)))
     return 0

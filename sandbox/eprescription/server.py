@@ -17,8 +17,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import shutil
 import ssl
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -66,9 +69,12 @@ def _invalid(body: Any) -> str | None:
 
 
 class EprescriptionSandbox:
-    def __init__(self, state: SandboxState, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, state: SandboxState, ssl_context: ssl.SSLContext | None = None,
+                 ca_file: Path | None = None, owned_dir: Path | None = None) -> None:
         self.state = state
         self.ssl_context = ssl_context
+        self.ca_file = ca_file  # what a client trusts for HTTPS
+        self._owned_dir = owned_dir
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
@@ -91,9 +97,15 @@ class EprescriptionSandbox:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if self._owned_dir is not None:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
+            self._owned_dir = None
 
     def plugin_settings(self) -> dict[str, Any]:
-        return {"url": self.url}
+        settings: dict[str, Any] = {"url": self.url}
+        if self.ca_file is not None:
+            settings["ca_files"] = [str(self.ca_file)]
+        return settings
 
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
@@ -150,10 +162,23 @@ class EprescriptionSandbox:
 
 
 async def start_eprescription_sandbox(*, mode: str = "ok", latency: float = 0.0, hold: float = 60.0, port: int = 0,
-                                      ssl_context: ssl.SSLContext | None = None) -> EprescriptionSandbox:
-    """Start the sandbox on 127.0.0.1:`port` (0: a free one) answering `mode` after `latency` seconds."""
+                                      tls: bool = False) -> EprescriptionSandbox:
+    """Start the sandbox on 127.0.0.1:`port` (0: a free one) answering `mode` after `latency` seconds.
+
+    `tls`: HTTPS with a throwaway self-signed certificate (deleted on stop); `ca_file` is what to trust.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    sandbox = EprescriptionSandbox(SandboxState(mode=mode, latency=latency, hold=hold), ssl_context)
-    await sandbox.start(port)
+    context, ca_file, owned = None, None, None
+    if tls:
+        from sandbox.eprescription.tls import self_signed
+
+        owned = Path(tempfile.mkdtemp(prefix="vigie-ep-sandbox-"))
+        context, ca_file = await asyncio.to_thread(self_signed, owned)
+    sandbox = EprescriptionSandbox(SandboxState(mode=mode, latency=latency, hold=hold), context, ca_file, owned)
+    try:
+        await sandbox.start(port)
+    except BaseException:
+        await sandbox.stop()
+        raise
     return sandbox

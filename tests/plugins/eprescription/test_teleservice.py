@@ -95,3 +95,26 @@ async def test_teleservice_sandbox_refuses_malformed_body() -> None:
         assert sandbox.state.counts["invalid"] == 2
     finally:
         await sandbox.stop()
+
+
+async def test_teleservice_https_trusts_only_the_configured_ca(ordonnance: dict[str, Any]) -> None:
+    sandbox = await start_eprescription_sandbox(tls=True)
+    try:
+        assert sandbox.url.startswith("https://127.0.0.1:") and sandbox.ca_file is not None
+        trusted = HttpTeleservice(sandbox.url, timeout=2.0, ca_files=[str(sandbox.ca_file)])
+        untrusted = HttpTeleservice(sandbox.url, timeout=2.0)
+        try:
+            ok = await trusted.register(_request(ordonnance))
+            refused = await untrusted.register(_request(ordonnance, "req-untrusted"))
+        finally:
+            await trusted.close()
+            await untrusted.close()
+        assert ok.state is AnswerState.OK
+        assert refused.state is AnswerState.TIMEOUT and refused.error_code == "tls"
+        assert refused.reason == ("Le certificat du téléservice e-prescription n'est pas reconnu : ordonnance "
+                                  "produite sans code 2D.")
+        assert sandbox.plugin_settings() == {"url": sandbox.url, "ca_files": [str(sandbox.ca_file)]}
+        directory = sandbox.ca_file.parent
+    finally:
+        await sandbox.stop()
+    assert not directory.exists()  # the throwaway key is deleted with the sandbox
