@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import PYTHON, subprocess_env
 from tests.plugins.eprescription.conftest import DATA
+from tests.sandbox import cdp
 from tests.sandbox.test_supervisor import MY_TOKEN, sandbox
 
 __all__ = ["sandbox"]
@@ -86,3 +87,32 @@ def test_eprescription_cli_render_local_without_agent(tmp_path: Path) -> None:
     text = subprocess.run(["pdftotext", str(out_pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "N° RPPS" in text and "EP-" not in text
     assert base64.b64encode(out_pdf.read_bytes())  # a real file was written
+
+
+@pytest.mark.skipif(cdp.CHROMIUM is None, reason="chromium not installed")
+async def test_eprescription_demo_page_button_in_headless_chromium(sandbox: dict[str, Any]) -> None:
+    async with cdp.chromium_page(sandbox["demo"]) as page:
+        # The page pairs (the sandbox consents), opens its session, then mounts the ordonnance section.
+        await page.wait_for("document.querySelector('#prescription button') !== null", timeout=30)
+        await page.evaluate("document.querySelector('#prescription button').click()")
+        for mode, expected in (("ok", "Ordonnance numérique EP-"), ("ko", "Ordonnance sans code 2D : Le téléservice "
+                                                                       "e-prescription a refusé")):
+            await page.evaluate(f"""(() => {{
+                const root = document.getElementById('prescription');
+                root.querySelector('select').value = {json.dumps(mode)};
+                [...root.querySelectorAll('button')].find(b => b.textContent === "Valider l'ordonnance").click();
+            }})()""")
+            text = await page.wait_for(f"""(() => {{
+                const t = document.getElementById('prescription').textContent;
+                return t.includes({json.dumps(expected)}) && t.includes('Ouvrir le PDF') ? t : null; }})()""",
+                                       timeout=30)
+            assert expected in text
+        # A malformed ordonnance: the page lists the fields the agent refused.
+        await page.evaluate("""(() => {
+            const root = document.getElementById('prescription');
+            const rx = JSON.parse(root.querySelector('textarea').value); rx.prescriber.rpps = '123';
+            root.querySelector('textarea').value = JSON.stringify(rx);
+            [...root.querySelectorAll('button')].find(b => b.textContent === "Valider l'ordonnance").click();
+        })()""")
+        await page.wait_for("document.getElementById('prescription').textContent.includes("
+                            "'prescriber.rpps : Le numéro RPPS doit comporter 11 chiffres.')")
