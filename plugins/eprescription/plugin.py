@@ -41,7 +41,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                            "properties": {"prescription_id": _ID,
                                           "printer": {"type": ["string", "null"], "maxLength": 128}}},
     "prescription.export": {"type": "object", "required": ["prescription_id"], "additionalProperties": False,
-                            "properties": {"prescription_id": _ID}},
+                            "properties": {"prescription_id": _ID, "save": {"type": "boolean"}}},
     "prescription.get": {"type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
                          "properties": {"prescription_id": _ID, "identifier": {"type": "string", "minLength": 1,
                                                                                "maxLength": 512}}},
@@ -86,7 +86,7 @@ class EprescriptionPlugin:
         return await self._service().print(params["prescription_id"], params.get("printer"))
 
     async def export(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().export(params["prescription_id"])
+        return await self._service().export(params["prescription_id"], save=bool(params.get("save")))
 
     async def get(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().get(prescription_id=params.get("prescription_id"),

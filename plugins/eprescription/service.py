@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRINT_FAILED = -32020  # documented in docs/local-api.md
+EXPORT_FAILED = -32021
 SOURCE_PLUGIN = "eprescription"
 
 
@@ -187,10 +188,29 @@ class EprescriptionService:
             raise UserFacingError(result["message"], code=PRINT_FAILED, data={"prescription_id": prescription_id})
         return {"prescription_id": prescription_id, **result}
 
-    async def export(self, prescription_id: str) -> dict[str, Any]:
+    async def export(self, prescription_id: str, *, save: bool = False) -> dict[str, Any]:
+        """The PDF in base64; with `save`, also written to the configured export folder (the LGC names no
+        path: a local API client must not choose where the agent writes)."""
         row = await self._load(prescription_id)
-        return {"prescription_id": row.id, "filename": f"ordonnance-{row.prescription_date}-{row.id[:8]}.pdf",
-                "code_present": row.code_present, "pdf": base64.b64encode(row.pdf).decode("ascii")}
+        filename = f"ordonnance-{row.prescription_date}-{row.id[:8]}.pdf"
+        result: dict[str, Any] = {"prescription_id": row.id, "filename": filename, "code_present": row.code_present,
+                                  "path": None, "pdf": base64.b64encode(row.pdf).decode("ascii")}
+        if save:
+            target = self.settings.export_dir / filename
+
+            def write() -> None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_suffix(".pdf.part")
+                partial.write_bytes(row.pdf)
+                partial.replace(target)  # never a half-written ordonnance under the final name
+
+            try:
+                await asyncio.to_thread(write)
+            except OSError as exc:
+                raise UserFacingError(f"Export impossible dans {self.settings.export_dir} : {exc.strerror}. "
+                                      "L'ordonnance est conservée.", code=EXPORT_FAILED) from None
+            result["path"] = str(target)
+        return result
 
     async def get(self, *, prescription_id: str | None = None, identifier: str | None = None) -> dict[str, Any]:
         if prescription_id:

@@ -6,6 +6,7 @@
     ca_files = ["…pem"]         # extra CAs for the téléservice's TLS certificate
     printer = "Cabinet"         # default printer name (absent: the system's default printer)
     page_size = "A4"            # A4 | A5, when the LGC does not say
+    export_dir = "…"            # where `prescription.export` with save=true writes (default: Documents/Vigie)
     identifier_pattern = "…"    # regex of the QR payloads this plugin recognises when scanned
 """
 
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 from agent.errors import ConfigError
 
@@ -32,6 +36,7 @@ class EprescriptionSettings:
     page_size: str = "A4"
     identifier_pattern: str = DEFAULT_PATTERN
     print_timeout: float = 30.0
+    export_dir: Path = field(default_factory=lambda: platformdirs.user_documents_path() / "Vigie" / "Ordonnances")
 
     @property
     def disabled_reason(self) -> str | None:
@@ -53,6 +58,10 @@ def parse_settings(raw: dict[str, Any]) -> EprescriptionSettings:
             if not isinstance(value, bool):
                 raise _err(key, "true ou false attendu", "true or false expected")
             s.enabled = value
+        elif key == "export_dir":
+            if not isinstance(value, str) or not value.strip():
+                raise _err(key, "un chemin de dossier est attendu", "a directory path is expected")
+            s.export_dir = Path(value).expanduser()
         elif key in ("url", "printer"):
             if not isinstance(value, str) or not value.strip():
                 raise _err(key, "une chaîne non vide est attendue", "a non-empty string is expected")

@@ -190,7 +190,7 @@ async def test_eprescription_e2e_print_records_job_and_failure_keeps_document(
     bin_dir, spool = tmp_path / "bin", tmp_path / "spool"
     _fake_lp(bin_dir, spool)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    agent = await make_agent(printer="Cabinet")
+    agent = await make_agent(printer="Cabinet", export_dir=str(tmp_path / "exports"))
     lgc: Lgc = await lgc_for(agent)
     created = await lgc.result("prescription.create", {"prescription": ordonnance, "print": True})
     assert created["print"] == {"state": "printed", "message": None, "job": "Cabinet-1"}
@@ -213,6 +213,16 @@ async def test_eprescription_e2e_print_records_job_and_failure_keeps_document(
     assert got["print"]["state"] == "failed"
     exported = await lgc.result("prescription.export", {"prescription_id": created["prescription_id"]})
     assert exported["pdf"] == created["pdf"] and exported["filename"].startswith("ordonnance-2026-11-02-")
+    assert exported["path"] is None
+    saved = await lgc.result("prescription.export", {"prescription_id": created["prescription_id"], "save": True})
+    assert saved["path"] == str(tmp_path / "exports" / saved["filename"])
+    assert Path(saved["path"]).read_bytes() == base64.b64decode(created["pdf"])
+    # An unusable export folder (a file in its place: root would ignore a read-only mode) is reported.
+    Path(saved["path"]).unlink()
+    (tmp_path / "exports").rmdir()
+    (tmp_path / "exports").write_text("not a folder")
+    answer = await lgc.call("prescription.export", {"prescription_id": created["prescription_id"], "save": True})
+    assert answer["error"]["code"] == -32021 and answer["error"]["message"].startswith("Export impossible dans ")
 
 
 async def test_eprescription_e2e_scanning_a_printed_qr_finds_it_back(make_agent: AgentFactory, lgc_for: Any,
