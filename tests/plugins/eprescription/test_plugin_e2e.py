@@ -271,3 +271,28 @@ async def test_eprescription_e2e_print_through_real_cups_pdf_printer(make_agent:
                 sorted([("QRCode", created["identifier"]), *LEGAL_ONLY])]
         finally:
             files[0].unlink()
+
+
+async def test_eprescription_e2e_kept_but_unpublished_ordonnance_is_published_at_start(
+        make_agent: AgentFactory, ordonnance: dict[str, Any]) -> None:
+    from plugins.eprescription import repository as repo
+    from plugins.eprescription.render import render_pdf
+    from plugins.eprescription.validation import parse_prescription
+
+    first = await make_agent()
+    pdf = render_pdf(parse_prescription(ordonnance), None)
+    # What a crash between keeping the ordonnance and queueing its sharing job leaves behind.
+    row = repo.DocumentRow(id="crashed0123456789", created_at=time.time(), prescription_date="2026-11-02",
+                           page_size="A4", teleservice_state="timeout", identifier=None, reason="…",
+                           error_code=None, elapsed_ms=1000.0, pdf=pdf, prescription=ordonnance, patient_ins=None,
+                           document_job=None, print_state=None, print_message=None, printed_at=None)
+    await first.store.transaction(lambda c: repo.insert(c, row))
+    await first.stop()
+
+    consumer = Consumer()
+    second = await make_agent(extra={"dmp_stand_in": consumer})
+    await wait_until(lambda: consumer.documents, what="repaired publication delivered")
+    assert consumer.documents[0].id == "crashed0123456789" and consumer.documents[0].pdf == pdf
+    job = await second.store.fetchone("SELECT document_job FROM eprescription_documents WHERE id = ?",
+                                      ("crashed0123456789",))
+    assert job is not None and job[0] is not None
