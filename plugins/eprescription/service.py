@@ -70,7 +70,12 @@ class EprescriptionService:
         rows = await self.store.fetchall("SELECT id FROM eprescription_documents WHERE document_job IS NULL")
         for r in rows:
             row = await self._load(str(r[0]))
-            await self._publish(row, parse_prescription(row.prescription))
+            try:
+                prescription = parse_prescription(row.prescription)
+            except UserFacingError:  # rules changed since it was made: keep it, do not block the start
+                log.error("ordonnance %s could not be queued for sharing: it no longer validates", row.id)
+                continue
+            await self._publish(row, prescription)
 
     async def close(self) -> None:
         await self.teleservice.close()
