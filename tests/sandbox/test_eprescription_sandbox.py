@@ -116,3 +116,6 @@ async def test_eprescription_demo_page_button_in_headless_chromium(sandbox: dict
         })()""")
         await page.wait_for("document.getElementById('prescription').textContent.includes("
                             "'prescriber.rpps : Le numéro RPPS doit comporter 11 chiffres.')")
+    proc = sandbox["proc"]
+    proc.send_signal(signal.SIGINT)  # a clean stop removes the stand-ins' throwaway certificates too
+    assert proc.wait(timeout=15) == 0
