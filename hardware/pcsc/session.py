@@ -7,6 +7,7 @@ sequence atomic without holding the card. T=0 cards answer `61xx` (more data: GE
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from smartcard import scard
@@ -75,8 +76,33 @@ class CardSession:
         hresult, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
         check(hresult, "échange")
         if len(response) < 2:
+            # What a reader driver gives when the card left mid-exchange (vpcd does): tell them apart.
+            if self._card_left():
+                raise CardRemoved("réponse vide : carte retirée pendant l'échange")
             raise CardError("Réponse de la carte invalide.", f"{len(response)} octet(s)")
         return bytes(response[:-2]), (response[-2] << 8) | response[-1]
+
+    def _card_left(self, within: float = 1.5) -> bool:
+        """Whether the card is gone, waiting up to `within` s for the service to notice."""
+        assert self._context is not None
+        states = [(self.reader, scard.SCARD_STATE_UNAWARE)]
+        deadline = time.monotonic() + within
+        while True:
+            hresult, changes = scard.SCardGetStatusChange(self._context, 0, states)
+            if hresult != scard.SCARD_S_SUCCESS:
+                return hresult in REMOVED or hresult in NO_SERVICE
+            state = changes[0][1]
+            if not state & scard.SCARD_STATE_PRESENT:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Block until the reader's state changes (no polling), bounded by what is left.
+            states = [(self.reader, state & ~scard.SCARD_STATE_CHANGED)]
+            hresult, changes = scard.SCardGetStatusChange(self._context, int(remaining * 1000), states)
+            if hresult == scard.SCARD_E_TIMEOUT:
+                return False
+            states = [(self.reader, scard.SCARD_STATE_UNAWARE)]
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         """Send `apdu`, follow 61xx/6Cxx; returns (data, status word)."""
