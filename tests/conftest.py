@@ -20,6 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_TOKEN = "test-token-0123456789abcdef"
 
 
+# Card fixtures (private pcscd, virtual card slots, SoftHSM2 CPS token), defined once for every directory
+# so their session scope really is one per test process.
+pytest_plugins = ["tests.cardkit"]
+
 CARDS_ROOT = pytest.StashKey[Path]()
 
 

@@ -11,7 +11,7 @@ import asyncio
 import importlib
 import logging
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,21 +104,21 @@ class CardService:
             self.readers.append(e.reader)
             await call_each(self.agent.plugins, "reader_added", reader=e.reader)
         elif e.kind == mon.READER_REMOVED and e.reader:
-            self._in_order(e.reader, self._reader_removed(e.reader))
+            self._in_order(e.reader, self._reader_removed, e.reader)
         elif e.kind == mon.CARD_INSERTED and e.reader:
             self.inserted_at[e.reader] = e.at
-            self._in_order(e.reader, self._card_inserted(e.reader, e.atr or ""))
+            self._in_order(e.reader, self._card_inserted, e.reader, e.atr or "")
         elif e.kind == mon.CARD_REMOVED and e.reader:
-            self._in_order(e.reader, self._card_removed(e.reader))
+            self._in_order(e.reader, self._card_removed, e.reader)
 
-    def _in_order(self, reader: str, work: Awaitable[None]) -> None:
+    def _in_order(self, reader: str, work: Callable[..., Awaitable[None]], *args: str) -> None:
         previous = self._chains.get(reader)
 
         async def chained() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
             try:
-                await work
+                await work(*args)
             except Exception:
                 log.exception("card handling failed on a reader")
 
