@@ -30,10 +30,11 @@ from sandbox.cards.vpcd import VirtualCard  # noqa: E402
 
 
 class HookClock:
+    """Records when the `card_inserted` hook ran (on the agent's loop)."""
+
     def __init__(self) -> None:
-        self.inserted = threading.Event()
+        self.inserted = asyncio.Event()
         self.at = 0.0
-        self.monitor_at = 0.0
 
     @hookimpl
     def card_inserted(self, reader: str, atr: str, kind: str) -> None:
@@ -66,8 +67,7 @@ async def agent_insertions(daemon: PrivatePcscd, n: int) -> dict[str, list[float
             card = VirtualCard(InertCard(CPS_ATR), daemon.port)
             start = time.perf_counter()
             await asyncio.to_thread(card.insert)
-            while not clock.inserted.is_set():
-                await asyncio.sleep(0.001)
+            await asyncio.wait_for(clock.inserted.wait(), 10)
             total.append((clock.at - start) * 1000)
             ours.append((clock.at - service.inserted_at[READERS[0]]) * 1000)
             await asyncio.to_thread(card.remove)
