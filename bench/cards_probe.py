@@ -59,7 +59,8 @@ async def agent_insertions(daemon: PrivatePcscd, n: int) -> dict[str, list[float
     total, ours = [], []
     try:
         await asyncio.sleep(0.5)
-        service = agent.plugins.pm.get_plugin("cards").service
+        plugin: Any = agent.plugins.pm.get_plugin("cards")
+        service = plugin.service
         for _ in range(n):
             await asyncio.to_thread(wait_empty, daemon)
             await asyncio.sleep(random.uniform(0.0, 0.4))  # no phase lock with pcscd's 400 ms driver polling
@@ -109,7 +110,7 @@ def pyscard_insertions(daemon: PrivatePcscd, n: int) -> list[float]:
     seen = threading.Event()
     at = [0.0]
 
-    class Observer(CardObserver):  # type: ignore[misc]
+    class Observer(CardObserver):
         def update(self, observable: Any, handlers: Any) -> None:
             if handlers[0]:
                 at[0] = time.perf_counter()
