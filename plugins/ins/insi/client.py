@@ -343,7 +343,9 @@ class InsiClient:
                 except InsiError:
                     raise
                 except Exception as exc:  # the card layer (PKCS#11) may raise anything
-                    raise InsiConfigError("Signature de l'assertion CPS impossible : vérifiez la carte CPS.",
+                    card_says = getattr(exc, "message_fr", None)  # hardware.errors.CardError: wrong PIN...
+                    reason = card_says or "vérifiez la carte CPS."
+                    raise InsiConfigError(f"Signature de l'assertion CPS impossible : {reason}",
                                           detail=repr(exc)) from None
                 self._assertion = (now, assertion)
             return security_header([self._assertion[1]])
