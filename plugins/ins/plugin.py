@@ -159,9 +159,12 @@ class InsPlugin:
 
     @hookimpl
     def acting_user_changed(self, user: ActingUser) -> None:
-        # CPS mode waits for the card: retry the start as soon as one is read.
-        if self.service is None and self._agent is not None and self._agent.card_signer is not None:
-            self._agent.retry_plugin_soon("ins")
+        if self.service is None:
+            # CPS mode waits for the card: retry the start as soon as one is read.
+            if self._agent is not None and self._agent.card_signer is not None:
+                self._agent.retry_plugin_soon("ins")
+        elif self.service.client is not None:
+            self.service.client.forget_assertion()
 
     @hookimpl
     async def startup(self, agent: Agent) -> None:

@@ -165,6 +165,11 @@ class InsiClient:
             session, self._session = self._session, None
             await session.close()
 
+    def forget_assertion(self) -> None:
+        """Who holds the card changed (CPS removed or another inserted): sign a new assertion next time
+        rather than acting for one hour more under the previous card's identity."""
+        self._assertion = None
+
     @property
     def started(self) -> bool:
         return self._session is not None

@@ -97,6 +97,12 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
     await wait_until(lambda: not agent.acting_user.from_card, what="card user gone")
     assert agent.acting_user.kind == "configured"
     assert [c["user"].kind for c in recorder.of("acting_user_changed")] == ["cps", "configured"]
+    # The assertion signed with the removed card is not reused: the next call signs again (PIN asked).
+    second = await lgc.result("identity.submit", {"traits": {"birth_name": "ADRUN", "first_names": ["ZOE"],
+                                                             "sex": "F", "birth_date": "1975-12-31"}})
+    await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
+                    and p["insi_outcome"] not in ("pending",))
+    assert len(recorder.pin_prompts) == 2
 
 
 @pytest.mark.slow
