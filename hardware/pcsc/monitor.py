@@ -69,12 +69,14 @@ class PcscMonitor:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stopping.set()
-        with self._lock:
-            if self._context is not None:
-                scard.SCardCancel(self._context)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        thread, deadline = self._thread, time.monotonic() + timeout
+        # SCardCancel only wakes a call in progress: repeat it in case the thread was about to block.
+        while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+            with self._lock:
+                if self._context is not None:
+                    scard.SCardCancel(self._context)
+            thread.join(0.05)
+        self._thread = None
 
     # -- the monitoring thread ------------------------------------------------------------------
     def _run(self) -> None:
