@@ -60,6 +60,8 @@ class CardService:
     async def start(self) -> None:
         if self.settings.pcsc_socket:  # read by libpcsclite at its first connection in this process
             os.environ[SOCKET_ENV] = self.settings.pcsc_socket
+        if self.settings.softhsm2_conf:  # read by SoftHSM2 when the module is first loaded
+            os.environ["SOFTHSM2_CONF"] = self.settings.softhsm2_conf
         self._loop = asyncio.get_running_loop()
         loop, queue = self._loop, self._queue
 

@@ -23,6 +23,7 @@ class CardSettings:
     kind_policies: dict[str, str] = field(default_factory=dict)  # certificate policy OID -> card kind
     pin_timeout: float = 120.0
     pcsc_socket: str | None = None  # a private pcscd (sandbox): sets PCSCLITE_CSOCK_NAME
+    softhsm2_conf: str | None = None  # sandbox/tests: SoftHSM2 plays the CPS token (sets SOFTHSM2_CONF)
     vpcd_port: int = 0x8C7B  # where the sandbox's virtual cards plug in (vsmartcard's default)
 
 
@@ -40,7 +41,7 @@ def parse_settings(raw: dict[str, Any], *, sandbox: bool = False) -> CardSetting
                 raise ConfigError("plugins.cards.vitale_reader", f"attendu : {', '.join(VITALE_READERS)}",
                                   f"expected: {', '.join(VITALE_READERS)}")
             s.vitale_reader = value
-        elif key in ("sesam_library", "pkcs11_module", "pkcs11_token_label", "pcsc_socket"):
+        elif key in ("sesam_library", "pkcs11_module", "pkcs11_token_label", "pcsc_socket", "softhsm2_conf"):
             setattr(s, key, _str(key, value))
         elif key in ("atr", "kind_policies"):
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):

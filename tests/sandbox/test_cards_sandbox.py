@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from sandbox.cards.bench import BenchError, CardBench
 from sandbox.cards.pcscd import private_pcscd_supported
 from sandbox.cards.service import start_card_sandbox
+from sandbox.cards.softhsm import softhsm_missing
 
 
 @pytest.mark.skipif(private_pcscd_supported() is not None, reason=str(private_pcscd_supported()))
@@ -19,6 +22,10 @@ async def test_card_sandbox_runs_its_own_pcscd_and_a_bench_plugs_cards_into_it()
         assert settings["vitale_reader"] == "apdu"
         socket = Path(settings["pcsc_socket"])
         assert socket.exists()
+        if softhsm_missing() is None:  # the test CPS card's token (in its own SoftHSM2 store)
+            slots = subprocess.run(["softhsm2-util", "--show-slots"], capture_output=True, text=True, timeout=10,
+                                   env={**os.environ, "SOFTHSM2_CONF": settings["softhsm2_conf"]}).stdout
+            assert f"Label:            {settings['pkcs11_token_label']}" in slots
         bench = CardBench(settings["vpcd_port"])
         assert bench.insert("vitale", "ADRTROIS") == 0  # vpcd accepted the card's connection
         assert bench.insert("unknown") == 1
