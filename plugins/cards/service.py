@@ -141,11 +141,12 @@ class CardService:
         kind = self.classify(atr)
         if kind == atr_table.VITALE:
             try:  # the ATR is a hint: a Vitale card answers the selection of its application
-                if not await self.workers.run(reader, confirm_vitale, reader):
-                    kind = atr_table.UNKNOWN
-            except CardError as exc:
+                confirmed = await self.workers.run(reader, confirm_vitale, reader)
+            except CardError as exc:  # pulled out at once, or mute: reported, and known as unknown
                 self._read_failed(reader, exc)
-                return
+                confirmed = False
+            if not confirmed:
+                kind = atr_table.UNKNOWN
         self.kinds[reader] = kind
         self.agent.events.publish("card.inserted", {"reader": reader, "kind": kind})
         await call_each(self.agent.plugins, "card_inserted", reader=reader, atr=atr, kind=kind)
