@@ -20,6 +20,9 @@ from sandbox.cards.softhsm import SoftToken, create_cps_token, softhsm_missing
 from sandbox.cards.vpcd import Personality, VirtualCard
 from sandbox.insi.pki import SandboxPki, generate_sandbox_pki
 
+# Distinctive, so a test can assert it appears in no log.
+TEST_PIN = "58204719"
+
 
 def cards_root() -> Path:
     # tests/conftest.py: <root>/pcscd/run/pcscd.comm
@@ -140,11 +143,11 @@ def insi_pki(tmp_path_factory: pytest.TempPathFactory) -> SandboxPki:
 
 @pytest.fixture(scope="session")
 def cps_token(insi_pki: SandboxPki) -> SoftToken:
-    """The sandbox PS key and certificate in a SoftHSM2 token (PIN 1234), in this process's store."""
+    """The sandbox PS key and certificate in a SoftHSM2 token (PIN `TEST_PIN`), in this process's store."""
     reason = softhsm_missing()
     if reason is not None:
         pytest.skip(reason)
     conf = Path(os.environ["SOFTHSM2_CONF"])
-    token = create_cps_token(conf.parent, insi_pki.ps_key, insi_pki.ps_cert)
+    token = create_cps_token(conf.parent, insi_pki.ps_key, insi_pki.ps_cert, pin=TEST_PIN)
     assert token.conf == conf
     return token

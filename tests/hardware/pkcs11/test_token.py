@@ -1,4 +1,4 @@
-"""CPS through PKCS#11 with a SoftHSM2 token holding the sandbox PS key (CKA_ID 0220, PIN 1234)."""
+"""CPS through PKCS#11 with a SoftHSM2 token holding the sandbox PS key (CKA_ID 0220, PIN `TEST_PIN`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from plugins.ins.insi.types import SearchTraits
 from sandbox.cards.softhsm import SoftToken
 from sandbox.insi.pki import SandboxPki
 from sandbox.insi.server import InsiSandbox, start_insi_sandbox
+from tests.cardkit import TEST_PIN
 
 
 class Pins:
@@ -58,7 +59,7 @@ def test_pkcs11_reads_the_holder_without_pin(cps_token: SoftToken, insi_pki: San
 
 def test_pkcs11_signs_and_the_certificate_verifies(cps_token: SoftToken, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    pins = Pins("1234")
+    pins = Pins(TEST_PIN)
     t = token(cps_token, pins)
     t.open()
     data = b"<ds:SignedInfo>...</ds:SignedInfo>"
@@ -66,13 +67,13 @@ def test_pkcs11_signs_and_the_certificate_verifies(cps_token: SoftToken, caplog:
     verify(t.certificate(), signature, data)
     verify(t.certificate(), t.sign(b"second"), b"second")
     assert pins.asked == [None]  # asked once while the card stays in
-    assert "1234" not in caplog.text
+    assert TEST_PIN not in caplog.text
     assert isinstance(t, Signer)  # the INS plugin's port
     t.close()
 
 
 def test_pkcs11_wrong_pin_then_right_pin(cps_token: SoftToken) -> None:
-    pins = Pins("0000", "1234")
+    pins = Pins("0000", TEST_PIN)
     t = token(cps_token, pins)
     with pytest.raises(PinError, match="Code porteur incorrect"):
         t.sign(b"x")
@@ -148,7 +149,7 @@ async def insi(insi_pki: SandboxPki) -> AsyncIterator[InsiSandbox]:
 
 
 async def test_pkcs11_signer_in_insi_cps_mode(cps_token: SoftToken, insi: InsiSandbox) -> None:
-    pins = Pins("1234")
+    pins = Pins(TEST_PIN)
     signer = token(cps_token, pins)
     pki = insi.pki
     settings = InsiSettings(

@@ -14,13 +14,14 @@ from agent.prompts import PinRequest
 from sandbox.cards.pcscd import READERS, PrivatePcscd
 from sandbox.cards.softhsm import SoftToken
 from sandbox.insi.server import InsiSandbox
+from tests.cardkit import TEST_PIN
 from tests.plugins.ins.conftest import ins_config, insi_sandbox, lgc_for, wait_until  # noqa: F401 (fixtures)
 
 
 class Recorder:
     """A test plugin: records the card hooks and answers PIN prompts with `pin`."""
 
-    def __init__(self, pin: str | None = "1234") -> None:
+    def __init__(self, pin: str | None = TEST_PIN) -> None:
         self.pin = pin
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.pin_prompts: list[str] = []

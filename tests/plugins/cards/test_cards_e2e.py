@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 from typing import Any
 
@@ -14,7 +15,7 @@ from sandbox.cards.pcscd import READERS, PrivatePcscd
 from sandbox.cards.personalities import GARBAGE_ATR, InertCard, VitaleCardPersonality
 from sandbox.cards.test_cards import TEST_CARDS
 from sandbox.insi.server import InsiSandbox
-from tests.cardkit import Slots
+from tests.cardkit import TEST_PIN, Slots
 from tests.conftest import PYTHON, subprocess_env
 from tests.plugins.cards.conftest import AgentFactory
 from tests.plugins.ins.conftest import Lgc, wait_until
@@ -73,9 +74,11 @@ async def test_cards_vitale_removed_mid_read_is_reported_and_the_reader_still_wo
 
 
 async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
-        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox) -> None:
+        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox,
+        caplog: pytest.LogCaptureFixture) -> None:
     from sandbox.cards.personalities import CPS_ATR
 
+    caplog.set_level(logging.DEBUG)  # hook tracing included: the PIN must appear nowhere
     agent, recorder = await card_agent(auth="cps")
     assert "carte CPS" in (agent.plugins.states["ins"].reason or "")
     info = await agent.info()
@@ -104,6 +107,8 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
     await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
                     and p["insi_outcome"] not in ("pending",))
     assert len(recorder.pin_prompts) == 2
+    assert TEST_PIN not in caplog.text
+    assert "acting_user_changed" in caplog.text  # DEBUG hook tracing was on
 
 
 @pytest.mark.slow
