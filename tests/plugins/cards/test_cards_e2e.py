@@ -166,3 +166,14 @@ async def test_cards_bench_refused_outside_the_sandbox(card_agent: AgentFactory,
     lgc: Lgc = await lgc_for(agent)
     answer = await lgc.call("sandbox.card_insert", {"kind": "cps"})
     assert "--sandbox" in answer["error"]["message"]
+
+
+async def test_cards_vitale_atr_without_the_application_is_unknown(card_agent: AgentFactory, lgc_for: Any,
+                                                                   slots: Slots) -> None:
+    from sandbox.cards.personalities import VITALE_ATR
+
+    agent, recorder = await card_agent()
+    lgc: Lgc = await lgc_for(agent)
+    slots.insert(InertCard(VITALE_ATR))  # a Vitale ATR, but no VITALE application behind it
+    assert await lgc.event("card.inserted") == {"reader": R0, "kind": "unknown"}
+    assert "card.read" not in event_names(lgc)
