@@ -177,3 +177,11 @@ async def test_cards_vitale_atr_without_the_application_is_unknown(card_agent: A
     slots.insert(InertCard(VITALE_ATR))  # a Vitale ATR, but no VITALE application behind it
     assert await lgc.event("card.inserted") == {"reader": R0, "kind": "unknown"}
     assert "card.read" not in event_names(lgc)
+
+
+async def test_cards_configured_atr_pattern_names_a_card(card_agent: AgentFactory, lgc_for: Any,
+                                                         slots: Slots) -> None:
+    agent, _ = await card_agent(cards={"atr": {"3B 0F 01 02 ..*": "carte_maison"}})
+    lgc: Lgc = await lgc_for(agent)
+    slots.insert(InertCard(GARBAGE_ATR))
+    assert await lgc.event("card.inserted") == {"reader": R0, "kind": "carte_maison"}
