@@ -142,12 +142,25 @@ def insi_pki(tmp_path_factory: pytest.TempPathFactory) -> SandboxPki:
 
 
 @pytest.fixture(scope="session")
-def cps_token(insi_pki: SandboxPki) -> SoftToken:
-    """The sandbox PS key and certificate in a SoftHSM2 token (PIN `TEST_PIN`), in this process's store."""
+def cps_tokens(insi_pki: SandboxPki) -> tuple[SoftToken, SoftToken]:
+    """The sandbox PS key and certificate in two SoftHSM2 tokens (PIN `TEST_PIN`) of this process's store:
+    `CPS-TEST`, and `CPS-PARTIE` for tests that delete it. Both exist before the module is first loaded
+    here: SoftHSM2 does not see tokens created by another process afterwards."""
     reason = softhsm_missing()
     if reason is not None:
         pytest.skip(reason)
     conf = Path(os.environ["SOFTHSM2_CONF"])
-    token = create_cps_token(conf.parent, insi_pki.ps_key, insi_pki.ps_cert, pin=TEST_PIN)
-    assert token.conf == conf
-    return token
+    main = create_cps_token(conf.parent, insi_pki.ps_key, insi_pki.ps_cert, pin=TEST_PIN)
+    spare = create_cps_token(conf.parent, insi_pki.ps_key, insi_pki.ps_cert, label="CPS-PARTIE", pin=TEST_PIN)
+    assert main.conf == conf
+    return main, spare
+
+
+@pytest.fixture(scope="session")
+def cps_token(cps_tokens: tuple[SoftToken, SoftToken]) -> SoftToken:
+    return cps_tokens[0]
+
+
+@pytest.fixture(scope="session")
+def spare_cps_token(cps_tokens: tuple[SoftToken, SoftToken]) -> SoftToken:
+    return cps_tokens[1]

@@ -160,7 +160,17 @@ class Pkcs11Token:
                 raise
             except Exception as exc:
                 self._drop_session()
+                if isinstance(exc, p11.NoSuchKey) and not self._still_there():
+                    raise CardError(CARD_REMOVED_FR, "token gone during the signature") from None
                 raise translate(exc) from None
+
+    def _still_there(self) -> bool:
+        """Whether our token is still in a slot (a key vanishing mid-session means the card left)."""
+        try:
+            self._find_token()
+        except Exception:  # no slot, no token, module error: gone either way
+            return False
+        return True
 
     def _drop_session(self) -> None:
         session, self._session = self._session, None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import subprocess
 from collections.abc import AsyncIterator
 
 import pytest
@@ -167,3 +169,15 @@ async def test_pkcs11_signer_in_insi_cps_mode(cps_token: SoftToken, insi: InsiSa
     assert outcome.error is None and outcome.response is not None and outcome.response.found
     assert [(r.mode, r.outcome) for r in insi.stats.last_requests] == [("cps", "CR 00")]
     assert pins.asked == [None]
+
+
+def test_pkcs11_token_gone_mid_session_says_the_card_was_removed(spare_cps_token: SoftToken) -> None:
+    # The spare token, deleted while we are logged in: what a CPS pulled out between the PIN and the
+    # signature looks like to the middleware.
+    t = token(spare_cps_token, Pins(TEST_PIN))
+    verify(t.certificate(), t.sign(b"avant"), b"avant")
+    subprocess.run(["softhsm2-util", "--delete-token", "--token", spare_cps_token.label], check=True,
+                   capture_output=True, env=os.environ, timeout=30)
+    with pytest.raises(CardError) as info:
+        t.sign(b"pendant")
+    assert "retirée" in info.value.message_fr
