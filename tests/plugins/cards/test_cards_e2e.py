@@ -185,3 +185,15 @@ async def test_cards_configured_atr_pattern_names_a_card(card_agent: AgentFactor
     lgc: Lgc = await lgc_for(agent)
     slots.insert(InertCard(GARBAGE_ATR))
     assert await lgc.event("card.inserted") == {"reader": R0, "kind": "carte_maison"}
+
+
+async def test_cards_official_reader_absent_says_not_available(card_agent: AgentFactory, lgc_for: Any,
+                                                              slots: Slots, insi_sandbox: InsiSandbox) -> None:
+    agent, _ = await card_agent(cards={"vitale_reader": "sesam", "sesam_library": "/nonexistent/libssvlux64.so"})
+    assert (await agent.info())["services"]["vitale_reader"]["state"] == "non disponible"
+    lgc: Lgc = await lgc_for(agent)
+    slots.insert(VitaleCardPersonality(TEST_CARDS["ADRUN"]))
+    assert await lgc.event("card.inserted") == {"reader": R0, "kind": "vitale"}
+    failed = await lgc.event("card.read_failed")
+    assert "non disponible" in failed["message"]
+    assert insi_sandbox.stats.last_requests == []  # nothing invented, nothing looked up
