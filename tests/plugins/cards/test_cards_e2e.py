@@ -196,4 +196,4 @@ async def test_cards_official_reader_absent_says_not_available(card_agent: Agent
     assert await lgc.event("card.inserted") == {"reader": R0, "kind": "vitale"}
     failed = await lgc.event("card.read_failed")
     assert "non disponible" in failed["message"]
-    assert insi_sandbox.stats.last_requests == []  # nothing invented, nothing looked up
+    assert list(insi_sandbox.stats.last_requests) == []  # nothing invented, nothing looked up
