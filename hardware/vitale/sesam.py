@@ -19,6 +19,7 @@ UNAVAILABLE_FR = "Lecture Vitale non disponible : bibliothèque SESAM-Vitale non
 
 
 def sesam_candidates(platform: str | None = None) -> list[Path]:
+    """Usual install locations; NOT verified against a real installation: set `sesam_library` to be sure."""
     platform = platform or sys.platform
     if platform == "win32":
         return [Path(r"C:\Program Files\santesocial\sesam-vitale\ssvw64.dll"),
