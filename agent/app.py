@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent import __version__
+from agent.acting import ActingUser
 from agent.admin import register_admin_methods
 from agent.clients import ClientRegistry
 from agent.config import Config
@@ -53,6 +54,12 @@ class TrayItem:
     action: Callable[[], Awaitable[Any]]
     section: str
     plugin: str
+
+
+def acting_user_dict(user: ActingUser) -> dict[str, Any]:
+    return {"kind": user.kind, "name": user.name, "national_id": user.national_id,
+            "profession": user.profession, "reader": user.reader,
+            "source": "card" if user.from_card else "configured" if user.kind == "configured" else "none"}
 
 
 class CorePlugin:
@@ -93,6 +100,11 @@ class Agent:
         )
         self.status_providers: dict[str, StatusProvider] = {}
         self.tray_items: list[TrayItem] = []
+        # Who is acting: the CPS/CPE in a reader (set by the card layer), else the configured default.
+        self._card_user: ActingUser | None = None
+        self.default_acting_user = ActingUser(kind="none")
+        # The CPS signer (PKCS#11) while a CPS is in; INSi CPS mode signs its assertion with it.
+        self.card_signer: Any | None = None
         self._load_plugins = load_plugins
         self._retry_tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -218,6 +230,17 @@ class Agent:
         if self._started:
             await self._start_plugin(name, attempt)
 
+    def retry_plugin_soon(self, name: str) -> None:
+        """A degraded plugin's missing dependency just appeared (e.g. a CPS was inserted): retry now
+        rather than at the end of its backoff."""
+        state = self.plugins.states.get(name)
+        if not self._started or state is None or state.started or state.status != DEGRADED:
+            return
+        task = self._retry_tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        self._retry_tasks[name] = asyncio.create_task(self._retry_start(name, 0, 0.0))
+
     async def _stop_plugin(self, name: str) -> None:
         state = self.plugins.states[name]
         if not state.started:
@@ -279,6 +302,26 @@ class Agent:
 
         return register
 
+    # -- who is acting -----------------------------------------------------------------------
+    @property
+    def acting_user(self) -> ActingUser:
+        return self._card_user or self.default_acting_user
+
+    async def set_acting_user(self, user: ActingUser | None, signer: Any | None = None) -> None:
+        """A CPS/CPE was read (`user`, with its signer) or removed (None: the default applies again)."""
+        if user is not None and not user.from_card:
+            raise ValueError(f"a card user must come from a card, not {user.kind!r}")
+        self._card_user = user
+        self.card_signer = signer if user is not None else None
+        self.events.publish("acting_user.changed", {"acting_user": acting_user_dict(self.acting_user)})
+        await call_each(self.plugins, "acting_user_changed", user=self.acting_user)
+
+    def set_default_acting_user(self, user: ActingUser) -> None:
+        """The configured default (a plugin's configuration), shown as such when no card is in."""
+        if user.from_card:
+            raise ValueError("the configured default cannot be a card user")
+        self.default_acting_user = user
+
     # -- information -----------------------------------------------------------------------
     async def info(self) -> dict[str, Any]:
         readers: list[Any] = []
@@ -298,6 +341,7 @@ class Agent:
             "readers": readers,
             "services": services,
             "outbox": await self.outbox.stats(),
+            "acting_user": acting_user_dict(self.acting_user),
         }
 
     # -- hooks the host itself fires -------------------------------------------------------------

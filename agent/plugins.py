@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "vigie"
 DEFAULT_PLUGINS: dict[str, str] = {
     "ins": "plugins.ins.plugin:InsPlugin",
     "eprescription": "plugins.eprescription.plugin:EprescriptionPlugin",
+    "cards": "plugins.cards.plugin:CardsPlugin",
 }
 
 OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,32 @@ from agent.secrets import MemoryKeyring
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_TOKEN = "test-token-0123456789abcdef"
+
+
+# Card fixtures (private pcscd, virtual card slots, SoftHSM2 CPS token), defined once for every directory
+# so their session scope really is one per test process.
+pytest_plugins = ["tests.cardkit"]
+
+CARDS_ROOT = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Card stacks private to this test process (each xdist worker), set before any library reads them.
+
+    libpcsclite reads `PCSCLITE_CSOCK_NAME` once per process and SoftHSM2 `SOFTHSM2_CONF` once per
+    initialisation, so they point at this process's own pcscd and token store (tests/cardkit.py) from
+    the start: no test depends on, or disturbs, the machine's pcscd or tokens.
+    """
+    root = Path(tempfile.mkdtemp(prefix="vigie-test-cards-"))
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(root / "pcscd" / "run" / "pcscd.comm")
+    os.environ["SOFTHSM2_CONF"] = str(root / "softhsm" / "softhsm2.conf")
+    config.stash[CARDS_ROOT] = root
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(CARDS_ROOT, None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

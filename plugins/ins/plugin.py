@@ -7,6 +7,7 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from agent.acting import ActingUser
 from agent.errors import PluginNotReady
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
@@ -69,6 +70,7 @@ class InsPlugin:
 
     def __init__(self) -> None:
         self.service: InsService | None = None
+        self._agent: Agent | None = None
 
     def _service(self) -> InsService:
         if self.service is None:  # the host refuses calls before startup; this is a safety net
@@ -156,8 +158,22 @@ class InsPlugin:
         register("insi", start)
 
     @hookimpl
+    def acting_user_changed(self, user: ActingUser) -> None:
+        if self.service is None:
+            # CPS mode waits for the card: retry the start as soon as one is read.
+            if self._agent is not None and self._agent.card_signer is not None:
+                self._agent.retry_plugin_soon("ins")
+        elif self.service.client is not None:
+            self.service.client.forget_assertion()
+
+    @hookimpl
     async def startup(self, agent: Agent) -> None:
+        self._agent = agent
         settings = parse_settings(agent.config.plugin_settings("ins"))
+        u = settings.user
+        if u.kind != "unknown" or u.name:  # shown in agent.info while no card is in
+            agent.set_default_acting_user(ActingUser(kind="configured", name=u.name or None,
+                                                     national_id=u.national_id, profession=u.profession))
         if not settings.configured:
             raise PluginNotReady("INSi non configuré : renseignez [plugins.ins] url, idam et ca_files")
         # lxml, signxml and cryptography take a few hundred ms to import: not on the event loop, which is

@@ -78,7 +78,7 @@ class InsService:
         if s.sandbox_passphrase and self.agent.config.sandbox:
             # Throwaway sandbox certificate: its passphrase goes through the keyring like a real one.
             self.agent.secrets.set(PASSPHRASE_SECRET, s.sandbox_passphrase)
-        signer = self.signer
+        signer = self.signer or self.agent.card_signer  # the CPS in a reader (PKCS#11), if any
         if s.auth == "cps" and signer is None:
             if not (s.sandbox_signer and self.agent.config.sandbox):
                 raise PluginNotReady("mode CPS : insérez la carte CPS (aucun signataire disponible)")
@@ -117,7 +117,11 @@ class InsService:
                 "auth": self.settings.auth, "calls": self._calls, "last_error": self._last_error}
 
     def actor(self) -> Actor:
-        """The acting user. Until the card layer reports who holds the CPS/CPE, it is the configured one."""
+        """The acting user: the CPS/CPE in a reader when there is one, else the configured user."""
+        user = self.agent.acting_user
+        if user.from_card:
+            kind = "ps" if user.kind == "cps" else user.kind
+            return Actor(kind=kind, name=user.name or "", national_id=user.national_id, profession=user.profession)
         u = self.settings.user
         return Actor(kind=u.kind, name=u.name, national_id=u.national_id, profession=u.profession)
 

@@ -165,6 +165,11 @@ class InsiClient:
             session, self._session = self._session, None
             await session.close()
 
+    def forget_assertion(self) -> None:
+        """Who holds the card changed (CPS removed or another inserted): sign a new assertion next time
+        rather than acting for one hour more under the previous card's identity."""
+        self._assertion = None
+
     @property
     def started(self) -> bool:
         return self._session is not None
@@ -343,7 +348,9 @@ class InsiClient:
                 except InsiError:
                     raise
                 except Exception as exc:  # the card layer (PKCS#11) may raise anything
-                    raise InsiConfigError("Signature de l'assertion CPS impossible : vérifiez la carte CPS.",
+                    card_says = getattr(exc, "message_fr", None)  # hardware.errors.CardError: wrong PIN...
+                    reason = card_says or "vérifiez la carte CPS."
+                    raise InsiConfigError(f"Signature de l'assertion CPS impossible : {reason}",
                                           detail=repr(exc)) from None
                 self._assertion = (now, assertion)
             return security_header([self._assertion[1]])

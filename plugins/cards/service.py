@@ -1,0 +1,242 @@
+"""Card readers as agent hooks: the PC/SC monitor's events become `reader_*`, `card_*` hooks and
+websocket events; a Vitale card is confirmed and read; a CPS/CPE sets who is acting and its signer.
+
+Blocking card work runs in one worker thread per reader (`ReaderWorkers`); events of one reader are
+handled in order (an insertion is fully handled before its removal), readers in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.acting import ActingUser
+from agent.hookcall import call_each
+from agent.plugins import OK
+from agent.prompts import PinRequest
+from hardware import atr as atr_table
+from hardware.errors import CardError, NotAvailable
+from hardware.pcsc import monitor as mon
+from hardware.pcsc.workers import ReaderWorkers
+from hardware.pkcs11.modules import find_module
+from hardware.vitale.reader import ApduVitaleReader, VitaleReader, confirm_vitale
+from hardware.vitale.sesam import SesamVitaleReader
+from plugins.cards.settings import CardSettings
+
+if TYPE_CHECKING:
+    from agent.app import Agent
+    from hardware.pkcs11.token import Pkcs11Token
+
+log = logging.getLogger(__name__)
+
+PLUGIN = "cards"
+SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
+
+
+class CardService:
+    def __init__(self, agent: Agent, settings: CardSettings) -> None:
+        self.agent = agent
+        self.settings = settings
+        self.workers = ReaderWorkers()
+        self.kinds: dict[str, str] = {}  # reader -> kind of the card in it
+        self.readers: list[str] = []
+        self.service_reason: str | None = None
+        self.tokens: dict[str, Pkcs11Token] = {}  # reader -> CPS/CPE token
+        self.vitale: VitaleReader = (ApduVitaleReader() if settings.vitale_reader == "apdu"
+                                     else SesamVitaleReader(settings.sesam_library))
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        self._queue: asyncio.Queue[mon.MonitorEvent] = asyncio.Queue()
+        self._monitor: mon.PcscMonitor | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.inserted_at: dict[str, float] = {}  # reader -> monitor time of the insertion (benchmarks)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.settings.pcsc_socket:  # read by libpcsclite at its first connection in this process
+            os.environ[SOCKET_ENV] = self.settings.pcsc_socket
+        if self.settings.softhsm2_conf:  # read by SoftHSM2 when the module is first loaded
+            os.environ["SOFTHSM2_CONF"] = self.settings.softhsm2_conf
+        self._loop = asyncio.get_running_loop()
+        loop, queue = self._loop, self._queue
+
+        def emit(event: mon.MonitorEvent) -> None:  # monitor thread -> event loop
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        self._monitor = mon.PcscMonitor(emit)
+        self._consumer = asyncio.create_task(self._consume())
+        self._monitor.start()
+
+    async def stop(self) -> None:
+        if self._monitor is not None:
+            await asyncio.to_thread(self._monitor.stop)
+        if self._consumer is not None:
+            self._consumer.cancel()
+        for task in self._chains.values():
+            task.cancel()
+        for token in self.tokens.values():
+            token.close()
+        self.workers.close()
+
+    # -- events from the monitor thread -----------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self._dispatch(event)
+            except Exception:
+                log.exception("card event %s failed", event.kind)
+
+    async def _dispatch(self, e: mon.MonitorEvent) -> None:
+        if e.kind == mon.SERVICE:
+            available = bool(e.available)
+            self.service_reason = None if available else e.reason
+            if available:
+                self.agent.plugins.set_status(PLUGIN, OK, None)
+            else:
+                self.agent.plugins.mark_degraded(PLUGIN, e.reason or "service PC/SC indisponible")
+            self.agent.events.publish("card.service_changed", {"available": available, "reason": e.reason})
+            await call_each(self.agent.plugins, "card_service_changed", available=available, reason=e.reason)
+        elif e.kind == mon.READER_ADDED and e.reader:
+            self.readers.append(e.reader)
+            await call_each(self.agent.plugins, "reader_added", reader=e.reader)
+        elif e.kind == mon.READER_REMOVED and e.reader:
+            self._in_order(e.reader, self._reader_removed, e.reader)
+        elif e.kind == mon.CARD_INSERTED and e.reader:
+            self.inserted_at[e.reader] = e.at
+            self._in_order(e.reader, self._card_inserted, e.reader, e.atr or "")
+        elif e.kind == mon.CARD_REMOVED and e.reader:
+            self._in_order(e.reader, self._card_removed, e.reader)
+
+    def _in_order(self, reader: str, work: Callable[..., Awaitable[None]], *args: str) -> None:
+        previous = self._chains.get(reader)
+
+        async def chained() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                await work(*args)
+            except Exception:
+                log.exception("card handling failed on a reader")
+
+        self._chains[reader] = asyncio.create_task(chained())
+
+    async def _reader_removed(self, reader: str) -> None:
+        if reader in self.readers:
+            self.readers.remove(reader)
+        self.workers.drop(reader)
+        await call_each(self.agent.plugins, "reader_removed", reader=reader)
+
+    # -- cards ---------------------------------------------------------------------------------------
+    def classify(self, atr: str) -> str:
+        kind: str | None = self.agent.plugins.hook.classify_card(atr=atr)
+        return kind or atr_table.UNKNOWN
+
+    async def _card_inserted(self, reader: str, atr: str) -> None:
+        kind = self.classify(atr)
+        if kind == atr_table.VITALE:
+            try:  # the ATR is a hint: a Vitale card answers the selection of its application
+                confirmed = await self.workers.run(reader, confirm_vitale, reader)
+            except CardError as exc:  # pulled out at once, or mute: reported, and known as unknown
+                self._read_failed(reader, exc)
+                confirmed = False
+            if not confirmed:
+                kind = atr_table.UNKNOWN
+        self.kinds[reader] = kind
+        self.agent.events.publish("card.inserted", {"reader": reader, "kind": kind})
+        await call_each(self.agent.plugins, "card_inserted", reader=reader, atr=atr, kind=kind)
+        if kind == atr_table.VITALE:
+            await self._read_vitale(reader)
+        elif kind == atr_table.CPS:
+            await self._open_cps(reader)
+
+    async def _card_removed(self, reader: str) -> None:
+        kind = self.kinds.pop(reader, atr_table.UNKNOWN)
+        token = self.tokens.pop(reader, None)
+        if token is not None:
+            await self.workers.run(reader, token.close)
+            user = self.agent.acting_user
+            if user.from_card and user.reader == reader:
+                await self.agent.set_acting_user(None)
+        self.agent.events.publish("card.removed", {"reader": reader, "kind": kind})
+        await call_each(self.agent.plugins, "card_removed", reader=reader, kind=kind)
+
+    def _read_failed(self, reader: str, exc: CardError) -> None:
+        # The detail may name the card's state, never its content: safe for the log.
+        log.warning("card read failed on %s: %s (%s)", reader, exc.message_fr, exc.detail)
+        self.agent.events.publish("card.read_failed", {"reader": reader, "message": exc.message_fr})
+
+    async def _read_vitale(self, reader: str) -> None:
+        try:
+            card = await self.workers.run(reader, self.vitale.read, reader)
+        except NotAvailable as exc:
+            self._read_failed(reader, exc)
+            return
+        except CardError as exc:
+            self._read_failed(reader, exc)
+            return
+        self.agent.events.publish("card.read", {"reader": reader, "kind": atr_table.VITALE,
+                                                "beneficiaries": len(card.beneficiaries)})
+        await call_each(self.agent.plugins, "vitale_card_read", reader=reader, card=card)
+
+    # -- CPS / CPE -------------------------------------------------------------------------------
+    async def _open_cps(self, reader: str) -> None:
+        module = find_module(self.settings.pkcs11_module)
+        if module is None:
+            self._read_failed(reader, CardError(
+                "Carte CPS détectée, mais le module de la carte (Cryptolib CPS) n'est pas installé."))
+            return
+        label = {"value": "carte CPS"}
+        # python-pkcs11 and cryptography load only when a CPS shows up, and not on the event loop.
+        token_module = await asyncio.to_thread(importlib.import_module, "hardware.pkcs11.token")
+        token: Pkcs11Token = token_module.Pkcs11Token(
+                            Path(module), ask_pin=lambda tries: self._ask_pin_blocking(reader, label["value"], tries),
+                            token_label=self.settings.pkcs11_token_label, reader=reader,
+                            auth_key_id=self.settings.auth_key_id, kind_policies=self.settings.kind_policies)
+        try:
+            holder = await self.workers.run(reader, token.open)
+        except CardError as exc:
+            self._read_failed(reader, exc)
+            return
+        label["value"] = {"cps": f"CPS de {holder.name}", "cpe_nominative": f"CPE de {holder.name}"}.get(
+            holder.kind, "CPE")
+        self.tokens[reader] = token
+        user = ActingUser(kind=holder.kind, name=holder.name, national_id=holder.national_id,
+                          profession=holder.profession, reader=reader)
+        await self.agent.set_acting_user(user, signer=token)
+
+    def _ask_pin_blocking(self, reader: str, card_label: str, tries: int | None) -> str | None:
+        """Called from a worker thread by the token: ask on the loop, wait for the answer here."""
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self.ask_pin(reader, card_label, tries), self._loop)
+        return future.result(self.settings.pin_timeout + 5)
+
+    async def ask_pin(self, reader: str, card_label: str, tries: int | None) -> str | None:
+        if not self.agent.plugins.hook.pin_requested.get_hookimpls():
+            log.warning("PIN needed but no user interface answers pin_requested")
+            return None
+        request = PinRequest(reader=reader, card_label=card_label, tries_left=tries)
+        self.agent.events.publish("pin.requested", {"request_id": request.id, "reader": reader,
+                                                    "prompt": request.prompt})
+        await call_each(self.agent.plugins, "pin_requested", request=request)
+        return await request.wait(self.settings.pin_timeout)
+
+    # -- status ------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        readers = [{"name": r, "card": self.kinds.get(r)} for r in self.readers]
+        pcsc = {"state": "ok" if self.service_reason is None else "indisponible", "reason": self.service_reason}
+        if isinstance(self.vitale, SesamVitaleReader):
+            ok, detail = self.vitale.available()
+            vitale = {"state": "ok" if ok else "non disponible", "backend": "sesam", "detail": detail}
+        else:
+            vitale = {"state": "ok", "backend": "apdu", "detail": "bloc d'identité public (développement)"}
+        module = find_module(self.settings.pkcs11_module)
+        pkcs11 = {"state": "ok" if module else "non disponible",
+                  "module": str(module) if module else None}
+        return {"readers": readers, "services": {"pcsc": pcsc, "vitale_reader": vitale, "cps_pkcs11": pkcs11}}
+

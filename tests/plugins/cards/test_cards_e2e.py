@@ -1,0 +1,199 @@
+"""End to end: virtual cards in pcscd's vpcd slots → the cards plugin → hooks, events, INSi, acting user."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from typing import Any
+
+import pytest
+import tomli_w
+
+from agent.config import config_to_dict
+from sandbox.cards.pcscd import READERS, PrivatePcscd
+from sandbox.cards.personalities import GARBAGE_ATR, InertCard, VitaleCardPersonality
+from sandbox.cards.test_cards import TEST_CARDS
+from sandbox.insi.server import InsiSandbox
+from tests.cardkit import TEST_PIN, Slots
+from tests.conftest import PYTHON, subprocess_env
+from tests.plugins.cards.conftest import AgentFactory
+from tests.plugins.ins.conftest import Lgc, wait_until
+
+R0, R1 = READERS
+
+
+def event_names(lgc: Lgc) -> list[str]:
+    return [e["method"] for e in lgc.events]
+
+
+async def test_cards_vitale_insertion_reaches_insi_and_updates_identities(
+        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox) -> None:
+    agent, recorder = await card_agent()
+    await wait_until(lambda: agent.plugins.states["ins"].started, what="INS started")
+    lgc: Lgc = await lgc_for(agent)
+    slots.insert(VitaleCardPersonality(TEST_CARDS["ADRTROIS"]))
+    assert await lgc.event("card.inserted") == {"reader": R0, "kind": "vitale"}
+    assert (await lgc.event("card.read"))["beneficiaries"] == 2
+    found = lambda p: p["insi_outcome"] == "found"  # noqa: E731
+    await lgc.event("identity.updated", found)
+    await wait_until(lambda: len({e["params"]["identity_id"] for e in lgc.events
+                                  if e["method"] == "identity.updated" and found(e["params"])}) == 2,
+                     what="both beneficiaries found")
+    assert [r.outcome for r in insi_sandbox.stats.last_requests] == ["CR 00", "CR 00"]
+    # Our own shared connections to the card are not mistaken for new insertions.
+    assert [c["kind"] for c in recorder.of("card_inserted")] == ["vitale"]
+    # The websocket never carries the card's content.
+    card_events = [e for e in lgc.events if e["method"].startswith("card.")]
+    assert "ADRTROIS" not in str(card_events) and "160012B020777" not in str(card_events)
+
+
+async def test_cards_garbage_atr_is_an_unknown_card(card_agent: AgentFactory, lgc_for: Any, slots: Slots) -> None:
+    agent, recorder = await card_agent()
+    lgc: Lgc = await lgc_for(agent)
+    card = slots.insert(InertCard(GARBAGE_ATR), slot=1)
+    assert await lgc.event("card.inserted") == {"reader": R1, "kind": "unknown"}
+    assert recorder.of("card_inserted") == [{"reader": R1, "atr": GARBAGE_ATR.hex().upper(), "kind": "unknown"}]
+    card.remove()
+    assert await lgc.event("card.removed") == {"reader": R1, "kind": "unknown"}
+    info = await agent.info()
+    assert {"name": R1, "card": None} in info["readers"]
+
+
+async def test_cards_vitale_removed_mid_read_is_reported_and_the_reader_still_works(
+        card_agent: AgentFactory, lgc_for: Any, slots: Slots) -> None:
+    agent, recorder = await card_agent()
+    lgc: Lgc = await lgc_for(agent)
+    vanishing = slots.insert(VitaleCardPersonality(TEST_CARDS["ADRUN"], vanish_on_read=True))
+    failed = await lgc.event("card.read_failed")
+    assert failed["reader"] == R0 and "retirée" in failed["message"]
+    vanishing.remove()
+    await lgc.event("card.removed")
+    slots.insert(VitaleCardPersonality(TEST_CARDS["ADRUN"]))
+    await lgc.event("card.read")
+
+
+async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
+        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from sandbox.cards.personalities import CPS_ATR
+
+    caplog.set_level(logging.DEBUG)  # hook tracing included: the PIN must appear nowhere
+    agent, recorder = await card_agent(auth="cps")
+    assert "carte CPS" in (agent.plugins.states["ins"].reason or "")
+    info = await agent.info()
+    assert info["acting_user"]["source"] == "configured"  # the INS configuration's user, shown as such
+    card = slots.insert(InertCard(CPS_ATR), slot=1)
+    await wait_until(lambda: agent.acting_user.from_card, what="acting user from the card")
+    user = agent.acting_user
+    assert (user.kind, user.national_id, user.reader) == ("cps", insi_sandbox.pki.ps_national_id, R1)
+    assert (await agent.info())["acting_user"]["source"] == "card"
+    # The INS plugin was waiting for the card: it starts now, its client signs with the token (PIN asked).
+    await wait_until(lambda: agent.plugins.states["ins"].started, what="INS started with the CPS")
+    assert len(recorder.pin_prompts) == 1 and "CPS de" in recorder.pin_prompts[0]
+    lgc: Lgc = await lgc_for(agent)
+    identity = await lgc.result("identity.submit", {"traits": {"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"],
+                                                               "sex": "F", "birth_date": "1997-02-26"}})
+    await lgc.event("identity.updated", lambda p: p["identity_id"] == identity["identity_id"]
+                    and p["insi_outcome"] == "found")
+    assert {r.mode for r in insi_sandbox.stats.last_requests} == {"cps"}
+    card.remove()
+    await wait_until(lambda: not agent.acting_user.from_card, what="card user gone")
+    assert agent.acting_user.kind == "configured"
+    assert [c["user"].kind for c in recorder.of("acting_user_changed")] == ["cps", "configured"]
+    # The assertion signed with the removed card is not reused: the next call signs again (PIN asked).
+    second = await lgc.result("identity.submit", {"traits": {"birth_name": "ADRUN", "first_names": ["ZOE"],
+                                                             "sex": "F", "birth_date": "1975-12-31"}})
+    await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
+                    and p["insi_outcome"] not in ("pending",))
+    assert len(recorder.pin_prompts) == 2
+    assert TEST_PIN not in caplog.text
+    assert "acting_user_changed" in caplog.text  # DEBUG hook tracing was on
+
+
+@pytest.mark.slow
+async def test_cards_agent_starts_without_pcscd_then_recovers_and_survives_a_restart(
+        card_agent: AgentFactory, lgc_for: Any, slots: Slots, pcscd: PrivatePcscd) -> None:
+    pcscd.kill()
+    agent, recorder = await card_agent(wait_readers=False)
+    await wait_until(lambda: agent.plugins.states["cards"].status == "degraded", what="cards degraded")
+    assert "PC/SC" in (agent.plugins.states["cards"].reason or "")
+    assert (await agent.info())["services"]["pcsc"]["state"] == "indisponible"
+    pcscd.start()
+    await wait_until(lambda: agent.plugins.states["cards"].status == "ok", what="service restored")
+    lgc: Lgc = await lgc_for(agent)
+    # pcscd killed while the agent runs: lost, restored, and a later insertion is still reported.
+    pcscd.kill()
+    assert (await lgc.event("card.service_changed"))["available"] is False
+    pcscd.start()
+    await lgc.event("card.service_changed", lambda p: p["available"] is True)
+    slots.insert(InertCard(GARBAGE_ATR))
+    assert (await lgc.event("card.inserted"))["reader"] == R0
+    assert [c["available"] for c in recorder.of("card_service_changed")] == [False, True, False, True]
+
+
+async def test_cards_sandbox_bench_through_rpc_and_cli(card_agent: AgentFactory, lgc_for: Any, tmp_path: Any) -> None:
+    agent, _ = await card_agent(sandbox_mode=True)
+    lgc: Lgc = await lgc_for(agent)
+    assert (await lgc.result("sandbox.card_insert", {"kind": "vitale", "name": "LUNAIRE"})) == {"slot": 0}
+    assert (await lgc.event("card.read"))["beneficiaries"] == 4
+    unknown = await lgc.call("sandbox.card_insert", {"kind": "vitale", "name": "PERSONNE"})
+    assert "inconnue" in unknown["error"]["message"]
+    # The CLI drives the same bench through the running agent.
+    config = agent.config
+    config.api.port = int(agent.server.url.rsplit(":", 1)[1])
+    cfg = tmp_path / "cli.toml"
+    cfg.write_text(tomli_w.dumps(config_to_dict(config)))
+    env = subprocess_env(tmp_path / "home")
+    # In a thread: the agent answering the CLI runs on this test's event loop.
+    out = await asyncio.to_thread(subprocess.run, [PYTHON, "-m", "agent.cli", "sandbox", "card", "insert", "unknown",
+                                                   "--config", str(cfg)], env=env, capture_output=True, text=True,
+                                  timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "lecteur virtuel 1" in out.stdout
+    assert await lgc.event("card.inserted", lambda p: p["kind"] == "unknown") == {"reader": R1, "kind": "unknown"}
+    out = await asyncio.to_thread(subprocess.run, [PYTHON, "-m", "agent.cli", "sandbox", "card", "remove",
+                                                   "--config", str(cfg)], env=env, capture_output=True, text=True,
+                                  timeout=30)
+    assert out.returncode == 0, out.stderr
+    await wait_until(lambda: event_names(lgc).count("card.removed") == 2, what="both cards removed")
+    assert {item.label for item in agent.tray_items if item.section == "sandbox"} >= {
+        "Insérer une carte Vitale de test", "Retirer la carte de test"}
+
+
+async def test_cards_bench_refused_outside_the_sandbox(card_agent: AgentFactory, lgc_for: Any) -> None:
+    agent, _ = await card_agent()
+    lgc: Lgc = await lgc_for(agent)
+    answer = await lgc.call("sandbox.card_insert", {"kind": "cps"})
+    assert "--sandbox" in answer["error"]["message"]
+
+
+async def test_cards_vitale_atr_without_the_application_is_unknown(card_agent: AgentFactory, lgc_for: Any,
+                                                                   slots: Slots) -> None:
+    from sandbox.cards.personalities import VITALE_ATR
+
+    agent, recorder = await card_agent()
+    lgc: Lgc = await lgc_for(agent)
+    slots.insert(InertCard(VITALE_ATR))  # a Vitale ATR, but no VITALE application behind it
+    assert await lgc.event("card.inserted") == {"reader": R0, "kind": "unknown"}
+    assert "card.read" not in event_names(lgc)
+
+
+async def test_cards_configured_atr_pattern_names_a_card(card_agent: AgentFactory, lgc_for: Any,
+                                                         slots: Slots) -> None:
+    agent, _ = await card_agent(cards={"atr": {"3B 0F 01 02 ..*": "carte_maison"}})
+    lgc: Lgc = await lgc_for(agent)
+    slots.insert(InertCard(GARBAGE_ATR))
+    assert await lgc.event("card.inserted") == {"reader": R0, "kind": "carte_maison"}
+
+
+async def test_cards_official_reader_absent_says_not_available(card_agent: AgentFactory, lgc_for: Any,
+                                                              slots: Slots, insi_sandbox: InsiSandbox) -> None:
+    agent, _ = await card_agent(cards={"vitale_reader": "sesam", "sesam_library": "/nonexistent/libssvlux64.so"})
+    assert (await agent.info())["services"]["vitale_reader"]["state"] == "non disponible"
+    lgc: Lgc = await lgc_for(agent)
+    slots.insert(VitaleCardPersonality(TEST_CARDS["ADRUN"]))
+    assert await lgc.event("card.inserted") == {"reader": R0, "kind": "vitale"}
+    failed = await lgc.event("card.read_failed")
+    assert "non disponible" in failed["message"]
+    assert list(insi_sandbox.stats.last_requests) == []  # nothing invented, nothing looked up
