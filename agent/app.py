@@ -209,6 +209,7 @@ class Agent:
         if state.status not in ("starting", DEGRADED) or state.started:
             return
         impl = self._impl_of("startup", name)
+        changes = state.changes
         try:
             if impl is not None:
                 await call_one(impl, {"agent": self}, STARTUP_TIMEOUT)
@@ -222,7 +223,11 @@ class Agent:
             log.error("plugin %s failed to start: %s", name, type(exc).__name__, exc_info=True)
             self.plugins.mark_degraded(name, f"échec au démarrage ({type(exc).__name__})")
             return
-        self.plugins.set_status(name, OK, None)
+        state.started = True
+        if state.changes == changes:
+            self.plugins.set_status(name, OK, None)
+        # else the plugin reported its own status while starting (e.g. the card service already
+        # lost, seen by a monitor thread before startup returned): that report is newer than "ok".
 
     async def _retry_start(self, name: str, attempt: int, delay: float) -> None:
         await asyncio.sleep(delay)

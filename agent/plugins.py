@@ -45,6 +45,7 @@ class PluginState:
     status: str = STARTING
     reason: str | None = None
     started: bool = False
+    changes: int = 0  # bumped on every status change: tells the host a plugin set its own status
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "status": self.status, "reason": self.reason}
@@ -159,6 +160,7 @@ class PluginHost:
         if state is None or (state.status == status and state.reason == reason):
             return
         state.status, state.reason = status, reason
+        state.changes += 1
         if status == OK:
             state.started = True
         if self.on_status_change is not None:

@@ -109,6 +109,28 @@ async def test_app_tray_item_duplicate_or_unknown_section_is_refused_at_startup(
     await agent.stop()
 
 
+class SelfReportingPlugin(SamplePlugin):
+    """Starts fine, but its own monitor reports a lost dependency before `startup` returns."""
+
+    @hookimpl
+    async def startup(self, agent: Any) -> None:
+        self.started += 1
+        agent.plugins.mark_degraded("selfreport", "service PC/SC indisponible")
+        await asyncio.sleep(0)
+
+
+async def test_app_status_set_by_a_plugin_during_startup_is_not_overwritten(agent_config: Config) -> None:
+    plugin = SelfReportingPlugin()
+    agent = Agent(agent_config, host=host_with(selfreport=plugin), load_plugins=False)
+    await agent.start()
+    try:
+        state = agent.plugins.states["selfreport"]
+        assert (state.status, state.reason, state.started) == (DEGRADED, "service PC/SC indisponible", True)
+    finally:
+        await agent.stop()
+    assert plugin.stopped == 1  # its startup succeeded, so its resources are released
+
+
 async def test_app_plugin_not_ready_is_degraded_then_retried(agent_config: Config) -> None:
     flaky, sample = FlakyPlugin(), SamplePlugin()
     agent = Agent(agent_config, host=host_with(flaky=flaky, sample=sample), load_plugins=False)
