@@ -1,0 +1,88 @@
+"""Helpers for the UI tests (web component, popup, tray): artifacts, an agent on the INSi sandbox with
+a demo page, Xvfb displays. Real peers only: the INSi sandbox over TLS, Chromium, Xvfb, trayer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.app import Agent
+from agent.rpc import RpcContext
+from tests.conftest import REPO
+
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CTX = RpcContext("tests", frozenset({"lgc", "admin"}), "ws", 0)
+
+
+def artifact(request: pytest.FixtureRequest, suffix: str) -> Path:
+    """A path under test-artifacts/ named after the running test (kept for humans, gitignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    return ARTIFACTS / f"{name}-{suffix}"
+
+
+async def rpc(agent: Agent, method: str, **params: Any) -> Any:
+    """Call the agent's RPC registry in-process; raises AssertionError on a JSON-RPC error."""
+    response = await agent.rpc.handle({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, CTX)
+    assert response is not None and isinstance(response, dict)
+    if "error" in response:
+        raise AssertionError(f"{method}: {response['error']}")
+    return response["result"]
+
+
+def require_binary(*names: str) -> None:
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        pytest.skip(f"missing binaries: {', '.join(missing)} (installed by .ci/run)")
+
+
+def _free_display() -> int:
+    for n in range(200 + os.getpid() % 300, 1000):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            return n
+    raise RuntimeError("no free X display number")
+
+
+@contextlib.contextmanager
+def xvfb(size: str = "1366x768x24") -> Iterator[str]:
+    """A private Xvfb display (`:N`), parallel-safe: Xvfb itself refuses a number already taken."""
+    require_binary("Xvfb")
+    for _attempt in range(10):
+        display = f":{_free_display()}"
+        proc = subprocess.Popen(["Xvfb", display, "-screen", "0", size, "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            if Path(f"/tmp/.X11-unix/X{display[1:]}").exists() and _x_ready(display):
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            try:
+                yield display
+            finally:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5)
+                if proc.poll() is None:
+                    proc.kill()
+            return
+    raise RuntimeError("Xvfb did not start")
+
+
+def _x_ready(display: str) -> bool:
+    result = subprocess.run(["xdpyinfo", "-display", display], capture_output=True, check=False)
+    return result.returncode == 0
+
+
+def x_env(display: str) -> dict[str, str]:
+    return {**os.environ, "DISPLAY": display}
