@@ -22,8 +22,6 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 
-from agent.web import web_file
-
 from agent.clients import Client, ClientRegistry
 from agent.config import ApiConfig
 from agent.errors import UserFacingError
@@ -49,6 +47,7 @@ from agent.rpc import (
     parse_call,
     result_response,
 )
+from agent.web import web_file
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from playwright.async_api import expect
 
 from plugins.ins.models import ATTESTATION_TEXT, CONFIRM_LABEL
 from tests.agent.web.conftest import DemoSetup
-from tests.plugins.ins.conftest import wait_until
 from tests.ui_support import artifact, rpc
 
 pytestmark = pytest.mark.slow
