@@ -26,6 +26,7 @@ READY, WORKING, ATTENTION, DEGRADED = "ready", "working", "attention", "degraded
 ICON_COLOURS = {READY: "#2e8b57", WORKING: "#1f5fa8", ATTENTION: "#e08a00", DEGRADED: "#c0392b"}
 REFRESH_DELAY = 0.2  # coalesce bursts of events into one redraw
 TOOLTIP_MAX = 127  # Windows' limit for a notification-area tooltip
+# Tooltip text stays within Latin-1: the X backend writes it as the icon window's WM_NAME (STRING type).
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class TrayModel:
 
 
 def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    return f"{n} {one if n <= 1 else many}"  # French: 0 and 1 take the singular
 
 
 def icon_state(s: TraySnapshot) -> str:
@@ -75,14 +76,16 @@ def icon_state(s: TraySnapshot) -> str:
 
 
 def tooltip(s: TraySnapshot) -> str:
-    parts = [f"Vigie — {_plural(s.to_qualify, 'identité', 'identités')} à qualifier",
+    parts = [f"Vigie - {_plural(s.to_qualify, 'identité', 'identités')} à qualifier",
              f"envois : {s.outbox.get('pending', 0) + s.outbox.get('running', 0)} en attente, "
              f"{s.outbox.get('dead', 0)} en échec"]
     degraded = [str(p.get("name")) for p in s.plugins if p.get("status") == "degraded"]
+    if s.pairing:
+        parts.append(_plural(len(s.pairing), "demande d'appairage", "demandes d'appairage"))
     if degraded:
         parts.append("dégradé : " + ", ".join(degraded))
     text = " · ".join(parts)
-    return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
+    return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 3] + "..."
 
 
 def _status_entries(s: TraySnapshot) -> tuple[MenuEntry, ...]:
@@ -183,6 +186,7 @@ class TrayController:
             self._pystray = pystray
             self._icon = pystray.Icon("vigie", icon_image(self.model.state), self.model.tooltip,
                                       menu=pystray.Menu(*pystray_menu(pystray, self.model.menu, self.dispatch)))
+            _enable_clicks(self._icon)
             self._ready.set()
             self._icon.run()
         except Exception as exc:  # no tray host, no display: the agent goes on without a tray
@@ -233,6 +237,18 @@ class TrayController:
         if self._thread is not None:
             # pystray's stop may hang with some backends (pystray#94): never hold the agent's stop for it.
             await asyncio.to_thread(self._thread.join, 1.0)
+
+
+def _enable_clicks(icon: Any) -> None:
+    """pystray 0.19.5's X backend handles ButtonPress but never selects it on its window, so a click on the
+    docked icon never arrives: select it (before `run()`, on the tray thread)."""
+    window = getattr(icon, "_window", None)
+    if window is None or type(icon).__module__ != "pystray._xorg":
+        return
+    from Xlib import X
+
+    window.change_attributes(event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask)
+    icon._display.flush()
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

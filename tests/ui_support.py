@@ -86,3 +86,28 @@ def _x_ready(display: str) -> bool:
 
 def x_env(display: str) -> dict[str, str]:
     return {**os.environ, "DISPLAY": display}
+
+
+@contextlib.contextmanager
+def trayer(display: str) -> Iterator[None]:
+    """Debian's `trayer`, a system-tray host (XEmbed) pystray's X backend docks into."""
+    require_binary("trayer", "xwininfo")
+    proc = subprocess.Popen(["trayer", "--edge", "bottom", "--align", "right", "--widthtype", "request",
+                             "--height", "32", "--SetDockType", "false"], env=x_env(display),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while '"panel"' not in x_tree(display):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("trayer did not start")
+            time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+
+
+def x_tree(display: str) -> str:
+    return subprocess.run(["xwininfo", "-root", "-tree"], env=x_env(display), capture_output=True, text=True,
+                          check=False, timeout=10).stdout
