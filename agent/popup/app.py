@@ -36,6 +36,7 @@ class PopupApp:
         self._ids = itertools.count(1)
         self._calls: dict[int, Any] = {}
         self._visible = False
+        self._focus: Any = None
         root.title(TITLE)
         root.configure(bg=BG, padx=10, pady=8)
         root.attributes("-topmost", True)
@@ -111,8 +112,6 @@ class PopupApp:
         elif op == "open":
             self.scan_open = msg.get("what") == "scan"
             self.refresh(show=True)
-            if self.scan_open:
-                self.scan_entry.focus_force()
         elif op == "reply":
             call_id = msg.get("id")
             done = self._calls.pop(call_id, None) if isinstance(call_id, int) else None
@@ -239,9 +238,10 @@ class PopupApp:
             focus = self.scan_entry
         wanted = bool(self.prompts or self.queue or self.scan_open)
         if wanted and (show or self._visible):
+            self._focus = self.scan_entry if self.scan_open else focus
             self._show()
-            if focus is not None and not self.scan_open:
-                focus.focus_force()
+            if self._focus is not None:
+                self._focus.focus_force()  # a window just deiconified gets it again once mapped (_on_map)
         elif not wanted:
             self._hide()
 
@@ -285,6 +285,9 @@ class PopupApp:
 
     def _on_map(self, event: Any) -> None:
         if event.widget is self.root:
+            # X refuses the input focus to an unmapped window: give it now that the window is on screen.
+            if self._focus is not None and self._focus.winfo_exists():
+                self._focus.focus_force()
             self.channel.send("shown", identity_id=self.current_id())
 
     def layout(self) -> dict[str, list[int]]:
