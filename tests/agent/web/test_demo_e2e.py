@@ -107,3 +107,47 @@ async def test_demo_page_not_found_blocks_with_next_step(demo: DemoSetup, browse
     identity_id = await panel.get_attribute("identity-id")
     assert identity_id
     assert (await rpc(demo.agent, "identity.get", identity_id=identity_id))["status"] == "PROV"
+
+
+async def test_vigie_client_reconnects_with_its_token_after_the_api_restarts(demo: DemoSetup, browser: Any) -> None:
+    page = await _open(browser, demo)
+    token = await page.evaluate("localStorage.getItem('vigie-demo-token')")
+    assert token  # paired through the real flow (auto-accepted as in the sandbox)
+    await demo.agent.server.stop()
+    await expect(page.locator("#state")).to_have_text("déconnecté, nouvel essai…", timeout=10_000)
+    await demo.agent.server.start()
+    await expect(page.locator("#state")).to_have_text("connecté", timeout=15_000)
+    assert await page.evaluate("localStorage.getItem('vigie-demo-token')") == token  # no second pairing
+    # Calls and events flow again on the new session.
+    await page.get_by_role("button", name="Ouvrir le dossier de DE VINCI LEONARDO").click()
+    panel = page.locator("vigie-qualification")
+    await expect(panel.get_by_role("status")).to_contain_text("Plusieurs identités trouvées", timeout=15_000)
+    await expect(panel.get_by_role("button", name=ATTESTATION_TEXT)).to_be_disabled()
+
+
+async def test_demo_page_highlights_differences(demo: DemoSetup, browser: Any,
+                                                request: pytest.FixtureRequest) -> None:
+    page = await _open(browser, demo)
+    await page.get_by_role("button", name="Ouvrir le dossier de TCHITCHI CATARINA").click()
+    panel = page.locator("vigie-qualification")
+    await expect(panel.get_by_role("columnheader", name="Téléservice INSi")).to_be_visible(timeout=15_000)
+    view = await panel.evaluate("el => el.view")
+    # Whatever the comparison says, the panel shows it row by row with the same state and its label.
+    for field in view["fields"]:
+        row = panel.locator(f"tr[data-field={field['field']}]")
+        await expect(row).to_have_attribute("data-state", field["state"])
+        await expect(row).to_contain_text(field["state_label"])
+    assert {f["state"] for f in view["fields"]} - {"equal"}, "this test identity is expected to differ somewhere"
+    colours = await panel.evaluate(
+        "el => [...el.shadowRoot.querySelectorAll('tbody tr')]"
+        ".map(tr => getComputedStyle(tr.cells[1]).backgroundColor)")
+    expected = {"equal": "rgba(0, 0, 0, 0)", "equal_except_case_accents": "rgb(255, 244, 214)"}
+    assert colours == [expected[f["state"]] for f in view["fields"]]
+    await page.screenshot(path=artifact(request, "differences.png"), full_page=True)
+    # A "different" row (as the view model of a discordant answer has) is highlighted in red and bold.
+    view["fields"][0] = {**view["fields"][0], "insi": "TCHITCHY", "state": "different", "state_label": "différent"}
+    await panel.evaluate("(el, v) => el.render(v)", view)
+    row = panel.locator("tr[data-field=birth_name]")
+    await expect(row).to_have_class("different")
+    assert await row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor") == "rgb(253, 226, 225)"
+    assert await row.locator("td").first.evaluate("td => getComputedStyle(td).fontWeight") == "600"

@@ -439,3 +439,16 @@ def test_insi_traits_only_for_a_found_answer() -> None:
     assert insi_traits(ROWS["found"]) == Traits.from_dict(RETURNED)
     for state in ("idle", "pending", "retrying", "not_found", "timeout"):
         assert insi_traits(ROWS[state]) is None
+
+
+def test_identity_view_state_and_status_labels_cover_every_value() -> None:
+    from plugins.ins.status import Status
+    from plugins.ins.traits import STATES
+    from plugins.ins.view import STATE_LABELS, STATUS_LABELS
+
+    assert set(STATE_LABELS) == set(STATES)
+    assert set(STATUS_LABELS) == {s.value for s in Status}
+    view = identity_view(ROWS["different"], PS, None)
+    assert [(f["state"], f["state_label"]) for f in view["fields"]][2] == ("different", "différent")
+    assert view["fields"][5]["state_label"] == "identique à la casse et aux accents près"
+    assert identity_view(ROWS["qual"], PS, None)["status_label"] == "Identité qualifiée"
