@@ -26,8 +26,11 @@ def open_folder(path: Path) -> None:
         os.startfile(path)  # type: ignore[attr-defined]
         return
     opener = "open" if sys.platform == "darwin" else "xdg-open"
-    subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
+    try:
+        subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    except OSError as exc:  # no desktop integration (xdg-utils missing): say where the folder is
+        raise UserFacingError(f"Impossible d'ouvrir le dossier ; il se trouve ici : {path}") from exc
 
 
 class TrayActions:

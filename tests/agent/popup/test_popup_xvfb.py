@@ -150,3 +150,35 @@ async def wait_until_async(probe: Any, expected: Any, timeout: float = 15.0) -> 
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"expected {expected!r}, last value {value!r}")
+
+
+TOUSSAINT = {"birth_name": "ADRTROIS", "first_names": ["TOUSSAINT"], "sex": "M", "birth_date": "1960-01-01"}
+
+
+async def test_popup_queues_several_identities(popup_agent: Agent, display: str,
+                                               request: pytest.FixtureRequest) -> None:
+    first = (await rpc(popup_agent, "identity.submit", local_id="p-1", traits=DOMINIQUE))["identity_id"]
+    assert await shown_identity(popup_agent) == first
+    second = (await rpc(popup_agent, "identity.submit", local_id="p-2", traits=TOUSSAINT))["identity_id"]
+    ui = ui_of(popup_agent)
+    await wait_until(lambda: second in ui.offered, timeout=15, what="second identity offered")
+    layout = await _wait_for(popup_agent, "queue", 2)
+    assert layout["title"] == "Identité à qualifier 2 sur 2"  # the newest one is shown
+    await asyncio.to_thread(screenshot, display, artifact(request, "queue.png"))
+    await click(popup_agent, display, "attestation")
+    await wait_until_async(lambda: _status(popup_agent, second), "QUAL")
+    layout = await _wait_for(popup_agent, "queue", 1)
+    assert layout["visible"] and layout["title"] == "Identité à qualifier 1 sur 1"  # the other one stays
+    await click(popup_agent, display, "attestation")
+    await wait_until_async(lambda: _status(popup_agent, first), "QUAL")
+    await wait_until_async(lambda: _visible(popup_agent), False)
+    assert not ui.offered  # the tray count follows
+
+
+async def _wait_for(agent: Agent, key: str, value: Any) -> dict[str, Any]:
+    for _ in range(150):
+        layout = await ui_of(agent).describe()
+        if layout.get(key) == value:
+            return layout
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{key} never became {value!r}")
