@@ -17,6 +17,7 @@ from agent.errors import UserFacingError
 from agent.tray_actions import TrayActions
 from agent.ui import UiPlugin
 from tests.conftest import TEST_TOKEN
+from tests.plugins.ins.conftest import wait_until
 
 
 class Notes(UiPlugin):
@@ -69,8 +70,7 @@ async def test_tray_actions_diagnostic_pairing_items_quit(agent: Agent, monkeypa
 
     agent.pairing.auto_accept = False
     decision = asyncio.ensure_future(agent.pairing.request("LGC", None))
-    while not agent.pairing.pending():
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: agent.pairing.pending(), what="pairing pending")
     await actions.run(("pairing", agent.pairing.pending()[0].id, False))
     assert await asyncio.wait_for(decision, 5) is False
 
