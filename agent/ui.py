@@ -81,7 +81,8 @@ class UiPlugin:
         self.tray: TrayController | None = None
         self.offered: dict[str, dict[str, Any]] = {}  # identity_id -> last view
         self.prompts: dict[tuple[str, int], PairingRequest | PinRequest] = {}
-        self.shown: asyncio.Queue[tuple[str | None, float]] = asyncio.Queue()
+        # When the popup window was mapped, for tests and benchmarks; bounded, the oldest go first.
+        self.shown: asyncio.Queue[tuple[str | None, float]] = asyncio.Queue(maxsize=64)
         self._layout: asyncio.Future[dict[str, Any]] | None = None
         self._unsubscribe: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -203,6 +204,8 @@ class UiPlugin:
                 pairing: PairingRequest = request  # type: ignore[assignment]
                 pairing.accept() if value is True else pairing.refuse()
         elif op == "shown":
+            if self.shown.full():
+                self.shown.get_nowait()
             self.shown.put_nowait((msg.get("identity_id"), time.monotonic()))
         elif op == "layout" and self._layout is not None and not self._layout.done():
             self._layout.set_result({"widgets": msg.get("widgets") or {}, **(msg.get("texts") or {})})
