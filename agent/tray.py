@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 READY, WORKING, ATTENTION, DEGRADED = "ready", "working", "attention", "degraded"
 ICON_COLOURS = {READY: "#2e8b57", WORKING: "#1f5fa8", ATTENTION: "#e08a00", DEGRADED: "#c0392b"}
 REFRESH_DELAY = 0.2  # coalesce bursts of events into one redraw
+STOP_JOIN = 0.3  # seconds the tray thread gets to end at stop (the agent's whole stop fits in 2 s)
+DOCK_RETRY = 5.0  # seconds between docking attempts while no tray host is there
 TOOLTIP_MAX = 127  # Windows' limit for a notification-area tooltip
 # Tooltip text stays within Latin-1: the X backend writes it as the icon window's WM_NAME (STRING type).
 
@@ -168,12 +170,14 @@ class TrayController:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: asyncio.TimerHandle | None = None
         self._ready = threading.Event()
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.model = build_tray(await snapshot(self.agent, self.ui))
         self._thread = threading.Thread(target=self._run, name="vigie-tray", daemon=True)
         self._thread.start()
+        self._watchdog = asyncio.create_task(self._keep_docked())
 
     def _run(self) -> None:
         import os
@@ -229,14 +233,40 @@ class TrayController:
     async def stop(self) -> None:
         if self._pending is not None:
             self._pending.cancel()
-        if self._icon is not None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        icon = self._icon
+        if icon is None:
+            return
+
+        def stop_and_join() -> None:
+            # pystray's X backend waits for its own thread to run stop(), and stop may hang with some
+            # backends (pystray#94): off the loop, and never longer than the join timeout.
+            if self._thread is None or not self._thread.is_alive():
+                return  # pystray would wait for a thread that is gone
             try:
-                self._icon.stop()
+                icon.stop()
             except Exception as exc:
                 log.debug("tray stop: %s", type(exc).__name__)
-        if self._thread is not None:
-            # pystray's stop may hang with some backends (pystray#94): never hold the agent's stop for it.
-            await asyncio.to_thread(self._thread.join, 1.0)
+            if self._thread is not None:
+                self._thread.join(STOP_JOIN)
+
+        await asyncio.wait([asyncio.ensure_future(asyncio.to_thread(stop_and_join))], timeout=STOP_JOIN + 0.1)
+
+    async def _keep_docked(self) -> None:
+        """The X backend docks once, at start: if the tray host (panel) came up later or restarted, dock again."""
+        while True:
+            await asyncio.sleep(DOCK_RETRY)
+            icon = self._icon
+            if icon is None or type(icon).__module__ != "pystray._xorg" or icon._systray_manager is not None:
+                continue
+            if self._thread is None or not self._thread.is_alive():
+                return
+            try:
+                await asyncio.to_thread(icon._show)  # runs on the tray thread (pystray dispatches it)
+                log.info("tray icon docked")
+            except Exception as exc:  # still no tray host
+                log.debug("tray icon not docked yet: %s", type(exc).__name__)
 
 
 def _enable_clicks(icon: Any) -> None:

@@ -114,10 +114,8 @@ class UiPlugin:
             self._unsubscribe()
         for task in list(self._tasks):
             task.cancel()
-        if self.tray is not None:
-            await self.tray.stop()
-        if self.popup is not None:
-            await self.popup.stop()
+        stops = [c.stop() for c in (self.tray, self.popup) if c is not None]
+        await asyncio.gather(*stops, return_exceptions=True)
 
     # -- hooks from earlier issues -------------------------------------------------------------------
     @hookimpl

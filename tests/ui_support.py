@@ -97,7 +97,7 @@ def trayer(display: str) -> Iterator[None]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while '"panel"' not in x_tree(display):
+        while not _tray_owned(display):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("trayer did not start")
             time.sleep(0.05)
@@ -106,6 +106,18 @@ def trayer(display: str) -> Iterator[None]:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
+
+
+def _tray_owned(display: str) -> bool:
+    """The tray host owns the `_NET_SYSTEM_TRAY_S<screen>` selection (what docking looks for)."""
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display(display)
+    try:
+        atom = d.intern_atom(f"_NET_SYSTEM_TRAY_S{d.get_default_screen()}")
+        return bool(d.get_selection_owner(atom))
+    finally:
+        d.close()
 
 
 def x_tree(display: str) -> str:

@@ -104,14 +104,15 @@ class PopupApp:
         elif op == "prompt":
             self.prompts = [p for p in self.prompts if p["request_id"] != msg["request_id"] or p["kind"] != msg["kind"]]
             self.prompts.append(msg)
-            self.refresh(show=True)
+            # The PIN is typed at once; a pairing consent is never given by a stray Enter meant for the LGC.
+            self.refresh(show=True, take_focus=msg["kind"] == "pin")
         elif op == "prompt_closed":
             self.prompts = [p for p in self.prompts
                             if not (p["request_id"] == msg["request_id"] and p["kind"] == msg["kind"])]
             self.refresh()
         elif op == "open":
             self.scan_open = msg.get("what") == "scan"
-            self.refresh(show=True)
+            self.refresh(show=True, take_focus=True)  # the user asked for it (tray)
         elif op == "reply":
             call_id = msg.get("id")
             done = self._calls.pop(call_id, None) if isinstance(call_id, int) else None
@@ -120,11 +121,12 @@ class PopupApp:
         elif op == "notice":
             self.scan_result.configure(text=msg.get("text") or "", fg="#1d2733")
             self.scan_open = True
-            self.refresh(show=True)
+            self.refresh(show=True, take_focus=True)
         elif op == "describe":
             self.channel.send("layout", widgets=self.layout(), texts={
                 "title": self.title.cget("text"), "scan_result": self.scan_result.cget("text"),
-                "visible": self._visible, "queue": len(self.queue), "prompts": len(self.prompts)})
+                "visible": self._visible, "queue": len(self.queue), "prompts": len(self.prompts),
+                "focus": self._focused_name()})
 
     # -- actions -----------------------------------------------------------------------------------
     def _drop(self, ident: str) -> None:
@@ -216,8 +218,13 @@ class PopupApp:
 
     # -- rendering -------------------------------------------------------------------------------------
     prompt_ok: tk.Button | None = None
+    pin_entry: tk.Entry | None = None
 
-    def refresh(self, show: bool = False) -> None:
+    def refresh(self, show: bool = False, take_focus: bool = False) -> None:
+        """Render what comes first. The window takes the keyboard only when the user asked for it (tray, PIN)
+        or already works in it: a panel raised by an INSi answer while the practitioner types in the LGC
+        must not catch an Enter meant for the LGC."""
+        had_focus = self._focused_name() is not None
         self.panel.pack_forget()
         self.prompt_frame.pack_forget()
         self.next_button.pack_forget()
@@ -238,7 +245,7 @@ class PopupApp:
             focus = self.scan_entry
         wanted = bool(self.prompts or self.queue or self.scan_open)
         if wanted and (show or self._visible):
-            self._focus = self.scan_entry if self.scan_open else focus
+            self._focus = (self.scan_entry if self.scan_open else focus) if take_focus or had_focus else None
             self._show()
             if self._focus is not None:
                 self._focus.focus_force()  # a window just deiconified gets it again once mapped (_on_map)
@@ -254,6 +261,7 @@ class PopupApp:
         buttons = tk.Frame(self.prompt_frame, bg=BG)
         if prompt["kind"] == "pin":
             entry = tk.Entry(self.prompt_frame, show="•", width=12)
+            self.pin_entry = entry
             entry.pack(anchor="w")
             buttons.pack(fill="x", pady=(6, 0))
             self.prompt_ok = tk.Button(buttons, text="Valider", command=lambda: self.answer(prompt, entry.get()))
@@ -288,12 +296,27 @@ class PopupApp:
             # X refuses the input focus to an unmapped window: give it now that the window is on screen.
             if self._focus is not None and self._focus.winfo_exists():
                 self._focus.focus_force()
-            self.channel.send("shown", identity_id=self.current_id())
+            # Told once Tk has been through its event loop, which flushes the focus request to the X server:
+            # keys typed after "shown" reach the focused widget.
+            ident = self.current_id()
+            self.root.after(1, lambda: self.channel.send("shown", identity_id=ident))
+
+    def _focused_name(self) -> str | None:
+        try:
+            widget = self.root.focus_get()
+        except (KeyError, tk.TclError):  # the focused widget was just destroyed (re-render): we had it
+            return "other"
+        if widget is None:
+            return None
+        named = {**self.panel.widgets, "scan": self.scan_entry, "pin": self.pin_entry, "prompt_ok": self.prompt_ok}
+        return next((name for name, w in named.items() if w is widget), "other")
 
     def layout(self) -> dict[str, list[int]]:
         """Screen geometry of the named widgets (x, y, width, height), for tests and benchmarks."""
         self.root.update_idletasks()
         named: dict[str, tk.Widget] = {**self.panel.widgets, "scan": self.scan_entry}
+        if self.pin_entry is not None and self.pin_entry.winfo_exists():
+            named["pin"] = self.pin_entry
         if self.prompt_ok is not None and self.prompt_ok.winfo_exists():
             named["prompt_ok"] = self.prompt_ok
         out = {"window": [self.root.winfo_rootx(), self.root.winfo_rooty(), self.root.winfo_width(),

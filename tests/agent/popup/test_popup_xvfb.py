@@ -65,14 +65,19 @@ async def test_popup_click_attestation_qualifies(popup_agent: Agent, display: st
 async def test_popup_keyboard_enter_confirms_and_esc_postpones(popup_agent: Agent, display: str) -> None:
     first = await rpc(popup_agent, "identity.submit", local_id="p-1", traits=DOMINIQUE)
     assert await shown_identity(popup_agent) == first["identity_id"]
+    # Raised by the INSi answer, it does not take the keyboard: an Enter meant for the LGC cannot attest.
+    assert (await ui_of(popup_agent).describe())["focus"] is None
+    # Opened by the user (the tray's "pending qualifications"): the one-click attestation has the focus.
+    ui_of(popup_agent).open_popup("queue")
+    await _wait_for(popup_agent, "focus", "attestation")
     # Esc postpones: the window hides, the identity stays to qualify (status unchanged).
     await asyncio.to_thread(xdo, display, "key", "Escape")
     await wait_until_async(lambda: _visible(popup_agent), False)
     assert (await rpc(popup_agent, "identity.get", identity_id=first["identity_id"]))["status"] == "RECUP"
-    # Shown again from the tray's "pending qualifications": the attestation has the focus, Enter confirms.
+    assert (await ui_of(popup_agent).describe())["queue"] == 1
     ui_of(popup_agent).open_popup("queue")
-    await wait_until_async(lambda: _visible(popup_agent), True)
-    await asyncio.to_thread(xdo, display, "key", "Return")
+    await _wait_for(popup_agent, "focus", "attestation")
+    await asyncio.to_thread(xdo, display, "key", "Return")  # Enter confirms the focused choice
     await wait_until_async(lambda: _status(popup_agent, first["identity_id"]), "QUAL")
 
 
@@ -93,7 +98,7 @@ async def test_popup_crash_never_harms_the_agent(popup_agent: Agent, display: st
 async def test_popup_pin_prompt_submits_the_typed_pin(popup_agent: Agent, display: str) -> None:
     pin = PinRequest(reader="Virtual PCD 00 00", card_label="CPS de test")
     await call_each(popup_agent.plugins, "pin_requested", request=pin)
-    await wait_until_async(lambda: _visible(popup_agent), True)
+    await _wait_for(popup_agent, "focus", "pin")  # the PIN field takes the keyboard
     await asyncio.to_thread(xdo, display, "type", "--delay", "20", "1234")
     await asyncio.to_thread(xdo, display, "key", "Return")
     assert await pin.wait(10) == "1234"
@@ -104,6 +109,7 @@ async def test_popup_pairing_consent_click_accepts(popup_agent: Agent, display: 
     popup_agent.pairing.auto_accept = False
     decision = asyncio.ensure_future(popup_agent.pairing.request("LGC de test", "http://lgc.test"))
     await wait_until_async(lambda: _prompts(popup_agent), 1)
+    assert (await ui_of(popup_agent).describe())["focus"] is None  # consent is never given by a stray Enter
     await click(popup_agent, display, "prompt_ok")
     assert await asyncio.wait_for(decision, 10) is True
     assert isinstance(popup_agent.pairing.pending(), list) and not popup_agent.pairing.pending()
@@ -111,7 +117,7 @@ async def test_popup_pairing_consent_click_accepts(popup_agent: Agent, display: 
 
 async def test_popup_scan_field_shows_the_agents_french_error(popup_agent: Agent, display: str) -> None:
     ui_of(popup_agent).open_popup("scan")
-    await wait_until_async(lambda: _visible(popup_agent), True)
+    await _wait_for(popup_agent, "focus", "scan")
     await asyncio.to_thread(xdo, display, "type", "--delay", "5", "ABC123")
     await asyncio.to_thread(xdo, display, "key", "Return")
     expected = "scan.submit" if "scan.submit" not in popup_agent.rpc else ""
