@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable
-from typing import Any, Literal
+from tkinter import ttk
+from typing import Any
 
 BG = "#ffffff"
 STATE_BG = {"equal": BG, "equal_except_case_accents": "#fff4d6", "different": "#fde2e1"}
@@ -24,6 +25,7 @@ class Panel(tk.Frame):
         self.document = tk.StringVar(self, value="")
         self.view: dict[str, Any] | None = None
         self.widgets: dict[str, Any] = {}
+        self._codes: dict[str, str] = {}
 
     def render(self, view: dict[str, Any], error: str | None = None) -> None:
         if self.view is None or view.get("identity_id") != self.view.get("identity_id"):
@@ -54,7 +56,9 @@ class Panel(tk.Frame):
                 row=0, column=col, sticky="nsew", padx=1, pady=1)
         rows: list[tuple[str, str, str | None, str]] = []
         for f in view.get("fields") or []:
-            shown = f"{f.get('insi') or '—'}\n{f.get('state_label', '')}"
+            shown = f"{f.get('insi') or '—'}"
+            if f["state"] != "equal":  # said in words, not only by the colour
+                shown += f"\n{f.get('state_label', '')}"
             rows.append((f["label"], f.get("local") or "—", shown, f["state"]))
         if not rows:  # no INSi answer yet: the local column alone
             for key, value in (view["columns"].get("local") or {}).items():
@@ -74,15 +78,19 @@ class Panel(tk.Frame):
     def _actions(self, view: dict[str, Any]) -> None:
         actions = view["actions"]
         by_doc, attest = actions["qualify_document"], actions["qualify_attestation"]
-        box = tk.LabelFrame(self, text="Document d'identité vérifié", bg=BG)
-        box.pack(fill="x", pady=(4, 2))
-        state: Literal["normal", "disabled"] = "normal" if by_doc["allowed"] else "disabled"
-        for i, doc in enumerate(view.get("documents") or []):
-            rb = tk.Radiobutton(box, text=doc["label"], value=doc["code"], variable=self.document, anchor="w",
-                                wraplength=WRAP - 40, justify="left",
-                                bg=BG, state=state, command=self._sync, takefocus=True)
-            rb.pack(fill="x")
-            self.widgets[f"document:{i}"] = rb
+        # A read-only list with nothing selected (no default document), one line high: the popup stays small.
+        row = tk.Frame(self, bg=BG)
+        row.pack(fill="x", pady=(6, 2))
+        tk.Label(row, text="Document d'identité vérifié :", bg=BG).pack(side="left")
+        docs = view.get("documents") or []
+        self._codes = {d["label"]: d["code"] for d in docs}
+        chooser = ttk.Combobox(row, values=[d["label"] for d in docs], state="readonly" if by_doc["allowed"]
+                               else "disabled", width=34, takefocus=True)
+        chosen = next((d["label"] for d in docs if d["code"] == self.document.get()), "")
+        chooser.set(chosen)
+        chooser.bind("<<ComboboxSelected>>", lambda _e: self._choose(chooser.get()))
+        chooser.pack(side="left", fill="x", expand=True, padx=(4, 0))
+        self.widgets["documents"] = chooser
         confirm = tk.Button(self, text=view["confirm_label"], command=self._confirm)
         confirm.pack(anchor="w", pady=(2, 0))
         self.widgets["confirm"] = confirm
@@ -103,6 +111,10 @@ class Panel(tk.Frame):
         self.widgets["postpone"] = later
         self._sync()
 
+    def _choose(self, label: str) -> None:
+        self.document.set(self._codes.get(label, ""))
+        self._sync()
+
     def _sync(self) -> None:
         confirm = self.widgets.get("confirm")
         if confirm is not None and self.view is not None:
@@ -115,7 +127,7 @@ class Panel(tk.Frame):
 
     def first_focus(self) -> Any:
         """Where the keyboard starts: the one-click attestation when allowed, else the documents."""
-        for name in ("attestation", "document:0", "postpone"):
+        for name in ("attestation", "documents", "postpone"):
             w = self.widgets.get(name)
             if w is not None and str(w.cget("state")) != "disabled":
                 return w

@@ -188,3 +188,26 @@ async def _wait_for(agent: Agent, key: str, value: Any) -> dict[str, Any]:
             return layout
         await asyncio.sleep(0.1)
     raise AssertionError(f"{key} never became {value!r}")
+
+
+async def test_popup_keyboard_document_choice_then_confirm(popup_agent: Agent, display: str) -> None:
+    submitted = await rpc(popup_agent, "identity.submit", local_id="p-1", traits=DOMINIQUE)
+    identity_id = await shown_identity(popup_agent)
+    assert identity_id == submitted["identity_id"]
+    ui_of(popup_agent).open_popup("queue")
+    await _wait_for(popup_agent, "focus", "attestation")
+    # Shift+Tab skips the confirm button (disabled: no document yet) to the document list.
+    await asyncio.to_thread(xdo, display, "key", "shift+Tab")
+    await _wait_for(popup_agent, "focus", "documents")
+    # Down opens the list, Return picks the first entry (Passeport); then Tab to the confirm button, Enter.
+    await asyncio.to_thread(xdo, display, "key", "Down")
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(xdo, display, "key", "Return")
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(xdo, display, "key", "Tab")
+    await _wait_for(popup_agent, "focus", "confirm")
+    await asyncio.to_thread(xdo, display, "key", "Return")
+    await wait_until_async(lambda: _status(popup_agent, identity_id), "QUAL")
+    audit = await rpc(popup_agent, "identity.audit", identity_id=identity_id)
+    assert any(e["action"] == "qualified" and e["method"] == "document" and e.get("document_type") == "passport"
+               for e in audit["entries"]), audit["entries"]
