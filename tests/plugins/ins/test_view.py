@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from plugins.ins.insi.parser import parse_response
-from plugins.ins.insi.types import InsId, InsiExchange, InsiResponse, InsiTimeout, SearchOutcome
+from plugins.ins.insi.types import (
+    InsId,
+    InsiExchange,
+    InsiMalformedResponse,
+    InsiResponse,
+    InsiTimeout,
+    InsiUnavailable,
+    SearchOutcome,
+)
 from plugins.ins.models import ATTESTATION_TEXT, IDENTITY_DOCUMENTS, Actor, Traits
 from plugins.ins.outcome import NEXT_STEPS, summarise
 from plugins.ins.repository import IdentityRow
@@ -452,3 +460,39 @@ def test_identity_view_state_and_status_labels_cover_every_value() -> None:
     assert [(f["state"], f["state_label"]) for f in view["fields"]][2] == ("different", "différent")
     assert view["fields"][5]["state_label"] == "identique à la casse et aux accents près"
     assert identity_view(ROWS["qual"], PS, None)["status_label"] == "Identité qualifiée"
+
+
+def _fault(name: str) -> Any:
+    try:
+        parse_response((FIXTURES / name).read_bytes())
+    except Exception as exc:  # the parser raises the typed fault of a SOAP fault message
+        return exc
+    raise AssertionError(f"{name} did not raise")
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "status", "outcome"),
+    [
+        ("several", lambda: summary(_response("REP_CR02_DE_VINCI_LEONARDO.xml")), "PROV", "several"),
+        ("not_found", lambda: summary(_response("REP_CR01.xml")), "PROV", "not_found"),
+        ("unavailable", lambda: summary(None, error=InsiUnavailable(status=503)), "PROV", "unavailable"),
+        ("malformed", lambda: summary(None, error=InsiMalformedResponse()), "PROV", "malformed"),
+        ("timeout", lambda: summary(None, error=InsiTimeout()), "PROV", "timeout"),
+        ("fault", lambda: summary(None, error=_fault("FAULT_siram_100_desir_550_unknown_IDAM.xml")), "PROV",
+         "fault"),
+    ],
+)
+def test_identity_view_every_service_outcome_blocks_and_says_what_next(name: str, make: Any, status: str,
+                                                                       outcome: str) -> None:
+    """What every renderer shows for each INSi outcome (popup and web component display it as is)."""
+    insi = make()
+    assert insi["outcome"] == outcome
+    view = identity_view(done(insi, status), PS, None)
+    assert view["insi"]["outcome"] == outcome and view["insi"]["state"] == "done"
+    assert view["message"] and view["message"] == insi["message"]
+    if outcome != "fault":
+        assert view["message"] == NEXT_STEPS[outcome]
+    assert view["columns"]["insi"] is None and view["fields"] == []
+    for action in ("qualify_document", "qualify_attestation"):
+        assert view["actions"][action]["allowed"] is False and view["actions"][action]["reason"]
+    assert view["actions"]["postpone"]["allowed"] is True
