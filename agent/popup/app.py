@@ -199,8 +199,10 @@ class PopupApp:
         def done(result: Any, error: Any) -> None:
             if error is not None:
                 self.scan_result.configure(text=error.get("message") or "Erreur", fg="#a30000")
+            elif result and result.get("identity_id"):
+                self.scan_result.configure(text="Datamatrix INS lu : recherche INSi en cours.", fg="#116b2e")
             else:
-                self.scan_result.configure(text="Code lu : recherche INSi en cours.", fg="#116b2e")
+                self.scan_result.configure(text=f"Code lu ({(result or {}).get('kind', '?')}).", fg="#116b2e")
 
         self.call("scan.submit", {"data": data}, done)
 
