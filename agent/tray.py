@@ -146,14 +146,36 @@ def icon_image(state: str, size: int = 64) -> Any:
 Dispatch = Callable[[tuple[Any, ...]], None]
 
 
-def pystray_menu(pystray: Any, entries: tuple[MenuEntry, ...], dispatch: Dispatch) -> tuple[Any, ...]:
+def pystray_menu(pystray: Any, entries: tuple[MenuEntry, ...], dispatch: Dispatch, *,
+                 has_menu: bool = True) -> tuple[Any, ...]:
+    """pystray items for `entries`. On a backend without menus (Linux's plain X one) the click runs the
+    default item: there it opens the same menu in the popup (`("menu",)`)."""
     def item(e: MenuEntry) -> Any:
         if e.children:
             return pystray.MenuItem(e.label, pystray.Menu(*pystray_menu(pystray, e.children, dispatch)))
         action = e.action
         return pystray.MenuItem(e.label, (lambda _icon, _item: dispatch(action)) if action else None,
-                                enabled=e.enabled and action is not None, default=e.default)
-    return tuple(item(e) for e in entries)
+                                enabled=e.enabled and action is not None, default=e.default and has_menu)
+    items = tuple(item(e) for e in entries)
+    if not has_menu:
+        items = (pystray.MenuItem("Menu Vigie", lambda _icon, _item: dispatch(("menu",)), default=True),) + items
+    return items
+
+
+def menu_payload(entries: tuple[MenuEntry, ...]) -> list[dict[str, Any]]:
+    """The menu as plain data, for the popup to show it where the tray backend has no menu."""
+    return [{"label": e.label, "action": list(e.action) if e.action else None, "enabled": e.enabled,
+             "children": menu_payload(e.children)} for e in entries]
+
+
+def menu_actions(entries: tuple[MenuEntry, ...]) -> set[tuple[Any, ...]]:
+    """Every action the menu offers right now (what the popup may ask for)."""
+    out: set[tuple[Any, ...]] = set()
+    for e in entries:
+        if e.action and e.enabled:
+            out.add(e.action)
+        out |= menu_actions(e.children)
+    return out
 
 
 class TrayController:
@@ -171,6 +193,7 @@ class TrayController:
         self._pending: asyncio.TimerHandle | None = None
         self._ready = threading.Event()
         self._watchdog: asyncio.Task[None] | None = None
+        self.has_menu = True
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -188,8 +211,10 @@ class TrayController:
 
             assert self.model is not None
             self._pystray = pystray
+            self.has_menu = bool(pystray.Icon.HAS_MENU)
             self._icon = pystray.Icon("vigie", icon_image(self.model.state), self.model.tooltip,
-                                      menu=pystray.Menu(*pystray_menu(pystray, self.model.menu, self.dispatch)))
+                                      menu=pystray.Menu(*pystray_menu(pystray, self.model.menu, self.dispatch,
+                                                                      has_menu=self.has_menu)))
             _enable_clicks(self._icon)
             self._ready.set()
             self._icon.run()
@@ -225,7 +250,7 @@ class TrayController:
             # pystray's setters wait for the tray thread (xorg backend): never on the agent's loop.
             icon.icon = icon_image(model.state)
             icon.title = model.tooltip
-            icon.menu = pystray.Menu(*pystray_menu(pystray, model.menu, self.dispatch))
+            icon.menu = pystray.Menu(*pystray_menu(pystray, model.menu, self.dispatch, has_menu=self.has_menu))
             icon.update_menu()
 
         await asyncio.to_thread(apply)

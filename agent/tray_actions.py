@@ -50,6 +50,8 @@ class TrayActions:
         kind = action[0]
         if kind == "open":
             self.ui.open_popup(action[1])
+        elif kind == "menu":
+            self.ui.open_menu()
         elif kind == "pairing":
             self.agent.pairing.decide(int(action[1]), bool(action[2]))
         elif kind == "item":

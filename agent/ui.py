@@ -201,6 +201,12 @@ class UiPlugin:
             else:
                 pairing: PairingRequest = request  # type: ignore[assignment]
                 pairing.accept() if value is True else pairing.refuse()
+        elif op == "menu_action" and self.tray is not None and self.tray.model is not None:
+            from agent.tray import menu_actions
+
+            action = tuple(msg.get("action") or ())
+            if action in menu_actions(self.tray.model.menu):  # only what the menu offers now
+                self._spawn(self.tray.actions.run(action))
         elif op == "shown":
             if self.shown.full():
                 self.shown.get_nowait()
@@ -222,6 +228,13 @@ class UiPlugin:
             self.popup.send("notice", text=text)
         else:
             log.info("notice for the user (no popup)")
+
+    def open_menu(self) -> None:
+        """The tray's menu in the popup (tray backends without menus)."""
+        if self.popup is not None and self.tray is not None and self.tray.model is not None:
+            from agent.tray import menu_payload
+
+            self.popup.send("menu", entries=menu_payload(self.tray.model.menu))
 
     def open_popup(self, what: str) -> None:
         if self.popup is not None:

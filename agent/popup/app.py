@@ -33,6 +33,8 @@ class PopupApp:
         self.current = 0
         self.prompts: list[dict[str, Any]] = []
         self.scan_open = False
+        self.menu: list[dict[str, Any]] | None = None  # the tray's menu, where the tray backend has none
+        self.menu_buttons: dict[str, tk.Widget] = {}
         self._ids = itertools.count(1)
         self._calls: dict[int, Any] = {}
         self._visible = False
@@ -113,6 +115,9 @@ class PopupApp:
         elif op == "open":
             self.scan_open = msg.get("what") == "scan"
             self.refresh(show=True, take_focus=True)  # the user asked for it (tray)
+        elif op == "menu":
+            self.menu = msg.get("entries") or []
+            self.refresh(show=True, take_focus=True)
         elif op == "reply":
             call_id = msg.get("id")
             done = self._calls.pop(call_id, None) if isinstance(call_id, int) else None
@@ -172,6 +177,10 @@ class PopupApp:
         if self.prompts:
             prompt = self.prompts[-1]
             self.answer(prompt, None if prompt["kind"] == "pin" else False)
+            return
+        if self.menu is not None:
+            self.menu = None
+            self.refresh()
             return
         ident = self.current_id()
         if ident is not None:
@@ -234,6 +243,9 @@ class PopupApp:
         if self.prompts:
             focus = self._render_prompt(self.prompts[-1])
             self.title.configure(text="Vigie")
+        elif self.menu is not None:
+            focus = self._render_menu(self.menu)
+            self.title.configure(text="Vigie — menu")
         elif self.queue:
             ident = self.queue[self.current]
             self.panel.render(self.views[ident], self.errors.get(ident))
@@ -245,7 +257,7 @@ class PopupApp:
         else:
             self.title.configure(text="Vigie — scan Datamatrix INS")
             focus = self.scan_entry
-        wanted = bool(self.prompts or self.queue or self.scan_open)
+        wanted = bool(self.prompts or self.queue or self.scan_open or self.menu is not None)
         if wanted and (show or self._visible):
             self._focus = (self.scan_entry if self.scan_open else focus) if take_focus or had_focus else None
             self._show()
@@ -275,6 +287,42 @@ class PopupApp:
         self.prompt_ok.pack(side="left")
         tk.Button(buttons, text="Refuser", command=lambda: self.answer(prompt, False)).pack(side="left", padx=6)
         return self.prompt_ok
+
+    def _render_menu(self, entries: list[dict[str, Any]]) -> tk.Widget | None:
+        for child in self.prompt_frame.winfo_children():
+            child.destroy()
+        self.prompt_frame.pack(fill="both", expand=True)
+        self.menu_buttons = {}
+        first: tk.Widget | None = None
+
+        def add(entry: dict[str, Any], indent: int) -> None:
+            nonlocal first
+            if entry.get("children"):
+                tk.Label(self.prompt_frame, text=entry["label"], bg=BG, anchor="w",
+                         font=("TkDefaultFont", 9, "bold")).pack(fill="x", padx=(indent, 0), pady=(4, 0))
+                for child in entry["children"]:
+                    add(child, indent + 14)
+            elif entry.get("action") is None:
+                tk.Label(self.prompt_frame, text=entry["label"], bg=BG, fg="#5a6a7a", anchor="w").pack(
+                    fill="x", padx=(indent, 0))
+            else:
+                action = entry["action"]
+                button = tk.Button(self.prompt_frame, text=entry["label"], anchor="w",
+                                   state="normal" if entry.get("enabled", True) else "disabled",
+                                   command=lambda: self._menu_choose(action))
+                button.pack(fill="x", padx=(indent, 0), pady=1)
+                self.menu_buttons[entry["label"]] = button
+                if first is None and entry.get("enabled", True):
+                    first = button
+
+        for entry in entries:
+            add(entry, 0)
+        return first
+
+    def _menu_choose(self, action: list[Any]) -> None:
+        self.menu = None
+        self.channel.send("menu_action", action=action)
+        self.refresh()
 
     def _show(self) -> None:
         root = self.root
@@ -316,7 +364,8 @@ class PopupApp:
     def layout(self) -> dict[str, list[int]]:
         """Screen geometry of the named widgets (x, y, width, height), for tests and benchmarks."""
         self.root.update_idletasks()
-        named: dict[str, tk.Widget] = {**self.panel.widgets, "scan": self.scan_entry}
+        named: dict[str, tk.Widget] = {**self.panel.widgets, "scan": self.scan_entry,
+                                       **{f"menu:{label}": w for label, w in self.menu_buttons.items()}}
         if self.pin_entry is not None and self.pin_entry.winfo_exists():
             named["pin"] = self.pin_entry
         if self.prompt_ok is not None and self.prompt_ok.winfo_exists():

@@ -99,3 +99,40 @@ def test_icon_image_per_state(state: str) -> None:
     image = icon_image(state)
     assert image.size == (64, 64)
     assert image.getpixel((32, 8))[3] == 255  # drawn, opaque where the disc is
+
+
+def test_menu_payload_and_actions() -> None:
+    from agent.tray import menu_actions, menu_payload
+
+    model = build_tray(TraySnapshot(plugins=OK_PLUGINS, to_qualify=0, pairing=[(3, "LGC")], sandbox=True,
+                                    items=[("Insérer une carte Vitale de test", "sandbox")]))
+    payload = menu_payload(model.menu)
+    assert payload[0] == {"label": "Qualifications en attente (0)", "action": ["open", "queue"], "enabled": False,
+                          "children": []}
+    pairing = next(p for p in payload if p["label"].startswith("Demandes"))
+    assert [c["action"] for c in pairing["children"]] == [["pairing", 3, True], ["pairing", 3, False]]
+    actions = menu_actions(model.menu)
+    assert ("open", "queue") not in actions  # disabled: nothing waits
+    assert {("open", "scan"), ("pairing", 3, True), ("pairing", 3, False), ("item", 0), ("logs",),
+            ("diagnostic",), ("quit",)} == actions
+
+
+async def test_ui_runs_only_menu_actions_the_menu_offers() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from agent.ui import UiPlugin
+
+    ran: list[tuple[object, ...]] = []
+
+    async def run(action: tuple[object, ...]) -> None:
+        ran.append(action)
+
+    ui = UiPlugin()
+    ui.tray = SimpleNamespace(model=build_tray(TraySnapshot(plugins=OK_PLUGINS)),  # type: ignore[assignment]
+                              actions=SimpleNamespace(run=run))
+    ui._on_popup({"op": "menu_action", "action": ["quit"]})
+    ui._on_popup({"op": "menu_action", "action": ["item", 99]})  # not in the menu: ignored
+    ui._on_popup({"op": "menu_action", "action": ["open", "queue"]})  # disabled (nothing waits): ignored
+    await asyncio.sleep(0.05)
+    assert ran == [("quit",)]

@@ -106,7 +106,10 @@ async def test_tray_docks_and_follows_the_agent_state(tray_agent: tuple[Agent, s
     assert root_id not in parent_of(display, window)
     assert ui.tray.model is not None and ui.tray.model.state == "ready"
     labels = menu_labels(icon.menu)
-    assert labels[:3] == ["Qualifications en attente (0)", "Scanner un Datamatrix INS…", "Lecteurs et services"]
+    # The X backend shows no menu: its click runs "Menu Vigie", which opens the same menu in the popup.
+    assert not ui.tray.has_menu
+    assert labels[:4] == ["Menu Vigie", "Qualifications en attente (0)", "Scanner un Datamatrix INS…",
+                          "Lecteurs et services"]
     assert labels[-2:] == ["Bac à sable", "Quitter Vigie"]
     assert menu_labels(submenu(icon.menu, "Bac à sable")) == ["Insérer une carte Vitale de test"]
 
@@ -133,15 +136,24 @@ async def test_tray_click_opens_the_popup_and_quit_stops(tray_agent: tuple[Agent
     assert ui.popup is not None
     await wait_until(ui.popup.ready.is_set, timeout=15, what="popup ready")
     window = await wait_for_window(display, "^Vigie - ")
-    # The X backend has no menu: a click runs the default entry (the scan field when nothing waits).
+    # The X backend has no menu: a click on the icon opens the tray's menu in the popup.
     geometry = await asyncio.to_thread(xdo, display, "getwindowgeometry", window)
     assert "Position" in geometry
     await asyncio.to_thread(xdo, display, "mousemove", "--window", window, "5", "5", "click", "1")
-    await until(lambda: _visible(agent))
-    quit_item = next(item for item in ui.tray._icon.menu.items if str(item.text) == "Quitter Vigie")  # type: ignore[union-attr]
-    await asyncio.to_thread(quit_item, ui.tray._icon)  # type: ignore[union-attr]
+    layout = await until(lambda: _menu_layout(agent))
+    assert layout["title"] == "Vigie — menu"
+    assert {"menu:Scanner un Datamatrix INS…", "menu:Ouvrir le dossier des journaux",
+            "menu:Exporter un diagnostic (anonymisé)", "menu:Insérer une carte Vitale de test",
+            "menu:Quitter Vigie"} <= set(layout["widgets"])
+    x, y, w, h = layout["widgets"]["menu:Quitter Vigie"]
+    await asyncio.to_thread(xdo, display, "mousemove", str(x + w // 2), str(y + h // 2), "click", "1")
     assert agent._stop_requested is not None
     await asyncio.wait_for(agent._stop_requested.wait(), 10)
+
+
+async def _menu_layout(agent: Agent) -> dict[str, Any] | None:
+    layout = await ui_of(agent).describe()
+    return layout if layout["visible"] and "menu:Quitter Vigie" in layout["widgets"] else None
 
 
 async def _async(value: Any) -> Any:
