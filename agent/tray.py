@@ -10,6 +10,7 @@ has no menu, only a click action, which then opens the popup's queue (or its sca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -26,7 +27,8 @@ READY, WORKING, ATTENTION, DEGRADED = "ready", "working", "attention", "degraded
 ICON_COLOURS = {READY: "#2e8b57", WORKING: "#1f5fa8", ATTENTION: "#e08a00", DEGRADED: "#c0392b"}
 REFRESH_DELAY = 0.2  # coalesce bursts of events into one redraw
 STOP_JOIN = 0.3  # seconds the tray thread gets to end at stop (the agent's whole stop fits in 2 s)
-DOCK_RETRY = 5.0  # seconds between docking attempts while no tray host is there
+DOCK_RETRY = 2.0  # seconds between docking attempts while no tray host is there
+APPLY_TIMEOUT = 3.0  # seconds a tray update may take on the tray thread
 TOOLTIP_MAX = 127  # Windows' limit for a notification-area tooltip
 # Tooltip text stays within Latin-1: the X backend writes it as the icon window's WM_NAME (STRING type).
 
@@ -193,6 +195,7 @@ class TrayController:
         self._pending: asyncio.TimerHandle | None = None
         self._ready = threading.Event()
         self._watchdog: asyncio.Task[None] | None = None
+        self._apply_lock = asyncio.Lock()
         self.has_menu = True
 
     async def start(self) -> None:
@@ -212,7 +215,7 @@ class TrayController:
             assert self.model is not None
             self._pystray = pystray
             self.has_menu = bool(pystray.Icon.HAS_MENU)
-            self._icon = pystray.Icon("vigie", icon_image(self.model.state), self.model.tooltip,
+            self._icon = _quiet_icon_class(pystray)("vigie", icon_image(self.model.state), self.model.tooltip,
                                       menu=pystray.Menu(*pystray_menu(pystray, self.model.menu, self.dispatch,
                                                                       has_menu=self.has_menu)))
             _enable_clicks(self._icon)
@@ -239,6 +242,11 @@ class TrayController:
         task.add_done_callback(_log_failure)
 
     async def _apply(self) -> None:
+        # One at a time, the snapshot taken inside: an older, slower update never lands after a newer one.
+        async with self._apply_lock:
+            await self._apply_locked()
+
+    async def _apply_locked(self) -> None:
         model = build_tray(await snapshot(self.agent, self.ui))
         if model == self.model or self._icon is None:
             self.model = model
@@ -253,7 +261,11 @@ class TrayController:
             icon.menu = pystray.Menu(*pystray_menu(pystray, model.menu, self.dispatch, has_menu=self.has_menu))
             icon.update_menu()
 
-        await asyncio.to_thread(apply)
+        try:
+            # A tray thread that does not answer (a stuck backend) must not freeze later updates.
+            await asyncio.wait_for(asyncio.to_thread(apply), APPLY_TIMEOUT)
+        except TimeoutError:
+            log.warning("tray update timed out")
 
     async def stop(self) -> None:
         if self._pending is not None:
@@ -283,7 +295,7 @@ class TrayController:
         while True:
             await asyncio.sleep(DOCK_RETRY)
             icon = self._icon
-            if icon is None or type(icon).__module__ != "pystray._xorg" or icon._systray_manager is not None:
+            if icon is None or not _is_xorg(icon) or icon._systray_manager is not None:
                 continue
             if self._thread is None or not self._thread.is_alive():
                 return
@@ -294,16 +306,32 @@ class TrayController:
                 log.debug("tray icon not docked yet: %s", type(exc).__name__)
 
 
+def _quiet_icon_class(pystray: Any) -> Any:
+    """The backend's Icon whose finaliser does not raise: pystray's closes its X connection in `__del__`,
+    which raises when the display has already gone (the X server ended before the object was collected)."""
+
+    class Icon(pystray.Icon):
+        def __del__(self) -> None:
+            with contextlib.suppress(Exception):
+                super().__del__()
+
+    return Icon
+
+
 def _enable_clicks(icon: Any) -> None:
     """pystray 0.19.5's X backend handles ButtonPress but never selects it on its window, so a click on the
     docked icon never arrives: select it (before `run()`, on the tray thread)."""
     window = getattr(icon, "_window", None)
-    if window is None or type(icon).__module__ != "pystray._xorg":
+    if window is None or not _is_xorg(icon):
         return
     from Xlib import X
 
     window.change_attributes(event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask)
     icon._display.flush()
+
+
+def _is_xorg(icon: Any) -> bool:
+    return any(cls.__module__ == "pystray._xorg" for cls in type(icon).__mro__)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

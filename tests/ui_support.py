@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import shutil
 import subprocess
 import time
@@ -46,37 +47,36 @@ def require_binary(*names: str) -> None:
         pytest.skip(f"missing binaries: {', '.join(missing)} (installed by .ci/run)")
 
 
-def _free_display() -> int:
-    for n in range(200 + os.getpid() % 300, 1000):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return n
-    raise RuntimeError("no free X display number")
-
-
 @contextlib.contextmanager
 def xvfb(size: str = "1366x768x24") -> Iterator[str]:
-    """A private Xvfb display (`:N`), parallel-safe: Xvfb itself refuses a number already taken."""
+    """A private Xvfb display (`:N`), parallel-safe: Xvfb picks a free number itself (`-displayfd`)."""
     require_binary("Xvfb")
-    for _attempt in range(10):
-        display = f":{_free_display()}"
-        proc = subprocess.Popen(["Xvfb", display, "-screen", "0", size, "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
-            if Path(f"/tmp/.X11-unix/X{display[1:]}").exists() and _x_ready(display):
-                break
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", size, "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    try:
+        number = b""
+        deadline = time.monotonic() + 20
+        while not number.endswith(b"\n"):
+            ready, _, _ = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(read_fd, 16) if ready else b""
+            if not chunk:
+                raise RuntimeError("Xvfb did not start")
+            number += chunk
+        display = f":{int(number)}"
+        while not _x_ready(display):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("Xvfb did not answer")
             time.sleep(0.05)
+        yield display
+    finally:
+        os.close(read_fd)
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
         if proc.poll() is None:
-            try:
-                yield display
-            finally:
-                proc.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(5)
-                if proc.poll() is None:
-                    proc.kill()
-            return
-    raise RuntimeError("Xvfb did not start")
+            proc.kill()
 
 
 def _x_ready(display: str) -> bool:

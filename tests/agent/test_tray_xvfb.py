@@ -103,6 +103,10 @@ async def test_tray_docks_and_follows_the_agent_state(tray_agent: tuple[Agent, s
     window = await wait_for_window(display, "^Vigie - 0 identité à qualifier")
     root_id = subprocess.run(["xwininfo", "-root"], env=x_env(display), capture_output=True, text=True,
                              check=True).stdout.split("Window id: ")[1].split()[0]
+    for _ in range(100):  # docked at start, or by the agent's next docking attempt
+        if root_id not in await asyncio.to_thread(parent_of, display, window):
+            break
+        await asyncio.sleep(0.1)
     assert root_id not in parent_of(display, window)
     assert ui.tray.model is not None and ui.tray.model.state == "ready"
     labels = menu_labels(icon.menu)
