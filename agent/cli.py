@@ -104,9 +104,10 @@ def run_agent(config: Config, *, headless: bool) -> int:
     from agent.app import Agent
 
     setup_logging(config.log.level, config.log.dir, console=config.log.console)
+    if headless:  # no popup, no tray (servers, CI); without a display the ui plugin does the same by itself
+        config.plugins.setdefault("ui", {}).update({"popup": False, "tray": False})
 
     def announce(agent: Agent) -> None:
-        # The tray arrives with the popup issue; until then the agent always runs headless.
         print(f"Vigie {__version__} à l'écoute sur {agent.server.url} (Ctrl-C pour arrêter)", flush=True)
 
     asyncio.run(Agent(config).run(on_started=announce))

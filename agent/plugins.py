@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "ins": "plugins.ins.plugin:InsPlugin",
     "eprescription": "plugins.eprescription.plugin:EprescriptionPlugin",
     "cards": "plugins.cards.plugin:CardsPlugin",
+    "ui": "agent.ui:UiPlugin",  # native popup and tray; headless without a display (agent/ui.py)
 }
 
 OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"

@@ -47,6 +47,7 @@ from agent.rpc import (
     parse_call,
     result_response,
 )
+from agent.web import web_file
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ class ApiServer:
         app.router.add_get("/ws", self._websocket)
         app.router.add_post("/rpc", self._http_rpc)
         app.router.add_route("OPTIONS", "/rpc", self._preflight)
+        app.router.add_get("/web/{name}", self._web_file)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
@@ -243,13 +245,21 @@ class ApiServer:
         if origin is not None and origin not in self._allowed_origins:
             return _http_error(403, FORBIDDEN, "Origine non autorisée / Origin not allowed")
         response = await handler(request)
-        if origin is not None and request.path == "/rpc" and not response.prepared:
+        cors = request.path == "/rpc" or request.path.startswith("/web/")
+        if origin is not None and cors and not response.prepared:
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
             response.headers[hdrs.VARY] = "Origin"
         return response
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "version": self._version})
+
+    async def _web_file(self, request: web.Request) -> web.StreamResponse:
+        """The browser client (`vigie.js`) and the web component, for LGC pages (no secret in them)."""
+        path = web_file(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={hdrs.CACHE_CONTROL: "no-cache"})
 
     async def _preflight(self, request: web.Request) -> web.Response:
         if request.headers.get(hdrs.ORIGIN) is None:  # the guard has refused a disallowed one already

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent.acting import ActingUser
-from agent.errors import PluginNotReady
+from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.ins import repository
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
+BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
 CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concurrencies are lower
 
 if TYPE_CHECKING:
@@ -140,6 +141,24 @@ class InsPlugin:
     def register_status_providers(self, register: Any) -> None:
         register("ins", lambda: {"services": {"insi": self.service.status() if self.service else
                                               {"state": "non démarré"}}})
+
+    @hookimpl
+    def register_tray_items(self, register: Any) -> None:
+        register(BATCH_TRAY_LABEL, self._tray_batch)
+
+    async def _tray_batch(self) -> dict[str, Any]:
+        service = self._service()
+        path = service.settings.batch_file
+        if path is None:
+            raise UserFacingError("Aucun fichier des patients du jour : renseignez [plugins.ins] batch_file "
+                                  "(export CSV de l'agenda).")
+        from plugins.ins.cli import read_patients
+
+        try:
+            patients = await asyncio.to_thread(read_patients, path)
+        except OSError as exc:
+            raise UserFacingError(f"Fichier des patients du jour illisible : {path}") from exc
+        return await service.batch(patients)
 
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:

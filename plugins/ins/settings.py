@@ -67,6 +67,8 @@ class InsSettings:
     dedupe_window: float = 120.0
     recheck_days: float = 365.0
     documents: list[str] | None = None
+    # CSV export of the day's appointments (plugins/ins/cli.py format), run from the tray's batch entry.
+    batch_file: Path | None = None
     user: UserSettings = field(default_factory=UserSettings)
     ps: PsSettings = field(default_factory=PsSettings)
     sandbox_passphrase: str | None = None
@@ -116,6 +118,8 @@ def parse_settings(raw: dict[str, Any]) -> InsSettings:
             s.ca_files = [Path(_expect(key, v, str, "une liste de chemins", "a list of paths")) for v in value]
         elif key == "pkcs12_path":
             s.pkcs12_path = Path(_expect(key, value, str, "un chemin", "a path"))
+        elif key == "batch_file":
+            s.batch_file = Path(_expect(key, value, str, "un chemin", "a path")).expanduser()
         elif key in ("connect_timeout", "total_timeout", "search_timeout", "batch_rate_per_second", "dedupe_window",
                      "recheck_days", "retry_delay", "retry_max"):
             number = _expect(key, value, (int, float), "un nombre", "a number")

@@ -81,6 +81,12 @@ def identity_get(row: repo.IdentityRow, actor: Actor, documents: list[str] | Non
     return result
 
 
+STATUS_LABELS = {"PROV": "Identité provisoire", "RECUP": "Identité récupérée (INSi)",
+                 "VALI": "Identité validée (document)", "QUAL": "Identité qualifiée"}
+# What a renderer shows next to a compared trait (it also highlights by `state`).
+STATE_LABELS = {"equal": "identique", "equal_except_case_accents": "identique à la casse et aux accents près",
+                "different": "différent"}
+
 SOURCE_LABELS = {"lgc": "Dossier du logiciel", "vitale": "Carte Vitale", "batch": "Dossier du logiciel (lot)"}
 
 
@@ -101,6 +107,7 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
     return {
         "identity_id": row.id,
         "status": row.status,
+        "status_label": STATUS_LABELS.get(row.status, row.status),
         "attributes": row.attributes,
         "source": row.source,
         "ins": ({"matricule": row.ins["matricule"] + row.ins["key"], "oid": row.ins["oid"]} if row.ins else None),
@@ -108,7 +115,8 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
         "column_labels": {"local": source_label(row.source), "insi": "Téléservice INSi"},
         "expected_ins": row.expected_ins,
         "history": (row.insi or {}).get("history", []),
-        "fields": [{**asdict(c), "label": FIELD_LABELS.get(c.field, c.field)} for c in comparison],
+        "fields": [{**asdict(c), "label": FIELD_LABELS.get(c.field, c.field), "state_label": STATE_LABELS[c.state]}
+                   for c in comparison],
         "insi": {"state": row.insi_state, "outcome": outcome, "code": (row.insi or {}).get("code"),
                  "at": (row.insi or {}).get("at"), "ins_mismatch": bool((row.insi or {}).get("ins_mismatch"))},
         "message": (row.insi or {}).get("message") if outcome not in (None, "pending")

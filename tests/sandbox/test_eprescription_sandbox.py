@@ -15,13 +15,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.async_api import expect
 
 from tests.conftest import PYTHON, subprocess_env
 from tests.plugins.eprescription.conftest import DATA
-from tests.sandbox import cdp
 from tests.sandbox.test_supervisor import MY_TOKEN, sandbox
+from tests.ui_support import artifact, browser
 
-__all__ = ["sandbox"]
+__all__ = ["browser", "sandbox"]
 pytestmark = pytest.mark.slow
 
 
@@ -89,33 +90,32 @@ def test_eprescription_cli_render_local_without_agent(tmp_path: Path) -> None:
     assert base64.b64encode(out_pdf.read_bytes())  # a real file was written
 
 
-@pytest.mark.skipif(cdp.CHROMIUM is None, reason="chromium not installed")
-async def test_eprescription_demo_page_button_in_headless_chromium(sandbox: dict[str, Any]) -> None:
-    async with cdp.chromium_page(sandbox["demo"]) as page:
-        # The page pairs (the sandbox consents), opens its session, then mounts the ordonnance section.
-        await page.wait_for("document.querySelector('#prescription button') !== null", timeout=30)
-        await page.evaluate("document.querySelector('#prescription button').click()")
-        for mode, expected in (("ok", "Ordonnance numérique EP-"), ("ko", "Ordonnance sans code 2D : Le téléservice "
-                                                                       "e-prescription a refusé")):
-            await page.evaluate(f"""(() => {{
-                const root = document.getElementById('prescription');
-                root.querySelector('select').value = {json.dumps(mode)};
-                [...root.querySelectorAll('button')].find(b => b.textContent === "Valider l'ordonnance").click();
-            }})()""")
-            text = await page.wait_for(f"""(() => {{
-                const t = document.getElementById('prescription').textContent;
-                return t.includes({json.dumps(expected)}) && t.includes('Ouvrir le PDF') ? t : null; }})()""",
-                                       timeout=30)
-            assert expected in text
-        # A malformed ordonnance: the page lists the fields the agent refused.
-        await page.evaluate("""(() => {
-            const root = document.getElementById('prescription');
-            const rx = JSON.parse(root.querySelector('textarea').value); rx.prescriber.rpps = '123';
-            root.querySelector('textarea').value = JSON.stringify(rx);
-            [...root.querySelectorAll('button')].find(b => b.textContent === "Valider l'ordonnance").click();
-        })()""")
-        await page.wait_for("document.getElementById('prescription').textContent.includes("
-                            "'prescriber.rpps : Le numéro RPPS doit comporter 11 chiffres.')")
+async def test_eprescription_demo_page_button_in_headless_chromium(sandbox: dict[str, Any], browser: Any,
+                                                                   request: pytest.FixtureRequest) -> None:
+    page = await browser.new_page(viewport={"width": 1366, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(sandbox["demo"])
+    # The page pairs (the sandbox consents) and opens its session; the ordonnance belongs to a record.
+    await expect(page.locator("#state")).to_have_text("connecté", timeout=30_000)
+    await page.get_by_role("button", name="Ouvrir le dossier de ADRTROIS DOMINIQUE").click()
+    section = page.locator("#prescription")
+    await section.get_by_role("button", name="Rédiger une ordonnance").click()
+    rx = json.loads(await section.locator("textarea").input_value())
+    assert rx["patient"]["birth_name"] == "ADRTROIS" and rx["patient"]["identity_id"]  # the opened record's
+    for mode, expected in (("ok", "Ordonnance numérique EP-"),
+                           ("ko", "Ordonnance sans code 2D : Le téléservice e-prescription a refusé")):
+        await section.locator("select").select_option(mode)
+        await section.get_by_role("button", name="Valider l'ordonnance").click()
+        await expect(section).to_contain_text(expected, timeout=30_000)
+        await expect(section.get_by_role("link", name="Ouvrir le PDF")).to_be_visible()
+        await page.screenshot(path=artifact(request, f"{mode}.png"), full_page=True)
+    # A malformed ordonnance: the page lists the fields the agent refused.
+    rx["prescriber"]["rpps"] = "123"
+    await section.locator("textarea").fill(json.dumps(rx))
+    await section.get_by_role("button", name="Valider l'ordonnance").click()
+    await expect(section).to_contain_text("prescriber.rpps : Le numéro RPPS doit comporter 11 chiffres.")
+    assert errors == []
     proc = sandbox["proc"]
     proc.send_signal(signal.SIGINT)  # a clean stop removes the stand-ins' throwaway certificates too
     assert proc.wait(timeout=15) == 0

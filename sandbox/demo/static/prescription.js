@@ -1,7 +1,5 @@
-// Demo LGC: "Rédiger une ordonnance" (e-prescription plugin). Self-contained so the demo page only needs
-//   <div id="prescription"></div> <script src="/static/prescription.js"></script>
-// and, once its session is open: VigiePrescription.mount(document.getElementById("prescription"),
-//   (method, params) => call(ws, method, params));
+// Demo LGC: "Rédiger une ordonnance" (e-prescription plugin), a record-level section of the demo page
+// (demo.js): mounted in #prescription, its patient follows the record the user opened.
 "use strict";
 (function () {
   const SAMPLE = {
@@ -80,4 +78,16 @@
     };
   }
   window.VigiePrescription = {mount, SAMPLE};
+  // The opened record's patient replaces the sample's; its identity_id lets the agent add the INS to the
+  // shared document when (and only when) that identity is qualified.
+  const root = document.getElementById("prescription");
+  mount(root, (method, params) => window.demo.client.call(method, params));
+  window.demo.onRecordOpened(({patient, identity_id}) => {
+    const text = root.querySelector("textarea");
+    const rx = JSON.parse(text.value);
+    const t = patient.traits;
+    rx.patient = {birth_name: t.birth_name, first_names: [].concat(t.first_names).join(" "), sex: t.sex,
+                  birth_date: t.birth_date, identity_id};
+    text.value = JSON.stringify(rx, null, 2);
+  });
 })();

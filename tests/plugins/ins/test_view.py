@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from plugins.ins.insi.parser import parse_response
-from plugins.ins.insi.types import InsId, InsiExchange, InsiResponse, InsiTimeout, SearchOutcome
+from plugins.ins.insi.types import (
+    InsId,
+    InsiExchange,
+    InsiMalformedResponse,
+    InsiResponse,
+    InsiTimeout,
+    InsiUnavailable,
+    SearchOutcome,
+)
 from plugins.ins.models import ATTESTATION_TEXT, IDENTITY_DOCUMENTS, Actor, Traits
 from plugins.ins.outcome import NEXT_STEPS, summarise
 from plugins.ins.repository import IdentityRow
@@ -249,6 +257,7 @@ def test_identity_view_found_is_the_whole_panel() -> None:
     assert identity_view(ROWS["found"], PS, None) == {
         "identity_id": "id-1",
         "status": "RECUP",
+        "status_label": "Identité récupérée (INSi)",
         "attributes": [],
         "source": "lgc",
         "ins": {"matricule": "297022A02077878", "oid": OID},
@@ -258,16 +267,16 @@ def test_identity_view_found_is_the_whole_panel() -> None:
         "history": [],
         "fields": [
             {"field": "birth_name", "local": "ADRTROIS", "insi": "ADRTROIS", "state": "equal",
-             "label": "nom de naissance"},
+             "label": "nom de naissance", "state_label": "identique"},
             {"field": "first_name", "local": "DOMINIQUE", "insi": "DOMINIQUE", "state": "equal",
-             "label": "premier prénom de naissance"},
+             "label": "premier prénom de naissance", "state_label": "identique"},
             {"field": "first_names", "local": "DOMINIQUE", "insi": "DOMINIQUE", "state": "equal",
-             "label": "prénoms de naissance"},
+             "label": "prénoms de naissance", "state_label": "identique"},
             {"field": "birth_date", "local": "1997-02-26", "insi": "1997-02-26", "state": "equal",
-             "label": "date de naissance"},
-            {"field": "sex", "local": "F", "insi": "F", "state": "equal", "label": "sexe"},
+             "label": "date de naissance", "state_label": "identique"},
+            {"field": "sex", "local": "F", "insi": "F", "state": "equal", "label": "sexe", "state_label": "identique"},
             {"field": "birth_place", "local": None, "insi": "2A020", "state": "equal_except_case_accents",
-             "label": "lieu de naissance"},
+             "label": "lieu de naissance", "state_label": "identique à la casse et aux accents près"},
         ],
         "insi": {"state": "done", "outcome": "found", "code": "00", "at": FOUND["at"], "ins_mismatch": False},
         "message": NEXT_STEPS["found"],
@@ -438,3 +447,52 @@ def test_insi_traits_only_for_a_found_answer() -> None:
     assert insi_traits(ROWS["found"]) == Traits.from_dict(RETURNED)
     for state in ("idle", "pending", "retrying", "not_found", "timeout"):
         assert insi_traits(ROWS[state]) is None
+
+
+def test_identity_view_state_and_status_labels_cover_every_value() -> None:
+    from plugins.ins.status import Status
+    from plugins.ins.traits import STATES
+    from plugins.ins.view import STATE_LABELS, STATUS_LABELS
+
+    assert set(STATE_LABELS) == set(STATES)
+    assert set(STATUS_LABELS) == {s.value for s in Status}
+    view = identity_view(ROWS["different"], PS, None)
+    assert [(f["state"], f["state_label"]) for f in view["fields"]][2] == ("different", "différent")
+    assert view["fields"][5]["state_label"] == "identique à la casse et aux accents près"
+    assert identity_view(ROWS["qual"], PS, None)["status_label"] == "Identité qualifiée"
+
+
+def _fault(name: str) -> Any:
+    try:
+        parse_response((FIXTURES / name).read_bytes())
+    except Exception as exc:  # the parser raises the typed fault of a SOAP fault message
+        return exc
+    raise AssertionError(f"{name} did not raise")
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "status", "outcome"),
+    [
+        ("several", lambda: summary(_response("REP_CR02_DE_VINCI_LEONARDO.xml")), "PROV", "several"),
+        ("not_found", lambda: summary(_response("REP_CR01.xml")), "PROV", "not_found"),
+        ("unavailable", lambda: summary(None, error=InsiUnavailable(status=503)), "PROV", "unavailable"),
+        ("malformed", lambda: summary(None, error=InsiMalformedResponse()), "PROV", "malformed"),
+        ("timeout", lambda: summary(None, error=InsiTimeout()), "PROV", "timeout"),
+        ("fault", lambda: summary(None, error=_fault("FAULT_siram_100_desir_550_unknown_IDAM.xml")), "PROV",
+         "fault"),
+    ],
+)
+def test_identity_view_every_service_outcome_blocks_and_says_what_next(name: str, make: Any, status: str,
+                                                                       outcome: str) -> None:
+    """What every renderer shows for each INSi outcome (popup and web component display it as is)."""
+    insi = make()
+    assert insi["outcome"] == outcome
+    view = identity_view(done(insi, status), PS, None)
+    assert view["insi"]["outcome"] == outcome and view["insi"]["state"] == "done"
+    assert view["message"] and view["message"] == insi["message"]
+    if outcome != "fault":
+        assert view["message"] == NEXT_STEPS[outcome]
+    assert view["columns"]["insi"] is None and view["fields"] == []
+    for action in ("qualify_document", "qualify_attestation"):
+        assert view["actions"][action]["allowed"] is False and view["actions"][action]["reason"]
+    assert view["actions"]["postpone"]["allowed"] is True

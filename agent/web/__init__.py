@@ -1,0 +1,15 @@
+"""Static files the local API serves under `/web/`: `vigie.js` (the browser client) and
+`vigie-qualification.js` (the `<vigie-qualification>` web component). Browser-based LGCs load them from
+the agent so that they always match the agent's protocol version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WEB_ROOT = Path(__file__).parent
+# An explicit list, not a directory listing: nothing else in the package is ever served.
+FILES = ("vigie.js", "vigie-qualification.js")
+
+
+def web_file(name: str) -> Path | None:
+    return WEB_ROOT / name if name in FILES else None
