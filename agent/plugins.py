@@ -30,6 +30,7 @@ ENTRY_POINT_GROUP = "vigie"
 # added here as they land; they go through exactly the path third-party plugins take.
 DEFAULT_PLUGINS: dict[str, str] = {
     "ins": "plugins.ins.plugin:InsPlugin",
+    "scanner": "plugins.scanner.plugin:ScannerPlugin",
 }
 
 OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"

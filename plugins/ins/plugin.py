@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import PluginNotReady
+from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.ins import repository
@@ -130,9 +130,13 @@ class InsPlugin:
             await self.service.card_read(reader, card)
 
     @hookimpl
-    async def scan_received(self, kind: str, content: Mapping[str, Any], source: str) -> None:
-        if kind == "ins_datamatrix" and self.service is not None:
-            await self.service.datamatrix_scanned(dict(content), source)
+    async def scan_received(self, kind: str, content: Mapping[str, Any], source: str) -> dict[str, Any] | None:
+        if kind != "ins_datamatrix" or self.service is None:
+            return None
+        try:
+            return await self.service.datamatrix_scanned(dict(content), source)
+        except UserFacingError as exc:  # traits INSi cannot take: say so to the scanner, stay healthy
+            return {"message": exc.message}
 
     @hookimpl
     def register_status_providers(self, register: Any) -> None:

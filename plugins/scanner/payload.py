@@ -41,7 +41,12 @@ def build_payload(ins: InsDatamatrix) -> str:
 def identity_from(traits: dict[str, object], ins: dict[str, str]) -> InsDatamatrix:
     """An `InsDatamatrix` from the INS plugin's stored traits and INS (`identity.get` shapes)."""
     first = traits.get("first_names")
-    names = tuple(first.split()) if isinstance(first, str) else tuple(str(n) for n in (first or []))
+    if isinstance(first, str):
+        names = tuple(first.split())
+    elif isinstance(first, list | tuple):
+        names = tuple(str(n) for n in first)
+    else:
+        names = ()
     place = traits.get("birth_place")
     return InsDatamatrix(matricule=str(ins.get("matricule", "")), oid=str(ins.get("oid", "")), first_names=names,
                          birth_name=str(traits.get("birth_name", "")), sex=str(traits.get("sex", "")),

@@ -1,0 +1,71 @@
+"""Open the configured scanner inputs (runs in a worker thread: opening devices may block).
+
+Serial / USB-CDC scanners and USB HID POS scanners are read directly (no keystrokes, GS kept).
+Keyboard-wedge scanners are not read here: a global keyboard hook would capture everything the
+practitioner types, so they type into the LGC (`scan.submit`) or the popup's focused field.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from hardware.scanners.hidpos import HidapiTransport, HidPosReader, SocketHidTransport, hidpos_devices
+from hardware.scanners.serialport import SerialScanner
+from plugins.scanner.settings import ScannerSettings
+
+log = logging.getLogger(__name__)
+
+OnScanFactory = Callable[[str], Callable[[bytes], None]]
+OnState = Callable[[str, str, str | None], None]
+
+
+def open_inputs(settings: ScannerSettings, on_scan_for: OnScanFactory, on_state: OnState) -> list[Any]:
+    readers: list[Any] = []
+    for device in settings.serial:
+        name = f"série {device.port}"
+        on_state(name, "recherche", None)
+        scanner = SerialScanner(device.port, on_scan_for("serial"), baudrate=device.baudrate, idle=settings.idle,
+                                on_state=_serial_state(on_state, name))
+        scanner.start()
+        readers.append(scanner)
+    transports: list[tuple[str, Callable[[], Any]]] = []
+    for hid in settings.hid:
+        transports.append((f"HID POS {hid.vendor_id:04x}:{hid.product_id:04x}",
+                           partial(HidapiTransport, vendor_id=hid.vendor_id, product_id=hid.product_id)))
+    if settings.hid_auto:
+        for info in hidpos_devices():
+            path = info["path"]
+            transports.append((f"HID POS {info.get('product_string') or path!r}",
+                               partial(HidapiTransport, path=path)))  # type: ignore[arg-type]
+    if settings.hid_emulator is not None:
+        host, port = settings.hid_emulator
+        transports.append(("HID POS (émulateur)", partial(SocketHidTransport, host, port)))
+    for name, make in transports:
+        try:
+            transport = make()
+        except Exception as exc:  # unplugged, no permission on hidraw...: the others still start
+            log.warning("HID POS scanner %s not opened: %s", name, type(exc).__name__)
+            on_state(name, "absent", type(exc).__name__)
+            continue
+        reader = HidPosReader(transport, on_scan_for("hid"), on_error=_hid_error(on_state, name))
+        reader.start()
+        on_state(name, "connecté", None)
+        readers.append(reader)
+    return readers
+
+
+def _serial_state(on_state: OnState, name: str) -> Callable[[str, str | None], None]:
+    def report(state: str, reason: str | None) -> None:
+        on_state(name, {"connected": "connecté", "disconnected": "déconnecté"}.get(state, state), reason)
+
+    return report
+
+
+def _hid_error(on_state: OnState, name: str) -> Callable[[Exception], None]:
+    def report(exc: Exception) -> None:
+        on_state(name, "déconnecté", type(exc).__name__)
+
+    return report
