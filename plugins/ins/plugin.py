@@ -89,6 +89,8 @@ class InsPlugin:
                  description="Everything a UI needs to render the qualification panel.")
         register("identity.qualify", self.qualify, params=SCHEMAS["identity.qualify"])
         register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
+        register("ins.datamatrix", self.datamatrix, params=SCHEMAS["identity.get"],
+                 description="INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents.")
         register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
                  description="Audit trail of one identity (identitovigilance cell).")
 
@@ -106,6 +108,9 @@ class InsPlugin:
 
     async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().batch(params["patients"])
+
+    async def datamatrix(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().datamatrix(params["identity_id"])
 
     async def audit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return {"entries": await self._service().audit(params["identity_id"])}

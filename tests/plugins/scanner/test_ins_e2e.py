@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 from typing import Any
 
-from plugins.scanner.datamatrix import InsDatamatrix
+import zxingcpp
+from PIL import Image
+
+from plugins.scanner.datamatrix import InsDatamatrix, parse
 from plugins.scanner.payload import build_payload
 from sandbox.insi.server import InsiSandbox
 from sandbox.scanner.emulator import ScannerEmulator
@@ -42,6 +47,19 @@ async def test_ins_e2e_serial_scan_gives_a_recup_identity(scanner_agent: AgentFa
     assert view["insi"]["ins_mismatch"] is False
     assert view["actions"]["qualify_document"]["allowed"] is True
     assert insi_sandbox.stats.total == 1
+
+    # Printing the INS Datamatrix: refused until the identity is qualified, then it reads back as the same identity.
+    refused = await lgc.call("ins.datamatrix", {"identity_id": identity_id})
+    assert refused["error"]["code"] == -32011 and "qualifiée" in refused["error"]["message"]
+    await lgc.result("identity.qualify", {"identity_id": identity_id, "method": "document",
+                                          "document_type": "passport"})
+    printed = await lgc.result("ins.datamatrix", {"identity_id": identity_id})
+    assert printed["encoding"] == "C40" and printed["svg"].startswith("<svg")
+    image = Image.open(io.BytesIO(base64.b64decode(printed["png_base64"])))
+    found = zxingcpp.read_barcodes(image, text_mode=zxingcpp.TextMode.Plain)
+    assert len(found) == 1
+    reread = parse(bytes(found[0].bytes))
+    assert reread is not None and reread.value == DOMINIQUE
 
 
 async def test_ins_e2e_scanned_ins_differing_from_insi_is_a_discrepancy(scanner_agent: AgentFactory,
