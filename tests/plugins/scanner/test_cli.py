@@ -1,0 +1,73 @@
+"""`vigie scan FICHIER` and `vigie sandbox scan ...` against a real `vigie run --sandbox`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli import main
+from plugins.scanner.payload import build_payload
+from tests.conftest import PYTHON, subprocess_env
+from tests.plugins.scanner import images
+from tests.plugins.scanner.test_datamatrix import DOMINIQUE
+from tests.sandbox.test_supervisor import MY_TOKEN, sandbox  # noqa: F401 (fixture)
+
+
+def test_cli_scan_file_prints_the_parsed_code(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              isolated_home: Path) -> None:
+    letter = tmp_path / "courrier.jpg"
+    letter.write_bytes(images.jpeg(images.a4_letter(build_payload(DOMINIQUE)), quality=85))
+    assert main(["scan", str(letter)]) == 0
+    out = capsys.readouterr().out
+    assert "[page 1, DataMatrix, zxing-cpp] ins_datamatrix" in out
+    assert "297022A02077878" in out  # the user asked to see the code's content
+
+
+def test_cli_scan_file_without_code_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  isolated_home: Path) -> None:
+    blank = tmp_path / "blanc.png"
+    images.symbol_image("x").point(lambda v: 255).save(blank)
+    assert main(["scan", str(blank)]) == 1
+    assert "Aucun code 2D" in capsys.readouterr().err
+
+
+def _rpc(port: int, method: str, params: dict[str, Any] | None = None) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/rpc", data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {MY_TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.load(resp)["result"]
+
+
+@pytest.mark.slow
+def test_cli_sandbox_scan_drives_the_emulated_scanners(sandbox: dict[str, Any]) -> None:  # noqa: F811
+    env = subprocess_env(sandbox["home"])
+    port = sandbox["port"]
+
+    def scanner_counts() -> dict[str, Any]:
+        return dict(_rpc(port, "agent.info")["services"].get("scanner", {}))
+
+    deadline = time.monotonic() + 20
+    while "devices" not in scanner_counts() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for via in ("serial", "hid"):
+        done = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "ins", "ADRTROIS", "--via", via],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "douchette simulée" in done.stdout
+    typed = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "ins", "ECETINSI", "--via", "lgc",
+                            "--azerty", "--sans-gs"], env=env, capture_output=True, text=True, timeout=60)
+    assert typed.returncode == 0 and "Code reconnu (ins_datamatrix)" in typed.stdout, typed.stderr
+    deadline = time.monotonic() + 20
+    while scanner_counts().get("received", 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert scanner_counts()["received"] == 3
+    unknown = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "texte", "bonjour", "--via", "lgc"],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1 and "Code non reconnu" in unknown.stderr
