@@ -13,8 +13,8 @@ import pytest
 
 from agent.cli import main
 from plugins.scanner.payload import build_payload
+from sandbox.scanner import images
 from tests.conftest import PYTHON, subprocess_env
-from tests.plugins.scanner import images
 from tests.plugins.scanner.test_datamatrix import DOMINIQUE
 from tests.sandbox.test_supervisor import MY_TOKEN, sandbox  # noqa: F401 (fixture)
 

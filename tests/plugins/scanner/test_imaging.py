@@ -12,7 +12,7 @@ from PIL import Image
 from plugins.scanner import imaging
 from plugins.scanner.datamatrix import parse
 from plugins.scanner.payload import build_payload
-from tests.plugins.scanner import images
+from sandbox.scanner import images
 from tests.plugins.scanner.conftest import AgentFactory
 from tests.plugins.scanner.test_datamatrix import DOMINIQUE, ECETINSI
 

@@ -1,6 +1,6 @@
 """Synthetic test images of INS Datamatrix symbols: damaged the way scans and photos are, and a scanned A4 letter.
 
-Shared by the image tests and the benchmarks (bench/scanner.py)."""
+Shared by the image tests, the benchmarks (bench/scanner.py) and anyone trying `vigie scan` without a scanner."""
 
 from __future__ import annotations
 
