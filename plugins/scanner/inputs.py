@@ -1,8 +1,9 @@
 """Open the configured scanner inputs (runs in a worker thread: opening devices may block).
 
 Serial / USB-CDC scanners and USB HID POS scanners are read directly (no keystrokes, GS kept).
-Keyboard-wedge scanners are not read here: a global keyboard hook would capture everything the
-practitioner types, so they type into the LGC (`scan.submit`) or the popup's focused field.
+Keyboard-wedge scanners are not read through a global keyboard hook (it would capture everything the
+practitioner types): they type into the LGC (`scan.submit`) or the popup's focused field, or, on Linux,
+one configured input device is grabbed exclusively (`evdev`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from hardware.scanners.evdev_wedge import EvdevWedgeReader
 from hardware.scanners.hidpos import HidapiTransport, HidPosReader, SocketHidTransport, hidpos_devices
 from hardware.scanners.serialport import SerialScanner
 from plugins.scanner.settings import ScannerSettings
@@ -31,6 +33,13 @@ def open_inputs(settings: ScannerSettings, on_scan_for: OnScanFactory, on_state:
                                 on_state=_serial_state(on_state, name))
         scanner.start()
         readers.append(scanner)
+    for wedge in settings.evdev:
+        name = f"clavier {wedge.path}"
+        on_state(name, "recherche", None)
+        wedge_reader = EvdevWedgeReader(wedge.path, on_scan_for("evdev"), layout=wedge.layout, grab=wedge.grab,
+                                        idle=settings.idle, on_state=_serial_state(on_state, name))
+        wedge_reader.start()
+        readers.append(wedge_reader)
     transports: list[tuple[str, Callable[[], Any]]] = []
     for hid in settings.hid:
         transports.append((f"HID POS {hid.vendor_id:04x}:{hid.product_id:04x}",

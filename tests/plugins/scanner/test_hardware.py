@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from agent.config import config_from_dict
@@ -17,6 +20,7 @@ from hardware.scanners.hidpos import (
 )
 from plugins.scanner.settings import parse_settings
 from sandbox.scanner.emulator import ScannerEmulator
+from tests.plugins.scanner.test_datamatrix import ADRTROIS as ADRTROIS_TEXT
 
 DATA = b"IS010000000000000000000000S1297022A02077878S21.2.250.1.213.1.4.8\x1dS3DOMINIQUE\x1dS4ADRTROIS\x1dS5F"
 
@@ -72,3 +76,61 @@ async def test_doctor_scanner_row(emulator: ScannerEmulator) -> None:
     row = check_scanners(missing)
     assert row.level == WARN and "absent" in row.detail
     assert "mode clavier" in check_scanners(config_from_dict({})).detail
+
+
+# -- evdev keyboard-wedge (Linux) -------------------------------------------------------------------
+
+
+def _decode(stream: bytes, layout: str = "us") -> list[str]:
+    from hardware.scanners.evdev_wedge import EV_KEY, EVENT, KeyDecoder
+
+    decoder = KeyDecoder(layout)
+    scans: list[str] = []
+    for offset in range(0, len(stream), EVENT.size):
+        _s, _u, kind, code, value = EVENT.unpack_from(stream, offset)
+        if kind == EV_KEY:
+            scans += decoder.feed(code, value, 0.0)
+    return scans
+
+
+@pytest.mark.parametrize("layout", ["us", "fr"])
+def test_evdev_key_codes_give_the_text_whatever_the_host_layout(layout: str) -> None:
+    from hardware.scanners.evdev_wedge import key_events
+
+    text = DATA.decode()
+    assert _decode(key_events(text, layout), layout) == [text]  # GS through Ctrl+]
+
+
+def test_evdev_alt_keypad_029_is_gs_and_repeats_are_ignored() -> None:
+    from hardware.scanners.evdev_wedge import EV_KEY, EVENT, KeyDecoder
+
+    decoder = KeyDecoder("us")
+    events = [(30, 1), (30, 2), (30, 0), (56, 1), (82, 1), (82, 0), (80, 1), (80, 0), (73, 1), (73, 0), (56, 0),
+              (48, 1), (48, 0), (28, 1)]
+    scans: list[str] = []
+    for code, value in events:
+        scans += decoder.feed(code, value, 0.0)
+    assert scans == ["a\x1db"]
+    assert EVENT.size == 24 and EV_KEY == 1
+
+
+async def test_evdev_reader_routes_a_scan_from_its_device(scanner_agent: Any, tmp_path: Path) -> None:
+    # No /dev/input or /dev/uinput on this machine: a FIFO carries the same `input_event` bytes, without
+    # the exclusive grab (EVIOCGRAB needs a real input device; not tested here).
+    import os
+
+    from hardware.scanners.evdev_wedge import key_events
+    from tests.plugins.scanner.conftest import scanner_service, wait_until
+
+    fifo = tmp_path / "event-kbd"
+    os.mkfifo(fifo)
+    agent, recorder = await scanner_agent(scanner={"evdev": [{"path": str(fifo), "grab": False}]})
+    service = scanner_service(agent)
+    await wait_until(lambda: any(s == "connecté" for s in service.devices.values()), what="evdev device open")
+    writer = os.open(fifo, os.O_WRONLY)
+    try:
+        os.write(writer, key_events(ADRTROIS_TEXT))
+        await wait_until(lambda: recorder.scans, what="evdev scan routed")
+    finally:
+        os.close(writer)
+    assert recorder.scans[0][0] == "ins_datamatrix" and recorder.scans[0][2] == "evdev"
