@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
+from agent.logging import declare_personal_fields
 from agent.rpc import FORBIDDEN, INVALID_PARAMS
 from plugins.scanner import datamatrix
 from plugins.scanner.settings import parse_settings
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from agent.rpc import RpcContext
     from plugins.scanner.service import ScanService
     from sandbox.supervisor import SandboxService
+
+# A scan's raw bytes and parsed content are a patient's identity: masked in hook traces and structured logs.
+declare_personal_fields({"data", "data_base64", "content"})
 
 MAX_TEXT = 4096
 SCHEMAS: dict[str, dict[str, Any]] = {

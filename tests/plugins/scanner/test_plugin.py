@@ -140,3 +140,21 @@ async def test_scan_tray_item_is_registered_in_the_sandbox_section(scanner_agent
     agent, _ = await scanner_agent()
     items = [(i.label, i.section, i.plugin) for i in agent.tray_items]
     assert ("Scanner un Datamatrix INS de test", "sandbox", "scanner") in items
+
+
+async def test_scan_privacy_no_patient_data_in_logs(scanner_agent: AgentFactory, emulator: ScannerEmulator,
+                                                    lgc_for: Any, caplog: Any) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # hook tracing included
+    agent, recorder = await scanner_agent(scanner=emulator.plugin_settings())
+    client = await lgc(agent, lgc_for)
+    await emulator.wait_hid_reader()
+    await emulator.scan(ADRTROIS.encode(), via="hid")
+    await client.result("scan.submit", {"data": ADRTROIS.replace("\x1d", "<GS>")})
+    await client.call("scan.submit", {"data": ADRTROIS.replace("7878", "7879")})
+    await wait_until(lambda: len(recorder.scans) == 2, what="two scans")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "scan recognised from hid" in text and "hook parse_scan" in text  # the log did record the scans
+    for secret in ("ADRTROIS", "DOMINIQUE", "297022A", "02077878", "26-02-1997", "1997-02-26", "2A020"):
+        assert secret not in text, secret
