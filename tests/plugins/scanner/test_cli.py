@@ -53,8 +53,12 @@ def test_cli_sandbox_scan_drives_the_emulated_scanners(sandbox: dict[str, Any]) 
     def scanner_counts() -> dict[str, Any]:
         return dict(_rpc(port, "agent.info")["services"].get("scanner", {}))
 
+    def all_connected() -> bool:
+        devices = scanner_counts().get("devices", {})
+        return len(devices) == 2 and all(state == "connecté" for state in devices.values())
+
     deadline = time.monotonic() + 20
-    while "devices" not in scanner_counts() and time.monotonic() < deadline:
+    while not all_connected() and time.monotonic() < deadline:  # pyserial empties the input buffer on open
         time.sleep(0.2)
     for via in ("serial", "hid"):
         done = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "ins", "ADRTROIS", "--via", via],

@@ -158,3 +158,17 @@ async def test_scan_privacy_no_patient_data_in_logs(scanner_agent: AgentFactory,
     assert "scan recognised from hid" in text and "hook parse_scan" in text  # the log did record the scans
     for secret in ("ADRTROIS", "DOMINIQUE", "297022A", "02077878", "26-02-1997", "1997-02-26", "2A020"):
         assert secret not in text, secret
+
+
+async def test_scan_tray_sandbox_entry_scans_through_the_emulator(scanner_agent: AgentFactory,
+                                                                  emulator: ScannerEmulator,
+                                                                  agent_config: Any) -> None:
+    agent_config.services["scanner_emulator"] = emulator.control_url
+    agent, recorder = await scanner_agent(scanner=emulator.plugin_settings(), config=agent_config)
+    service = scanner_service(agent)
+    await wait_until(lambda: any(s == "connecté" for n, s in service.devices.items() if "série" in n),
+                     what="serial scanner opened")
+    item = next(i for i in agent.tray_items if i.label == "Scanner un Datamatrix INS de test")
+    await item.action()
+    await wait_until(lambda: recorder.scans, what="tray scan routed")
+    assert recorder.scans == [("ins_datamatrix", CONTENT, "serial")]
