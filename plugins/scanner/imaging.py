@@ -66,7 +66,7 @@ def _pdf_pages(data: bytes, dpi: int) -> list[Image.Image]:
 def _zxing(image: Image.Image) -> list[tuple[bytes, str]]:
     import zxingcpp
 
-    formats = zxingcpp.BarcodeFormat.DataMatrix | zxingcpp.BarcodeFormat.QRCode
+    formats = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.DataMatrix, zxingcpp.BarcodeFormat.QRCode])
     found = zxingcpp.read_barcodes(image, formats=formats, text_mode=zxingcpp.TextMode.Plain)
     return [(bytes(r.bytes), r.format.name) for r in found if r.valid]
 

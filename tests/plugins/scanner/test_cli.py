@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 import urllib.request
@@ -75,3 +76,6 @@ def test_cli_sandbox_scan_drives_the_emulated_scanners(sandbox: dict[str, Any]) 
     unknown = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "texte", "bonjour", "--via", "lgc"],
                              env=env, capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 1 and "Code non reconnu" in unknown.stderr
+    # Ctrl-C: the supervisor stops its agent child (the fixture's kill would leave it running).
+    sandbox["proc"].send_signal(signal.SIGINT)
+    assert sandbox["proc"].wait(timeout=20) == 0
