@@ -126,13 +126,16 @@ def hidpos_devices() -> list[dict[str, object]]:
 
 
 class HidPosReader:
-    """Reads a transport in its own thread; `on_scan(data)` is called from that thread."""
+    """Opens a transport (`open_transport()`) and reads it in its own thread; `on_scan(data)` is called from
+    that thread. An unplugged scanner is reopened every `reopen` seconds; `on_state("connected" |
+    "disconnected", reason)` follows it."""
 
-    def __init__(self, transport: HidTransport, on_scan: Callable[[bytes], None],
-                 on_error: Callable[[Exception], None] | None = None) -> None:
-        self.transport = transport
+    def __init__(self, open_transport: Callable[[], HidTransport], on_scan: Callable[[bytes], None], *,
+                 on_state: Callable[[str, str | None], None] | None = None, reopen: float = 2.0) -> None:
+        self.open_transport = open_transport
         self.on_scan = on_scan
-        self.on_error = on_error
+        self.on_state = on_state
+        self.reopen = reopen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vigie-hidpos", daemon=True)
 
@@ -142,23 +145,39 @@ class HidPosReader:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        self.transport.close()
+
+    def _state(self, state: str, reason: str | None) -> None:
+        if self.on_state is not None and not self._stop.is_set():
+            self.on_state(state, reason)
 
     def _run(self) -> None:
-        assembler = HidPosAssembler()
         while not self._stop.is_set():
             try:
-                report = self.transport.read(0.1)
-                if report is None:
-                    continue
+                transport = self.open_transport()
+            except Exception as exc:  # not plugged in, no permission on hidraw...
+                self._state("disconnected", type(exc).__name__)
+                self._stop.wait(self.reopen)
+                continue
+            self._state("connected", None)
+            try:
+                self._read(transport)
+            except Exception as exc:  # unplugged while reading
+                self._state("disconnected", type(exc).__name__)
+                self._stop.wait(self.reopen)
+            finally:
+                transport.close()
+
+    def _read(self, transport: HidTransport) -> None:
+        assembler = HidPosAssembler()
+        while not self._stop.is_set():
+            report = transport.read(0.1)
+            if report is None:
+                continue
+            try:
                 data = assembler.feed(report)
             except HidPosError:
                 assembler = HidPosAssembler()  # drop a garbled code, keep reading
                 continue
-            except Exception as exc:  # device unplugged: report and stop (the owner reopens)
-                if self.on_error is not None and not self._stop.is_set():
-                    self.on_error(exc)
-                return
             if data is not None:
                 self.on_scan(data)
 

@@ -8,7 +8,6 @@ one configured input device is grabbed exclusively (`evdev`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -17,8 +16,6 @@ from hardware.scanners.evdev_wedge import EvdevWedgeReader
 from hardware.scanners.hidpos import HidapiTransport, HidPosReader, SocketHidTransport, hidpos_devices
 from hardware.scanners.serialport import SerialScanner
 from plugins.scanner.settings import ScannerSettings
-
-log = logging.getLogger(__name__)
 
 OnScanFactory = Callable[[str], Callable[[bytes], None]]
 OnState = Callable[[str, str, str | None], None]
@@ -30,14 +27,14 @@ def open_inputs(settings: ScannerSettings, on_scan_for: OnScanFactory, on_state:
         name = f"série {device.port}"
         on_state(name, "recherche", None)
         scanner = SerialScanner(device.port, on_scan_for("serial"), baudrate=device.baudrate, idle=settings.idle,
-                                on_state=_serial_state(on_state, name))
+                                on_state=_device_state(on_state, name))
         scanner.start()
         readers.append(scanner)
     for wedge in settings.evdev:
         name = f"clavier {wedge.path}"
         on_state(name, "recherche", None)
         wedge_reader = EvdevWedgeReader(wedge.path, on_scan_for("evdev"), layout=wedge.layout, grab=wedge.grab,
-                                        idle=settings.idle, on_state=_serial_state(on_state, name))
+                                        idle=settings.idle, on_state=_device_state(on_state, name))
         wedge_reader.start()
         readers.append(wedge_reader)
     transports: list[tuple[str, Callable[[], Any]]] = []
@@ -53,28 +50,15 @@ def open_inputs(settings: ScannerSettings, on_scan_for: OnScanFactory, on_state:
         host, port = settings.hid_emulator
         transports.append(("HID POS (émulateur)", partial(SocketHidTransport, host, port)))
     for name, make in transports:
-        try:
-            transport = make()
-        except Exception as exc:  # unplugged, no permission on hidraw...: the others still start
-            log.warning("HID POS scanner %s not opened: %s", name, type(exc).__name__)
-            on_state(name, "absent", type(exc).__name__)
-            continue
-        reader = HidPosReader(transport, on_scan_for("hid"), on_error=_hid_error(on_state, name))
+        on_state(name, "recherche", None)
+        reader = HidPosReader(make, on_scan_for("hid"), on_state=_device_state(on_state, name))
         reader.start()
-        on_state(name, "connecté", None)
         readers.append(reader)
     return readers
 
 
-def _serial_state(on_state: OnState, name: str) -> Callable[[str, str | None], None]:
+def _device_state(on_state: OnState, name: str) -> Callable[[str, str | None], None]:
     def report(state: str, reason: str | None) -> None:
         on_state(name, {"connected": "connecté", "disconnected": "déconnecté"}.get(state, state), reason)
-
-    return report
-
-
-def _hid_error(on_state: OnState, name: str) -> Callable[[Exception], None]:
-    def report(exc: Exception) -> None:
-        on_state(name, "déconnecté", type(exc).__name__)
 
     return report

@@ -54,6 +54,16 @@ class ScannerEmulator:
             raise ValueError(f"unknown transport {via!r}")
         self.sent.append((via, data))
 
+    async def unplug_hid(self) -> None:
+        """Drop every HID POS reader's connection, as when the scanner's cable is pulled."""
+        for writer in list(self._hid_clients):
+            writer.close()
+        deadline = asyncio.get_running_loop().time() + 5
+        while self._hid_clients:  # each reader's handler removes itself when its connection ends
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("HID POS readers still connected")
+            await asyncio.sleep(0.01)
+
     async def wait_hid_reader(self, timeout: float = 5.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not self._hid_clients:

@@ -172,3 +172,17 @@ async def test_scan_tray_sandbox_entry_scans_through_the_emulator(scanner_agent:
     await item.action()
     await wait_until(lambda: recorder.scans, what="tray scan routed")
     assert recorder.scans == [("ins_datamatrix", CONTENT, "serial")]
+
+
+async def test_scan_hid_pos_scanner_unplugged_then_back(scanner_agent: AgentFactory,
+                                                        emulator: ScannerEmulator) -> None:
+    agent, recorder = await scanner_agent(scanner=emulator.plugin_settings())
+    service = scanner_service(agent)
+    await emulator.wait_hid_reader()
+    await emulator.unplug_hid()
+    await wait_until(lambda: service.devices["HID POS (émulateur)"].startswith("déconnecté"), what="unplugged")
+    await emulator.wait_hid_reader(timeout=10)  # reopened by the reader (every 2 s)
+    await wait_until(lambda: service.devices["HID POS (émulateur)"] == "connecté", what="reconnected")
+    await emulator.scan(ADRTROIS.encode(), via="hid")
+    await wait_until(lambda: recorder.scans, what="scan after reconnection")
+    assert recorder.scans[0][2] == "hid"
