@@ -139,3 +139,36 @@ def test_build_payload_gs_rules_for_full_length_fields() -> None:
 def test_build_payload_refuses_a_wrong_key() -> None:
     with pytest.raises(PayloadError, match="clé"):
         build_payload(InsDatamatrix(**{**DOMINIQUE.__dict__, "matricule": "297022A02077879"}))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ALPHABET = st.sampled_from(list("IS0123456789ABMF-.' <>GS\x1d&é\"'(-è_çàQWZ:?)ù") + ["S1", "S2", "S6", "<GS>"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.lists(_ALPHABET, max_size=120).map("".join),
+                 st.lists(_ALPHABET, max_size=80).map(lambda parts: HEADER + "".join(parts))))
+def test_parse_never_raises_and_never_accepts_without_a_valid_key(data: bytes | str) -> None:
+    result = parse(data)
+    if result is not None and result.value is not None:
+        from plugins.common.nir import key_is_valid
+
+        assert key_is_valid(result.value.matricule[:13], result.value.matricule[13:])
+    elif result is not None:
+        assert result.errors and all(e.message for e in result.errors)
+
+
+_S1 = ADRTROIS.index("S1") + 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=_S1, max_value=_S1 + 14), st.characters(codec="latin-1"))
+def test_parse_a_single_altered_matricule_character_is_refused(position: int, char: str) -> None:
+    # The mod-97 key catches every single-character error in the matricule (names have no checksum: INSi's
+    # comparison of the traits catches those).
+    altered = ADRTROIS[:position] + char + ADRTROIS[position + 1:]
+    result = parse(altered)
+    assert result is not None
+    assert result.value is None or altered == ADRTROIS, (position, char)
