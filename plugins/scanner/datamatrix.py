@@ -189,10 +189,15 @@ def _split(body: str, km: Keymap) -> tuple[dict[str, str], list[FieldError]]:
         start = pos + 2
         if marker in FIXED:
             end = start + FIXED[marker]
-        else:
-            end = start
-            while end < len(body) and body[end] != GS and _marker_at(body, end, km) is None:
-                end += 1
+        else:  # up to the GS, or the next marker when the GS was lost (only an "S" can start one)
+            gs = body.find(GS, start)
+            end = gs if gs >= 0 else len(body)
+            candidate = body.find("S", start, end)
+            while candidate >= 0:
+                if _marker_at(body, candidate, km) is not None:
+                    end = candidate
+                    break
+                candidate = body.find("S", candidate + 1, end)
         fields[marker] = body[start:end]
         pos = end
     return fields, errors
