@@ -78,10 +78,14 @@ class ScanService:
         log.info("scan recognised from %s: %s", source, routed.kind)
         results = await call_each(self.agent.plugins, "scan_received", kind=routed.kind, content=routed.content,
                                   source=source)
-        answer: dict[str, Any] = {"kind": routed.kind, "source": source, "content": dict(routed.content)}
+        answer: dict[str, Any] = {"kind": routed.kind, "source": source, "content": dict(routed.content),
+                                  "handled": bool(results)}
         for result in results:
             if isinstance(result, Mapping):
                 answer.update({k: v for k, v in result.items() if k in ("identity_id", "status", "message")})
+        if not results:  # e.g. the INS plugin is disabled or not started (INSi not configured)
+            answer["message"] = ("Code lu, mais aucun module ne l'a pris en charge pour l'instant (module désactivé "
+                                 "ou pas prêt) : rien n'a été vérifié.")
         event = {"kind": routed.kind, "source": source}
         if "identity_id" in answer:
             event["identity_id"] = answer["identity_id"]

@@ -72,6 +72,7 @@ async def test_ins_e2e_scanned_ins_differing_from_insi_is_a_discrepancy(scanner_
     other = InsDatamatrix(**{**DOMINIQUE.__dict__, "matricule": "160012B02077713"})
     answer = await lgc.result("scan.submit", {"data": build_payload(other).replace("\x1d", "<GS>")})
     identity_id = answer["identity_id"]
+    assert answer["handled"] is True and answer["status"] == "PROV"
     done = await lgc.event("identity.updated", lambda p: p["identity_id"] == identity_id
                            and p["insi_outcome"] != "pending")
     assert done["insi_outcome"] == "found"

@@ -186,3 +186,18 @@ async def test_scan_hid_pos_scanner_unplugged_then_back(scanner_agent: AgentFact
     await emulator.scan(ADRTROIS.encode(), via="hid")
     await wait_until(lambda: recorder.scans, what="scan after reconnection")
     assert recorder.scans[0][2] == "hid"
+
+
+async def test_scan_submit_says_when_no_plugin_took_the_code(agent_config: Any, lgc_for: Any) -> None:
+    # The INS plugin is loaded but not started (INSi not configured): the scan is read, nothing is checked.
+    agent = Agent(agent_config)
+    await agent.start()
+    try:
+        await wait_until(lambda: agent.plugins.states["scanner"].started, what="scanner started")
+        assert not agent.plugins.states["ins"].started
+        client = await lgc(agent, lgc_for)
+        answer = await client.result("scan.submit", {"data": ADRTROIS})
+        assert answer["handled"] is False and "aucun module" in answer["message"]
+        assert "identity_id" not in answer
+    finally:
+        await agent.stop()
