@@ -27,13 +27,20 @@ def scanners_status(configured_serial: list[str], hid_configured: bool) -> Scann
     for port in configured_serial:
         parts.append(f"série {port} : {'absent' if port in missing else 'présent'}")
     if hid:
-        names = ", ".join(str(d.get("product_string") or f"{d.get('vendor_id', 0):04x}:{d.get('product_id', 0):04x}")
-                          for d in hid)
+        # Say what to write in [plugins.scanner] to use it: the device choice is made in the configuration.
+        names = ", ".join(_hid_line(d) for d in hid)
         parts.append(f"HID POS détecté(s) : {names}")
     elif hid_configured:
         parts.append("aucun scanner HID POS branché")
     if not parts:
-        others = ", ".join(sorted(present)) or "aucun"
+        usb = {p["device"]: p["usb"] for p in serial_ports() if p.get("usb")}
+        others = ", ".join(f"{d} (USB {usb[d]})" if d in usb else d for d in sorted(present)) or "aucun"
         parts.append(f"aucune douchette configurée (mode clavier : saisie dans le LGC ou la fenêtre Vigie) ; "
-                     f"ports série présents : {others}")
+                     f"ports série présents : {others} (serial = [{{port = \"...\"}}] dans [plugins.scanner])")
     return ScannerProbe(not missing and (bool(hid) or not hid_configured), " ; ".join(parts))
+
+
+def _hid_line(device: dict[str, object]) -> str:
+    vid, pid = device.get("vendor_id", 0), device.get("product_id", 0)
+    ids = f"vendor_id = 0x{vid:04x}, product_id = 0x{pid:04x}" if isinstance(vid, int) and isinstance(pid, int) else "?"
+    return f"{device.get('product_string') or 'scanner'} (hid = [{{{ids}}}])"

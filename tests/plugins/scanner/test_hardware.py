@@ -134,3 +134,16 @@ async def test_evdev_reader_routes_a_scan_from_its_device(scanner_agent: Any, tm
     finally:
         os.close(writer)
     assert recorder.scans[0][0] == "ins_datamatrix" and recorder.scans[0][2] == "evdev"
+
+
+def test_doctor_suggests_the_configuration_of_a_detected_hid_pos_scanner(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No USB scanner on this machine: the enumeration (hidapi) is replaced, the rendering is what is tested.
+    from hardware.scanners import probe
+
+    monkeypatch.setattr(probe, "hidpos_devices", lambda: [{"product_string": "Voyager 1400g", "vendor_id": 0x0C2E,
+                                                           "product_id": 0x0B8F}])
+    row = check_scanners(config_from_dict({"plugins": {"scanner": {"hid": "auto"}}}))
+    assert row.level == OK
+    assert "Voyager 1400g (hid = [{vendor_id = 0x0c2e, product_id = 0x0b8f}])" in row.detail
+    monkeypatch.setattr(probe, "hidpos_devices", lambda: [])
+    assert check_scanners(config_from_dict({"plugins": {"scanner": {"hid": "auto"}}})).level == WARN
