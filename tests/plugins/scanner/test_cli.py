@@ -69,10 +69,15 @@ def test_cli_sandbox_scan_drives_the_emulated_scanners(sandbox: dict[str, Any]) 
     typed = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "ins", "ECETINSI", "--via", "lgc",
                             "--azerty", "--sans-gs"], env=env, capture_output=True, text=True, timeout=60)
     assert typed.returncode == 0 and "Code reconnu (ins_datamatrix)" in typed.stdout, typed.stderr
+    letter = sandbox["home"].parent / "courrier.jpg"
+    letter.write_bytes(images.jpeg(images.a4_letter(build_payload(DOMINIQUE))))
+    sent = subprocess.run([PYTHON, "-m", "agent.cli", "scan", str(letter), "--envoyer"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0 and "transmis à l'agent" in sent.stdout, sent.stderr
     deadline = time.monotonic() + 20
-    while scanner_counts().get("received", 0) < 3 and time.monotonic() < deadline:
+    while scanner_counts().get("received", 0) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert scanner_counts()["received"] == 3
+    assert scanner_counts()["received"] == 4
     unknown = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "texte", "bonjour", "--via", "lgc"],
                              env=env, capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 1 and "Code non reconnu" in unknown.stderr
