@@ -97,3 +97,22 @@ async def test_scan_image_rpc_routes_each_code(scanner_agent: AgentFactory, lgc_
     # A path is for admin clients (the test token has the admin scope); still decoded off the event loop.
     bad = await lgc.call("scan.image", {"path": "/nonexistent/scan.png"})
     assert bad["error"]["code"] == -32602 and "introuvable" in bad["error"]["message"]
+
+
+async def test_scan_image_path_is_for_admin_clients_only(scanner_agent: AgentFactory, tmp_path: Path) -> None:
+    from agent.errors import UserFacingError
+    from agent.rpc import FORBIDDEN, RpcContext
+    from plugins.scanner.plugin import ScannerPlugin
+
+    agent, recorder = await scanner_agent()
+    plugin = agent.plugins.pm.get_plugin("scanner")
+    assert isinstance(plugin, ScannerPlugin)
+    image = tmp_path / "scan.png"
+    image.write_bytes(png(images.symbol_image(PAYLOAD)))
+    paired_lgc = RpcContext(client="LGC web", scopes=frozenset({"lgc"}), transport="ws", connection_id=1)
+    with pytest.raises(UserFacingError) as refused:
+        await plugin.image({"path": str(image)}, paired_lgc)
+    assert refused.value.code == FORBIDDEN and recorder.scans == []
+    admin = RpcContext(client="admin", scopes=frozenset({"lgc", "admin"}), transport="http", connection_id=2)
+    answer = await plugin.image({"path": str(image)}, admin)
+    assert answer["codes"][0]["kind"] == "ins_datamatrix" and len(recorder.scans) == 1
