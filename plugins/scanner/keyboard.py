@@ -7,7 +7,7 @@ A wedge scanner "types" the code. Three things go wrong at French reception desk
 * the scanner believes the host keyboard is QWERTY while Windows/Linux use AZERTY. Either only the
   digit row comes out wrong (`&é"'(-è_çà` for `1234567890`: scanners that send letters by character
   but digits by key position), or the whole layout does (`Q` for `A`, `:` for `.`, `?` for `M`...);
-* an AIM symbology prefix (`]d1`) and a CR/LF/TAB suffix are added.
+* an AIM symbology prefix (`]d1`), a CR/LF/TAB suffix or STX/ETX framing are added.
 
 `Keymap` describes one of these typing modes; the Datamatrix parser reads a code under each plausible
 keymap and keeps an answer only when it is unambiguous.
@@ -76,7 +76,7 @@ def clean(data: bytes | str) -> str:
     else:
         text = data
     text = _GS_TOKENS.sub(GS, text)
-    text = text.strip("\r\n\t\x00 ")
+    text = text.strip("\r\n\t\x00\x02\x03 ")  # CR/LF/TAB suffixes, STX/ETX framing of serial scanners
     text = _AIM_PREFIX.sub("", text)
     return text.strip("\r\n\t ")
 

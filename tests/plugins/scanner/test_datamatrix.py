@@ -42,6 +42,7 @@ VALID = {
     "literal_gs_token": (ADRTROIS.replace(G, "<GS>"), DOMINIQUE),
     "braced_gs_token": (ADRTROIS.replace(G, "{GS}"), DOMINIQUE),
     "aim_prefix_and_enter": ("]d1" + ADRTROIS + "\r\n", DOMINIQUE),
+    "stx_etx_framing": ("\x02" + ADRTROIS + "\x03", DOMINIQUE),
     "azerty_digits": (ADRTROIS.translate(AZERTY_DIGITS), DOMINIQUE),
     "azerty_digits_gs_lost": (ADRTROIS.replace(G, "").translate(AZERTY_DIGITS), DOMINIQUE),
     "azerty_layout": (ADRTROIS.replace(G, "<GS>").translate(AZERTY_LAYOUT), DOMINIQUE),
