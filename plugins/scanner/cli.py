@@ -43,7 +43,7 @@ def run_scan(args: argparse.Namespace) -> int:
     host.load(load_config(args.config).disabled_plugins)
     status = 0
     for decoded in found:
-        routed = route(host.hook, decoded.data)
+        routed = route(host, decoded.data)
         where = f"page {decoded.page}, {decoded.format}, {decoded.decoder}"
         if routed.content is None:
             status = 1

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import UserFacingError
 from agent.hookcall import call_each
+from agent.logging import redact
 from agent.rpc import INVALID_PARAMS
 from plugins.scanner.settings import ScannerSettings
 
@@ -39,9 +40,21 @@ class Routed:
     errors: list[dict[str, str]]
 
 
-def route(hook: Any, data: bytes) -> Routed:
-    """Ask the plugins (`parse_scan`, first non-None wins) what `data` is."""
-    answer = hook.parse_scan(data=data)
+def route(host: Any, data: bytes) -> Routed:
+    """Ask the plugins (`parse_scan`, first non-None wins, in pluggy's order) what `data` is. A plugin whose
+    parser raises is logged and skipped (and marked degraded) instead of hiding the others' answers."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("hook parse_scan(%s)", redact({"data": data}))  # as pluggy's tracing would, redacted
+    answer = None
+    for impl in reversed(host.hook.parse_scan.get_hookimpls()):
+        try:
+            answer = impl.function(data=data)
+        except Exception as exc:
+            log.error("plugin %s failed in parse_scan: %s", impl.plugin_name, type(exc).__name__)
+            host.mark_degraded(impl.plugin_name, f"erreur dans parse_scan ({type(exc).__name__})")
+            continue
+        if answer is not None:
+            break
     if answer is None:
         return Routed(None, None, [{"field": "code", "message": UNRECOGNISED_FR}])
     kind = str(answer.get("kind"))
@@ -63,7 +76,7 @@ class ScanService:
     # -- scans ---------------------------------------------------------------------------------
     async def submit(self, data: bytes, source: str) -> dict[str, Any]:
         """Route one scan; the answer for the caller, or UserFacingError (also published as `scan.rejected`)."""
-        routed = route(self.agent.plugins.hook, data)
+        routed = route(self.agent.plugins, data)
         if routed.content is None:
             self.counts["rejected"] += 1
             message = "; ".join(e["message"] for e in routed.errors)
@@ -144,6 +157,8 @@ class ScanService:
             await self.submit(data, source)
         except UserFacingError:
             pass  # already published as scan.rejected: the tray/popup shows it
+        except Exception:  # a bug must not kill the device's hand-over; it is logged (no scan content)
+            log.exception("scan from %s could not be handled", source)
 
     async def drain(self) -> None:
         """Wait for the scans handed over by device threads (tests, shutdown)."""

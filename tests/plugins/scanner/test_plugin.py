@@ -201,3 +201,19 @@ async def test_scan_submit_says_when_no_plugin_took_the_code(agent_config: Any, 
         assert "identity_id" not in answer
     finally:
         await agent.stop()
+
+
+class BrokenParser:
+    @hookimpl
+    def parse_scan(self, data: bytes) -> Mapping[str, Any] | None:
+        raise RuntimeError("bug in a third-party parser")
+
+
+async def test_scan_routing_survives_a_broken_parser(scanner_agent: AgentFactory, lgc_for: Any) -> None:
+    agent, recorder = await scanner_agent(extra=[(BrokenParser(), "broken")])
+    client = await lgc(agent, lgc_for)
+    unknown = await client.call("scan.submit", {"data": "3017620422003"})  # every parser is asked
+    assert unknown["error"]["code"] == SCAN_UNRECOGNISED
+    assert agent.plugins.states["broken"].status == "degraded"
+    answer = await client.result("scan.submit", {"data": ADRTROIS})
+    assert answer["kind"] == "ins_datamatrix" and recorder.scans
