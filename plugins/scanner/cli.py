@@ -90,7 +90,7 @@ def _emulator_url(config_path: Path | None) -> str:
     path = config_path
     if path is None and sandbox_pointer_path().exists():
         path = Path(json.loads(sandbox_pointer_path().read_text())["config"])
-    url = load_config(path).services.get("scanner_emulator") if path else None
+    url = load_config(path).services.get("scanner") if path else None
     if not url:
         raise UserFacingError("Aucun bac à sable en marche : lancez d'abord « vigie run --sandbox » (make run).")
     return str(url)

@@ -122,7 +122,7 @@ class ScannerPlugin:
         from sandbox.scanner.emulator import send_to_emulator
 
         service = self._service()
-        url = service.agent.config.services.get("scanner_emulator")
+        url = service.agent.config.services.get("scanner")
         if not url:
             raise UserFacingError("Émulateur de douchette absent : lancez « vigie run --sandbox ».")
         await send_to_emulator(url, identity="ADRTROIS", via="serial")

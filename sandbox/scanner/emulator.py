@@ -117,7 +117,7 @@ class ScannerEmulator:
     def as_service(self) -> Any:
         from sandbox.supervisor import SandboxService
 
-        return SandboxService(name="scanner", endpoints={"scanner_emulator": self.control_url}, stop=self.stop,
+        return SandboxService(name="scanner", endpoints={"scanner": self.control_url}, stop=self.stop,
                               plugin_settings={"scanner": self.plugin_settings()})
 
 

@@ -163,7 +163,7 @@ async def test_scan_privacy_no_patient_data_in_logs(scanner_agent: AgentFactory,
 async def test_scan_tray_sandbox_entry_scans_through_the_emulator(scanner_agent: AgentFactory,
                                                                   emulator: ScannerEmulator,
                                                                   agent_config: Any) -> None:
-    agent_config.services["scanner_emulator"] = emulator.control_url
+    agent_config.services["scanner"] = emulator.control_url
     agent, recorder = await scanner_agent(scanner=emulator.plugin_settings(), config=agent_config)
     service = scanner_service(agent)
     await wait_until(lambda: any(s == "connecté" for n, s in service.devices.items() if "série" in n),
