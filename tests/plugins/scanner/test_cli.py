@@ -7,17 +7,52 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from agent.cli import main
 from plugins.scanner.payload import build_payload
 from sandbox.scanner import images
-from tests.conftest import PYTHON, subprocess_env
+from tests.conftest import PYTHON, free_port, subprocess_env
 from tests.plugins.scanner.test_datamatrix import DOMINIQUE
-from tests.sandbox.test_supervisor import MY_TOKEN, sandbox  # noqa: F401 (fixture)
+from tests.sandbox.test_supervisor import MY_TOKEN, read_banner
+
+PORT_TAKEN = "déjà utilisé"
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """`vigie run --sandbox` on a free port (retried when another test took the port meanwhile), stopped
+    with Ctrl-C so that its agent child stops too."""
+    home = tmp_path / "home"
+    for attempt in range(3):
+        port = free_port()
+        given = tmp_path / f"mine{attempt}.toml"
+        given.write_text(tomli_w.dumps({"api": {"port": port, "tokens": [MY_TOKEN]}}))
+        proc = subprocess.Popen([PYTHON, "-m", "agent.cli", "run", "--sandbox", "--headless", "--config", str(given)],
+                                env=subprocess_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            read_banner(proc)
+            break
+        except AssertionError as exc:
+            proc.kill()
+            proc.wait()
+            if PORT_TAKEN not in str(exc) or attempt == 2:
+                raise
+    try:
+        yield {"proc": proc, "port": port, "home": home}
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def test_cli_scan_file_prints_the_parsed_code(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -47,7 +82,7 @@ def _rpc(port: int, method: str, params: dict[str, Any] | None = None) -> Any:
 
 
 @pytest.mark.slow
-def test_cli_sandbox_scan_drives_the_emulated_scanners(sandbox: dict[str, Any]) -> None:  # noqa: F811
+def test_cli_sandbox_scan_drives_the_emulated_scanners(sandbox: dict[str, Any]) -> None:
     env = subprocess_env(sandbox["home"])
     port = sandbox["port"]
 
@@ -81,6 +116,6 @@ def test_cli_sandbox_scan_drives_the_emulated_scanners(sandbox: dict[str, Any]) 
     unknown = subprocess.run([PYTHON, "-m", "agent.cli", "sandbox", "scan", "texte", "bonjour", "--via", "lgc"],
                              env=env, capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 1 and "Code non reconnu" in unknown.stderr
-    # Ctrl-C: the supervisor stops its agent child (the fixture's kill would leave it running).
+    # Ctrl-C: the supervisor stops its agent child and cleans up.
     sandbox["proc"].send_signal(signal.SIGINT)
     assert sandbox["proc"].wait(timeout=20) == 0
