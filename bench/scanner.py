@@ -152,7 +152,9 @@ def run(options: BenchOptions) -> BenchGroup:
         "33° + blur (sandbox.scanner.images). Success = exactly the payload bytes, GS included.",
         "Our pipeline = zxing-cpp (DataMatrix + QR, raw bytes), tiles on large pages, then pylibdmtx with a time "
         f"limit; raw zxing-cpp = `read_barcodes(formats=DataMatrix)`; raw pylibdmtx = `decode(max_count=1, "
-        f"timeout={LIBDMTX_TIMEOUT_MS})` (unbounded it can run ~30 s on a noisy page, hardware.md B6).",
+        f"timeout={LIBDMTX_TIMEOUT_MS})` (unbounded it can run ~30 s on a noisy page, hardware.md B6). Our "
+        "pipeline costs more than raw zxing-cpp because it also looks for QR codes (the e-prescription code is "
+        "routed the same way) and pays the libdmtx fallback on the images zxing-cpp misses.",
         *failure_notes,
         "A4: a synthetic grey letter (letterhead, 60 text lines, the cartouche with a 2 cm symbol at the top "
         "right, rotated 1.5°) as a JPEG at 80 %; time includes JPEG decoding.",
