@@ -95,6 +95,17 @@ def check_service(name: str, url: str, timeout: float = 2.0) -> Check:
     return Check(f"Service {name}", OK, f"{host}:{port} joignable")
 
 
+def check_scanners(config: Config) -> Check:
+    """Barcode scanners: the `[plugins.scanner]` devices (read raw here: the plugin owns its schema)."""
+    from hardware.scanners.probe import scanners_status
+
+    raw = config.plugin_settings("scanner")
+    serial = [item if isinstance(item, str) else str(item.get("port", "")) for item in raw.get("serial") or []
+              if isinstance(item, str | dict)]
+    result = scanners_status(serial, bool(raw.get("hid")))
+    return Check("Douchettes (série, HID POS)", OK if result.ok else WARN, result.detail)
+
+
 def run_checks(config_path: Path | None) -> list[Check]:
     try:
         config = load_config(config_path)
@@ -107,6 +118,7 @@ def run_checks(config_path: Path | None) -> list[Check]:
     checks.append(Check("Service PC/SC (lecteurs)", OK if pcsc.ok else WARN, pcsc.detail))
     p11 = probe.pkcs11_modules()
     checks.append(Check("Modules PKCS#11 (CPS)", OK if p11.ok else WARN, p11.detail))
+    checks.append(check_scanners(config))
     checks.append(check_keyring())
     checks.extend(check_service(name, url) for name, url in sorted(config.services.items()))
     return checks

@@ -242,11 +242,13 @@ def vitale_card_read(reader: str, card: VitaleCard) -> None:
 
 
 @hookspec
-def scan_received(kind: str, content: Mapping[str, Any], source: str) -> None:
+def scan_received(kind: str, content: Mapping[str, Any], source: str) -> Mapping[str, Any] | None:
     """A scanner code was recognised (`parse_scan`) and parsed. `kind` names the code (for instance
     `ins_datamatrix`, whose `content` holds `birth_name`, `first_names` (list), `sex`, `birth_date`
     (`AAAA-MM-JJ`), `birth_place`, `matricule` (15 characters with key) and `oid`); `source` says where it
-    came from (`lgc`, `serial`, `hid`, `image`, ...). Return at once."""
+    came from (`lgc`, `popup`, `serial`, `hid`, `image`, ...). Return at once. A plugin that acted on the
+    scan may return `{"identity_id", "status"}` (or `{"message"}`, French, when it could not): the scanner
+    passes it on to whoever submitted the scan (`scan.submit`) and in the `scan.received` event."""
 
 
 @hookspec

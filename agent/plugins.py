@@ -33,6 +33,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "eprescription": "plugins.eprescription.plugin:EprescriptionPlugin",
     "cards": "plugins.cards.plugin:CardsPlugin",
     "ui": "agent.ui:UiPlugin",  # native popup and tray; headless without a display (agent/ui.py)
+    "scanner": "plugins.scanner.plugin:ScannerPlugin",
 }
 
 OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"

@@ -92,6 +92,8 @@ class InsPlugin:
                  description="Everything a UI needs to render the qualification panel.")
         register("identity.qualify", self.qualify, params=SCHEMAS["identity.qualify"])
         register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
+        register("ins.datamatrix", self.datamatrix, params=SCHEMAS["identity.get"],
+                 description="INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents.")
         register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
                  description="Audit trail of one identity (identitovigilance cell).")
 
@@ -109,6 +111,9 @@ class InsPlugin:
 
     async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().batch(params["patients"])
+
+    async def datamatrix(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().datamatrix(params["identity_id"])
 
     async def audit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return {"entries": await self._service().audit(params["identity_id"])}
@@ -133,9 +138,13 @@ class InsPlugin:
             await self.service.card_read(reader, card)
 
     @hookimpl
-    async def scan_received(self, kind: str, content: Mapping[str, Any], source: str) -> None:
-        if kind == "ins_datamatrix" and self.service is not None:
-            await self.service.datamatrix_scanned(dict(content), source)
+    async def scan_received(self, kind: str, content: Mapping[str, Any], source: str) -> dict[str, Any] | None:
+        if kind != "ins_datamatrix" or self.service is None:
+            return None
+        try:
+            return await self.service.datamatrix_scanned(dict(content), source)
+        except UserFacingError as exc:  # traits INSi cannot take: say so to the scanner, stay healthy
+            return {"message": exc.message}
 
     @hookimpl
     def register_status_providers(self, register: Any) -> None:

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 INSTANCE_SETTING = "ins.instance_id"
 QUALIFY_REFUSED = -32010  # documented in docs/local-api.md
+DATAMATRIX_REFUSED = -32011
 
 
 class LookupDeferred(RetryJobLater):
@@ -358,6 +359,21 @@ class InsService:
     async def audit(self, identity_id: str) -> list[dict[str, Any]]:
         await self._load(identity_id)
         return await self.store.transaction(lambda c: repo.audit_rows(c, identity_id))
+
+    # -- printing ---------------------------------------------------------------------------------------
+    async def datamatrix(self, identity_id: str) -> dict[str, Any]:
+        """The INS Datamatrix of a qualified identity (PNG and SVG), for the LGC's documents. The matricule
+        and OID appear on documents only for a qualified identity [EXI ID 29]: any other status is refused."""
+        row = await self._load(identity_id)
+        if row.status != Status.QUAL.value or not row.ins:
+            raise UserFacingError(
+                f"Datamatrix INS impossible : l'identité n'est pas qualifiée (statut {row.status}). Qualifiez-la "
+                "d'abord (vérification d'une pièce d'identité) ; seul un INS qualifié figure sur les documents.",
+                code=DATAMATRIX_REFUSED)
+        # Pure generator of the scanner package (imported lazily: Pillow and libdmtx only when printing).
+        from plugins.ins.datamatrix_print import render_datamatrix
+
+        return {"identity_id": identity_id, **await asyncio.to_thread(render_datamatrix, row.traits, row.ins)}
 
     # -- qualify ------------------------------------------------------------------------------------
     async def qualify(self, identity_id: str, method: str, document_type: str | None) -> dict[str, Any]:

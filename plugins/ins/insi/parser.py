@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from lxml import etree
 
+from plugins.common.nir import key_is_valid
 from plugins.ins.insi.envelope import NS_RESULTAT, NS_SIRAM, NS_SOAP
 from plugins.ins.insi.types import InsId, InsiFault, InsiMalformedResponse, InsiResponse, ReturnedTraits
-from plugins.ins.nir import key_is_valid
 
 NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 _SOAP_NAMESPACES = (NS_SOAP, NS_SOAP11)
