@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 class SandboxCards:
-    """Stands for the cards helper: one sandbox tray entry."""
+    """Stands for the cards plugin's sandbox tray entry (the real plugin needs a PC/SC service)."""
 
     def __init__(self) -> None:
         self.inserted = asyncio.Event()
@@ -59,12 +59,12 @@ async def tray_agent(agent_config: Config, monkeypatch: pytest.MonkeyPatch) -> A
     require_binary("Xvfb", "trayer", "xdotool", "xwininfo", "xdpyinfo")
     with xvfb() as display, trayer(display):
         monkeypatch.setenv("DISPLAY", display)  # pystray's X backend reads it; restored after the test
-        agent_config.disabled_plugins = ["ins"]
+        agent_config.disabled_plugins = ["ins", "cards", "scanner", "eprescription"]
         agent_config.sandbox = True
         agent_config.plugins["ui"] = {"popup": True, "tray": True, "display": display}
         agent = Agent(agent_config)
         cards = SandboxCards()
-        agent.plugins.register(cards, "cards")
+        agent.plugins.register(cards, "test_cards")
         await agent.start()
         try:
             ui = ui_of(agent)
