@@ -213,7 +213,7 @@ class PopupApp:
             else:
                 self.scan_result.configure(text=f"Code lu ({(result or {}).get('kind', '?')}).", fg="#116b2e")
 
-        self.call("scan.submit", {"data": data}, done)
+        self.call("scan.submit", {"data": data, "source": "popup"}, done)
 
     def _on_return(self, _event: Any) -> str:
         widget = self.root.focus_get()

@@ -14,6 +14,7 @@ import pytest
 from agent.app import Agent
 from agent.hookcall import call_each
 from agent.prompts import PinRequest
+from sandbox.scanner.identities import sandbox_payload
 from tests.agent.popup.conftest import ui_of
 from tests.plugins.ins.conftest import DOMINIQUE, wait_until
 from tests.ui_support import artifact, rpc
@@ -120,10 +121,22 @@ async def test_popup_scan_field_shows_the_agents_french_error(popup_agent: Agent
     await _wait_for(popup_agent, "focus", "scan")
     await asyncio.to_thread(xdo, display, "type", "--delay", "5", "ABC123")
     await asyncio.to_thread(xdo, display, "key", "Return")
-    expected = "scan.submit" if "scan.submit" not in popup_agent.rpc else ""
     layout = await _wait_text(popup_agent, "scan_result")
-    if expected:  # no scanner plugin in this agent: the agent's own French error is shown
-        assert layout["scan_result"].startswith("Méthode inconnue") and expected in layout["scan_result"]
+    assert layout["scan_result"].startswith("Code non reconnu")  # the scanner plugin's French answer
+
+
+async def test_popup_scan_field_wedge_datamatrix_reaches_insi(popup_agent: Agent, display: str) -> None:
+    # What a keyboard-wedge scanner types when it renders GS as the text "<GS>" (a common set-up).
+    typed = sandbox_payload("ADRTROIS", "DOMINIQUE").replace("\x1d", "<GS>")
+    seen: list[dict[str, Any]] = []
+    popup_agent.events.subscribe(lambda name, params: seen.append(dict(params)) if name == "scan.received" else None)
+    ui_of(popup_agent).open_popup("scan")
+    await _wait_for(popup_agent, "focus", "scan")
+    await asyncio.to_thread(xdo, display, "type", "--delay", "2", typed)
+    await asyncio.to_thread(xdo, display, "key", "Return")
+    layout = await _wait_text(popup_agent, "scan_result")
+    assert layout["scan_result"] == "Datamatrix INS lu : recherche INSi en cours."
+    assert [e.get("source") for e in seen] == ["popup"]
 
 
 async def _wait_text(agent: Agent, key: str) -> dict[str, Any]:
