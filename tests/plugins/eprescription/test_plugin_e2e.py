@@ -296,3 +296,20 @@ async def test_eprescription_e2e_kept_but_unpublished_ordonnance_is_published_at
     job = await second.store.fetchone("SELECT document_job FROM eprescription_documents WHERE id = ?",
                                       ("crashed0123456789",))
     assert job is not None and job[0] is not None
+
+
+async def test_eprescription_e2e_printed_pdf_through_the_scanner_finds_it_back(
+        make_agent: AgentFactory, lgc_for: Any, ordonnance: dict[str, Any]) -> None:
+    # The whole path a reception desk takes: the ordonnance's own PDF goes through the scanner plugin's
+    # image pipeline (rasterised, QR found among the Code 128s), which routes the QR to this plugin.
+    agent = await make_agent()
+    await wait_until(lambda: agent.plugins.states["scanner"].started, what="scanner started")
+    lgc: Lgc = await lgc_for(agent)
+    created = await lgc.result("prescription.create", {"prescription": ordonnance})
+    assert created["code_present"]
+    scanned = await lgc.result("scan.image", {"data_base64": created["pdf"]})
+    assert [(c["kind"], c["format"]) for c in scanned["codes"]] == [("eprescription_qr", "QRCode")]
+    event = await lgc.event("prescription.scanned")
+    assert event == {"identifier": created["identifier"], "prescription_id": created["prescription_id"],
+                     "source": "image"}
+
