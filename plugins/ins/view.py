@@ -15,7 +15,7 @@ from plugins.ins.models import ATTESTATION_TEXT, CONFIRM_LABEL, FIELD_LABELS, ID
 from plugins.ins.outcome import NEXT_STEPS, RETRYABLE
 from plugins.ins.qualify_rules import QualifyDecision, can_qualify, precondition_refusal
 from plugins.ins.status import Status
-from plugins.ins.traits import compare
+from plugins.ins.traits import FieldComparison, compare
 
 
 def insi_traits(row: repo.IdentityRow) -> Traits | None:
@@ -87,6 +87,16 @@ STATUS_LABELS = {"PROV": "Identité provisoire", "RECUP": "Identité récupéré
 STATE_LABELS = {"equal": "identique", "equal_except_case_accents": "identique à la casse et aux accents près",
                 "different": "différent"}
 
+def state_label(c: FieldComparison) -> str:
+    """What the row's state means to the user: a value only one side knows is consistent (never blocking)
+    but "identical except case and accents" would misdescribe it."""
+    if c.local is None and c.insi is not None:
+        return "non renseigné dans le dossier (l'INSi le complète)"
+    if c.insi is None and c.local is not None:
+        return "non renseigné par l'INSi"
+    return STATE_LABELS[c.state]
+
+
 SOURCE_LABELS = {"lgc": "Dossier du logiciel", "vitale": "Carte Vitale", "batch": "Dossier du logiciel (lot)"}
 
 
@@ -115,7 +125,7 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
         "column_labels": {"local": source_label(row.source), "insi": "Téléservice INSi"},
         "expected_ins": row.expected_ins,
         "history": (row.insi or {}).get("history", []),
-        "fields": [{**asdict(c), "label": FIELD_LABELS.get(c.field, c.field), "state_label": STATE_LABELS[c.state]}
+        "fields": [{**asdict(c), "label": FIELD_LABELS.get(c.field, c.field), "state_label": state_label(c)}
                    for c in comparison],
         "insi": {"state": row.insi_state, "outcome": outcome, "code": (row.insi or {}).get("code"),
                  "at": (row.insi or {}).get("at"), "ins_mismatch": bool((row.insi or {}).get("ins_mismatch"))},

@@ -276,7 +276,7 @@ def test_identity_view_found_is_the_whole_panel() -> None:
              "label": "date de naissance", "state_label": "identique"},
             {"field": "sex", "local": "F", "insi": "F", "state": "equal", "label": "sexe", "state_label": "identique"},
             {"field": "birth_place", "local": None, "insi": "2A020", "state": "equal_except_case_accents",
-             "label": "lieu de naissance", "state_label": "identique à la casse et aux accents près"},
+             "label": "lieu de naissance", "state_label": "non renseigné dans le dossier (l'INSi le complète)"},
         ],
         "insi": {"state": "done", "outcome": "found", "code": "00", "at": FOUND["at"], "ins_mismatch": False},
         "message": NEXT_STEPS["found"],
@@ -458,7 +458,7 @@ def test_identity_view_state_and_status_labels_cover_every_value() -> None:
     assert set(STATUS_LABELS) == {s.value for s in Status}
     view = identity_view(ROWS["different"], PS, None)
     assert [(f["state"], f["state_label"]) for f in view["fields"]][2] == ("different", "différent")
-    assert view["fields"][5]["state_label"] == "identique à la casse et aux accents près"
+    assert view["fields"][5]["state_label"] == "non renseigné dans le dossier (l'INSi le complète)"  # no local COG
     assert identity_view(ROWS["qual"], PS, None)["status_label"] == "Identité qualifiée"
 
 
@@ -496,3 +496,18 @@ def test_identity_view_every_service_outcome_blocks_and_says_what_next(name: str
     for action in ("qualify_document", "qualify_attestation"):
         assert view["actions"][action]["allowed"] is False and view["actions"][action]["reason"]
     assert view["actions"]["postpone"]["allowed"] is True
+
+
+@pytest.mark.parametrize(("local", "insi", "label"), [
+    (None, "2A020", "non renseigné dans le dossier (l'INSi le complète)"),
+    ("2A020", None, "non renseigné par l'INSi"),
+    ("2a020", "2A020", "identique à la casse et aux accents près"),
+    ("2A020", "2A020", "identique"),
+    ("75056", "2A020", "différent"),
+])
+def test_view_state_label_says_when_one_side_does_not_know_the_value(local: str | None, insi: str | None,
+                                                                     label: str) -> None:
+    from plugins.ins.traits import _compare_place
+    from plugins.ins.view import state_label
+    assert state_label(_compare_place(local, insi)) == label
+
