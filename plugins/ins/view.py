@@ -7,6 +7,7 @@ list with no default, which buttons are enabled and why not, the next step in Fr
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -94,7 +95,13 @@ def state_label(c: FieldComparison) -> str:
         return "non renseigné dans le dossier (l'INSi le complète)"
     if c.insi is None and c.local is not None:
         return "non renseigné par l'INSi"
+    if c.field == "first_names" and c.state == "equal_except_case_accents" and c.local and c.insi \
+            and len(_NAME_SEPARATORS.split(c.insi.strip())) > len(_NAME_SEPARATORS.split(c.local.strip())):
+        return "compatible : l'INSi connaît d'autres prénoms"  # the local list is the start of INSi's
     return STATE_LABELS[c.state]
+
+
+_NAME_SEPARATORS = re.compile(r"[\s'-]+")
 
 
 SOURCE_LABELS = {"lgc": "Dossier du logiciel", "vitale": "Carte Vitale", "batch": "Dossier du logiciel (lot)"}

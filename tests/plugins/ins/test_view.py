@@ -511,3 +511,15 @@ def test_view_state_label_says_when_one_side_does_not_know_the_value(local: str 
     from plugins.ins.view import state_label
     assert state_label(_compare_place(local, insi)) == label
 
+
+@pytest.mark.parametrize(("local", "insi", "label"), [
+    ("CATARINA", "CATARINA BELLA", "compatible : l'INSi connaît d'autres prénoms"),
+    ("Jean-Philippe", "JEAN PHILIPPE", "identique à la casse et aux accents près"),
+    ("HERVE RONAN", "HERVE RONAN", "identique"),
+])
+def test_view_state_label_first_names_shorter_local_list(local: str, insi: str, label: str) -> None:
+    from plugins.ins.traits import FieldComparison
+    from plugins.ins.view import state_label
+    state = "equal" if local == insi else "equal_except_case_accents"
+    assert state_label(FieldComparison("first_names", local, insi, state)) == label
+
