@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import select
 import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from hardware.scanners.reader import OnState, ScannerReader
 
 EVENT = struct.Struct("llHHi")  # struct input_event on 64-bit Linux: timeval, type, code, value
 EV_KEY = 1
@@ -92,46 +93,30 @@ class KeyDecoder:
         return []
 
 
-class EvdevWedgeReader:
-    """Reads one input device in its own thread; `on_scan(bytes)` is called from that thread."""
+class EvdevWedgeReader(ScannerReader):
+    """Reads one input device in its own thread, grabbed exclusively unless `grab=False`."""
 
     def __init__(self, path: str, on_scan: Callable[[bytes], None], *, layout: str = "us", grab: bool = True,
-                 idle: float = 0.15, on_state: Callable[[str, str | None], None] | None = None) -> None:
+                 idle: float = 0.15, on_state: OnState | None = None, reopen: float = 2.0) -> None:
         if layout not in KEYMAPS:
             raise ValueError(f"unknown layout {layout!r}")
-        self.path, self.on_scan, self.layout, self.grab, self.idle = path, on_scan, layout, grab, idle
-        self.on_state = on_state
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"vigie-evdev-{path}", daemon=True)
+        super().__init__(f"evdev-{path}", on_scan, on_state=on_state, reopen=reopen)
+        self.path, self.layout, self.grab, self.idle = path, layout, grab, idle
 
-    def start(self) -> None:
-        self._thread.start()
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        if self.grab:
+            import fcntl
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _state(self, state: str, reason: str | None) -> None:
-        if self.on_state is not None:
-            self.on_state(state, reason)
-
-    def _run(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            self._state("disconnected", exc.strerror or type(exc).__name__)
-            return
-        try:
-            if self.grab:
-                import fcntl
-
+            try:
                 fcntl.ioctl(fd, EVIOCGRAB, 1)  # exclusive: the keystrokes no longer reach any application
-            self._state("connected", None)
-            self._read(fd)
-        except OSError as exc:
-            self._state("disconnected", exc.strerror or type(exc).__name__)
-        finally:
-            os.close(fd)
+            except OSError:
+                os.close(fd)
+                raise
+        return fd
+
+    def _close(self, fd: int) -> None:
+        os.close(fd)
 
     def _read(self, fd: int) -> None:
         decoder = KeyDecoder(self.layout, self.idle)

@@ -13,10 +13,11 @@ a socket fed by the sandbox emulator in tests and `make run`) is behind `HidTran
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from hardware.scanners.reader import OnState, ScannerReader
 
 USAGE_PAGE = 0x8C
 USAGE_SCANNER = 0x02
@@ -125,47 +126,16 @@ def hidpos_devices() -> list[dict[str, object]]:
     return [d for d in hid.enumerate() if d.get("usage_page") == USAGE_PAGE]
 
 
-class HidPosReader:
-    """Opens a transport (`open_transport()`) and reads it in its own thread; `on_scan(data)` is called from
-    that thread. An unplugged scanner is reopened every `reopen` seconds; `on_state("connected" |
-    "disconnected", reason)` follows it."""
+class HidPosReader(ScannerReader):
+    """Reads a transport (`open_transport()`: hidapi, or the sandbox's socket) in its own thread."""
 
     def __init__(self, open_transport: Callable[[], HidTransport], on_scan: Callable[[bytes], None], *,
-                 on_state: Callable[[str, str | None], None] | None = None, reopen: float = 2.0) -> None:
+                 on_state: OnState | None = None, reopen: float = 2.0) -> None:
+        super().__init__("hidpos", on_scan, on_state=on_state, reopen=reopen)
         self.open_transport = open_transport
-        self.on_scan = on_scan
-        self.on_state = on_state
-        self.reopen = reopen
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vigie-hidpos", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _state(self, state: str, reason: str | None) -> None:
-        if self.on_state is not None and not self._stop.is_set():
-            self.on_state(state, reason)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                transport = self.open_transport()
-            except Exception as exc:  # not plugged in, no permission on hidraw...
-                self._state("disconnected", type(exc).__name__)
-                self._stop.wait(self.reopen)
-                continue
-            self._state("connected", None)
-            try:
-                self._read(transport)
-            except Exception as exc:  # unplugged while reading
-                self._state("disconnected", type(exc).__name__)
-                self._stop.wait(self.reopen)
-            finally:
-                transport.close()
+    def _open(self) -> HidTransport:
+        return self.open_transport()
 
     def _read(self, transport: HidTransport) -> None:
         assembler = HidPosAssembler()

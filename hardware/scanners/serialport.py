@@ -6,55 +6,31 @@ A reader thread opens the port, frames the byte stream into scans (`framing.Fram
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hardware.scanners.framing import Framer
+from hardware.scanners.reader import OnState, ScannerReader
 
 
-class SerialScanner:
+class SerialScanner(ScannerReader):
     def __init__(self, port: str, on_scan: Callable[[bytes], None], *, baudrate: int = 9600, idle: float = 0.15,
-                 reopen: float = 2.0, on_state: Callable[[str, str | None], None] | None = None) -> None:
+                 reopen: float = 2.0, on_state: OnState | None = None) -> None:
+        super().__init__(f"serial-{port}", on_scan, on_state=on_state, reopen=reopen)
         self.port = port
         self.baudrate = baudrate
-        self.on_scan = on_scan
-        self.on_state = on_state  # ("connected" | "disconnected", reason)
         self.idle = idle
-        self.reopen = reopen
-        self.connected = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"vigie-serial-{port}", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _state(self, connected: bool, reason: str | None) -> None:
-        if connected != self.connected:
-            self.connected = connected
-            if self.on_state is not None:
-                self.on_state("connected" if connected else "disconnected", reason)
-
-    def _run(self) -> None:
+    def _open(self) -> Any:
         import serial  # pyserial; imported in the thread, never on the event loop
 
-        while not self._stop.is_set():
-            try:
-                with serial.Serial(self.port, self.baudrate, timeout=0.05) as link:
-                    self._state(True, None)
-                    self._read(link)
-            except (OSError, serial.SerialException) as exc:
-                self._state(False, type(exc).__name__)
-                self._stop.wait(self.reopen)
+        return serial.Serial(self.port, self.baudrate, timeout=0.05)
 
-    def _read(self, link: object) -> None:
+    def _read(self, link: Any) -> None:
         framer = Framer(idle=self.idle)
         while not self._stop.is_set():
-            chunk: bytes = link.read(512)  # type: ignore[attr-defined]
+            chunk: bytes = link.read(512)
             now = time.monotonic()
             for scan in framer.feed(chunk, now) if chunk else framer.flush_if_idle(now):
                 self.on_scan(scan)

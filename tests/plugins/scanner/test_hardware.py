@@ -147,3 +147,48 @@ def test_doctor_suggests_the_configuration_of_a_detected_hid_pos_scanner(monkeyp
     assert "Voyager 1400g (hid = [{vendor_id = 0x0c2e, product_id = 0x0b8f}])" in row.detail
     monkeypatch.setattr(probe, "hidpos_devices", lambda: [])
     assert check_scanners(config_from_dict({"plugins": {"scanner": {"hid": "auto"}}})).level == WARN
+
+
+def test_scanner_reader_reports_state_changes_once_and_reopens_after_unplug() -> None:
+    import queue
+    import threading
+
+    from hardware.scanners.reader import ScannerReader
+
+    plugged = threading.Event()
+    unplug = threading.Event()
+    states: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    scans: list[bytes] = []
+
+    class Device(ScannerReader):
+        def _open(self) -> Any:
+            if not plugged.is_set():
+                raise FileNotFoundError(2, "No such file or directory")
+            return self
+
+        def _read(self, handle: Any) -> None:
+            self.on_scan(b"IS01")
+            while not unplug.wait(0.01):
+                if self._stop.is_set():
+                    return
+            unplug.clear()
+            plugged.clear()
+            raise OSError(19, "No such device")
+
+        def _close(self, handle: Any) -> None:
+            pass
+
+    reader = Device("test", scans.append, on_state=lambda s, r: states.put((s, r)), reopen=0.02)
+    reader.start()
+    try:
+        assert states.get(timeout=5) == ("disconnected", "No such file or directory")  # absent at start: said once
+        plugged.set()
+        assert states.get(timeout=5) == ("connected", None)
+        unplug.set()
+        assert states.get(timeout=5) == ("disconnected", "No such device")
+        plugged.set()  # plugged back in: picked up again without restarting anything
+        assert states.get(timeout=5) == ("connected", None)
+    finally:
+        reader.stop()
+    assert scans == [b"IS01", b"IS01"]
+    assert states.empty()  # the repeated failed opens while unplugged were not reported again
