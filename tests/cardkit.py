@@ -156,6 +156,37 @@ def cps_tokens(insi_pki: SandboxPki) -> tuple[SoftToken, SoftToken]:
     return main, spare
 
 
+@pytest.fixture(autouse=True)
+def no_cps_login_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves a session logged in to `CPS-TEST`, not a later one in this process.
+
+    PKCS#11 logins are per process and token: a leaked logged-in session makes every later `C_Login`
+    fail with CKR_USER_ALREADY_LOGGED_IN, in whichever test comes next in this xdist worker. Autouse, so
+    this teardown runs after the test's own fixtures (its agent stopped)."""
+    yield
+    if "cps_tokens" not in request.fixturenames:
+        return
+    from pkcs11 import exceptions as p11
+
+    from hardware.pkcs11.token import load_library
+
+    main: SoftToken = request.getfixturevalue("cps_tokens")[0]
+    token = None
+    for slot in load_library(main.module).get_slots(token_present=True):
+        try:  # the spare token's slot is unreadable once a test deleted it
+            candidate = slot.get_token()
+        except p11.GeneralError:
+            continue
+        if candidate.label.strip() == main.label:
+            token = candidate
+    assert token is not None, f"{main.label} not found"
+    try:
+        session = token.open(user_pin=main.pin)
+    except p11.UserAlreadyLoggedIn:
+        pytest.fail(f"a PKCS#11 session is still logged in to {main.label} after this test")
+    session.close()
+
+
 @pytest.fixture(scope="session")
 def cps_token(cps_tokens: tuple[SoftToken, SoftToken]) -> SoftToken:
     return cps_tokens[0]

@@ -65,6 +65,7 @@ class InsService:
         self.settings = settings
         self.signer = signer  # CPS mode: the card layer plugs the CPS in; the sandbox a software key
         self.client: InsiClient | None = None
+        self.signs_with_card = False
         self._limiter = _RateLimiter(settings.batch_rate_per_second)
         # The outbox claims jobs up to the handler's registered concurrency; these bound what reaches INSi.
         self._lookups = asyncio.Semaphore(settings.lookup_concurrency)
@@ -79,6 +80,8 @@ class InsService:
             # Throwaway sandbox certificate: its passphrase goes through the keyring like a real one.
             self.agent.secrets.set(PASSPHRASE_SECRET, s.sandbox_passphrase)
         signer = self.signer or self.agent.card_signer  # the CPS in a reader (PKCS#11), if any
+        # Signing with the card in a reader: the client follows that card (`card_changed`).
+        self.signs_with_card = s.auth == "cps" and signer is not None and signer is self.agent.card_signer
         if s.auth == "cps" and signer is None:
             if not (s.sandbox_signer and self.agent.config.sandbox):
                 raise PluginNotReady("mode CPS : insérez la carte CPS (aucun signataire disponible)")
@@ -106,6 +109,15 @@ class InsService:
             await client.close()
             raise PluginNotReady(exc.message_fr) from exc
         self.client = client
+
+    async def card_changed(self) -> None:
+        """Who holds the card changed: never act (sign) for one hour more under the previous card."""
+        if self.client is None:
+            return
+        if self.signs_with_card:
+            await self.client.use_signer(self.agent.card_signer)
+        else:
+            self.client.forget_assertion()
 
     async def close(self) -> None:
         if self.client is not None:

@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
@@ -169,6 +169,25 @@ class InsiClient:
         """Who holds the card changed (CPS removed or another inserted): sign a new assertion next time
         rather than acting for one hour more under the previous card's identity."""
         self._assertion = None
+
+    async def use_signer(self, signer: Signer | None) -> None:
+        """CPS mode: the card signing the assertions changed (another CPS inserted, or None: removed).
+
+        Calls made while no card is in answer "insérez la carte CPS" instead of signing with a card that
+        left; the emitter follows the new card unless it was configured."""
+        s = self.settings
+        emitter = self._context.emitter if self._context is not None else None
+        if signer is not None and self._context is not None and not (s.emitter or s.ps.national_id):
+            try:
+                cert = x509.load_der_x509_certificate(await asyncio.to_thread(signer.certificate))
+            except Exception as exc:  # the card layer may raise anything
+                raise InsiConfigError("Certificat de la carte CPS illisible.", detail=repr(exc)) from None
+            emitter = certificate_cn(cert)
+        async with self._assertion_lock:  # not while an assertion is being signed with the previous card
+            self.settings = replace(s, signer=signer)
+            if self._context is not None:
+                self._context = replace(self._context, emitter=emitter)
+            self._assertion = None
 
     @property
     def started(self) -> bool:
@@ -341,7 +360,8 @@ class InsiClient:
             now = time.monotonic()
             if self._assertion is None or now - self._assertion[0] > s.assertion_max_age:
                 signer = s.signer
-                assert signer is not None
+                if signer is None:  # the card was removed after start (use_signer)
+                    raise InsiConfigError("Mode CPS : carte CPS retirée : insérez-la pour interroger l'INSi.")
                 try:
                     assertion = await asyncio.to_thread(build_signed_assertion, signer, s.ps,
                                                         now=dt.datetime.now(dt.UTC))

@@ -101,12 +101,28 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
     await wait_until(lambda: not agent.acting_user.from_card, what="card user gone")
     assert agent.acting_user.kind == "configured"
     assert [c["user"].kind for c in recorder.of("acting_user_changed")] == ["cps", "configured"]
-    # The assertion signed with the removed card is not reused: the next call signs again (PIN asked).
+    # The card is out: its assertion is not reused and nothing is signed with it (no PIN asked, no
+    # request reaches INSi); the identity says to insert the card.
+    sent = len(insi_sandbox.stats.last_requests)
     second = await lgc.result("identity.submit", {"traits": {"birth_name": "ADRUN", "first_names": ["ZOE"],
                                                              "sex": "F", "birth_date": "1975-12-31"}})
     await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
-                    and p["insi_outcome"] not in ("pending",))
+                    and p["insi_outcome"] == "fault")
+    view = await lgc.result("identity.view", {"identity_id": second["identity_id"]})
+    assert "insérez" in view["message"] and "CPS" in view["message"]
+    assert len(recorder.pin_prompts) == 1
+    assert len(insi_sandbox.stats.last_requests) == sent
+    # The card put back: the INS client signs with this new insertion (its PIN asked once more).
+    slots.insert(InertCard(CPS_ATR), slot=1)
+    await wait_until(lambda: agent.acting_user.from_card, what="acting user from the card again")
+    third = await lgc.result("identity.submit", {"traits": {"birth_name": "HOUILLES", "sex": "M",
+                                                            "first_names": ["PIERRE", "PAUL", "JACQUES"],
+                                                            "birth_date": "1993-01-27"}})
+    await lgc.event("identity.updated", lambda p: p["identity_id"] == third["identity_id"]
+                    and p["insi_outcome"] == "not_found")
     assert len(recorder.pin_prompts) == 2
+    assert [r.mode for r in insi_sandbox.stats.last_requests][sent:] == ["cps"] * (
+        len(insi_sandbox.stats.last_requests) - sent) and len(insi_sandbox.stats.last_requests) > sent
     assert TEST_PIN not in caplog.text
     assert "acting_user_changed" in caplog.text  # DEBUG hook tracing was on
 
