@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hardware.pcsc.monitor import MonitorEvent
+from hardware.process_env import PCSC_SOCKET, PROCESS_ENV
 from sandbox.cards.pcscd import READERS, PrivatePcscd, private_pcscd_supported
 from sandbox.cards.softhsm import SoftToken, create_cps_token, softhsm_missing
 from sandbox.cards.vpcd import Personality, VirtualCard
@@ -45,6 +46,7 @@ def readers_empty(timeout: float = 5.0) -> None:
     """Wait until pcscd sees no card in either slot (a previous test's card may still be noticed)."""
     from smartcard import scard
 
+    PROCESS_ENV.library_reads(PCSC_SOCKET)  # libpcsclite reads it at this first connection (conftest set it)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)

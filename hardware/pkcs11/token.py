@@ -21,6 +21,7 @@ from pkcs11 import exceptions as p11
 
 from hardware.errors import CardError, PinError
 from hardware.pkcs11.identity import CardHolder, holder_from_certificate
+from hardware.process_env import PROCESS_ENV, SOFTHSM_CONF
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def load_library(module: Path) -> Any:
     with _libs_lock:
         lib = _libs.get(str(module))
         if lib is None:
+            PROCESS_ENV.library_reads(SOFTHSM_CONF)  # SoftHSM2 (tests, sandbox) reads it at initialisation
             try:
                 lib = _libs[str(module)] = pkcs11.lib(str(module))
             except Exception as exc:  # the module could not be loaded (missing dependency, wrong arch)

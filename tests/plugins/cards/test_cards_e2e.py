@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 from typing import Any
 
@@ -13,6 +14,7 @@ import tomli_w
 from agent.config import config_to_dict
 from sandbox.cards.pcscd import READERS, PrivatePcscd
 from sandbox.cards.personalities import GARBAGE_ATR, InertCard, VitaleCardPersonality
+from sandbox.cards.softhsm import SoftToken
 from sandbox.cards.test_cards import TEST_CARDS
 from sandbox.insi.server import InsiSandbox
 from tests.cardkit import TEST_PIN, Slots
@@ -213,3 +215,20 @@ async def test_cards_official_reader_absent_says_not_available(card_agent: Agent
     failed = await lgc.event("card.read_failed")
     assert "non disponible" in failed["message"]
     assert list(insi_sandbox.stats.last_requests) == []  # nothing invented, nothing looked up
+
+
+@pytest.mark.parametrize("key", ["pcsc_socket", "softhsm2_conf"])
+async def test_cards_library_setting_already_fixed_in_this_process_is_refused(
+        card_agent: AgentFactory, key: str, tmp_path: Any, cps_token: SoftToken) -> None:
+    # libpcsclite and SoftHSM2 read these once per process, and this one already uses the test process's
+    # pcscd and token store (conftest): another value cannot take effect, so the plugin says so.
+    from hardware.pkcs11.token import load_library
+
+    load_library(cps_token.module)  # SoftHSM2 initialised in this process, as after any earlier CPS test
+    before = dict(os.environ)
+    agent, _ = await card_agent(wait_readers=False, cards={key: str(tmp_path / "ailleurs")})
+    await wait_until(lambda: agent.plugins.states["cards"].status == "degraded", what="cards degraded")
+    reason = agent.plugins.states["cards"].reason or ""
+    variable = "PCSCLITE_CSOCK_NAME" if key == "pcsc_socket" else "SOFTHSM2_CONF"
+    assert "redémarrez l'agent" in reason and variable in reason
+    assert os.environ == before
