@@ -158,13 +158,13 @@ class InsPlugin:
         register("insi", start)
 
     @hookimpl
-    async def acting_user_changed(self, user: ActingUser) -> None:
+    def acting_user_changed(self, user: ActingUser) -> None:
         if self.service is None:
             # CPS mode waits for the card: retry the start as soon as one is read.
             if self._agent is not None and self._agent.card_signer is not None:
                 self._agent.retry_plugin_soon("ins")
-        else:
-            await self.service.card_changed()
+        elif self.service.client is not None:
+            self.service.client.forget_assertion()
 
     @hookimpl
     async def startup(self, agent: Agent) -> None:

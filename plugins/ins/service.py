@@ -80,7 +80,7 @@ class InsService:
             # Throwaway sandbox certificate: its passphrase goes through the keyring like a real one.
             self.agent.secrets.set(PASSPHRASE_SECRET, s.sandbox_passphrase)
         signer = self.signer or self.agent.card_signer  # the CPS in a reader (PKCS#11), if any
-        # Signing with the card in a reader: the client follows that card (`card_changed`).
+        # Signing with the card in a reader: the client signs with whichever card is in when it signs.
         self.signs_with_card = s.auth == "cps" and signer is not None and signer is self.agent.card_signer
         if s.auth == "cps" and signer is None:
             if not (s.sandbox_signer and self.agent.config.sandbox):
@@ -103,21 +103,14 @@ class InsService:
             concurrency=max(s.lookup_concurrency, s.batch_concurrency),
         )
         client = InsiClient(insi_settings)
+        if self.signs_with_card:
+            client.follow_signer(lambda: self.agent.card_signer)
         try:
             await client.start()
         except InsiError as exc:
             await client.close()
             raise PluginNotReady(exc.message_fr) from exc
         self.client = client
-
-    async def card_changed(self) -> None:
-        """Who holds the card changed: never act (sign) for one hour more under the previous card."""
-        if self.client is None:
-            return
-        if self.signs_with_card:
-            await self.client.use_signer(self.agent.card_signer)
-        else:
-            self.client.forget_assertion()
 
     async def close(self) -> None:
         if self.client is not None:

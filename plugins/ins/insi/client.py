@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -108,8 +108,9 @@ class InsiClient:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._context: SoftwareContext | None = None
-        self._assertion: tuple[float, etree._Element] | None = None
+        self._assertion: tuple[float, Signer, etree._Element] | None = None  # signed at, by, assertion
         self._assertion_lock = asyncio.Lock()
+        self._current_signer: Callable[[], Signer | None] | None = None
         self.identity: ClientIdentity | None = None  # mTLS: the organisation certificate in use
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -170,24 +171,12 @@ class InsiClient:
         rather than acting for one hour more under the previous card's identity."""
         self._assertion = None
 
-    async def use_signer(self, signer: Signer | None) -> None:
-        """CPS mode: the card signing the assertions changed (another CPS inserted, or None: removed).
-
-        Calls made while no card is in answer "insérez la carte CPS" instead of signing with a card that
-        left; the emitter follows the new card unless it was configured."""
-        s = self.settings
-        emitter = self._context.emitter if self._context is not None else None
-        if signer is not None and self._context is not None and not (s.emitter or s.ps.national_id):
-            try:
-                cert = x509.load_der_x509_certificate(await asyncio.to_thread(signer.certificate))
-            except Exception as exc:  # the card layer may raise anything
-                raise InsiConfigError("Certificat de la carte CPS illisible.", detail=repr(exc)) from None
-            emitter = certificate_cn(cert)
-        async with self._assertion_lock:  # not while an assertion is being signed with the previous card
-            self.settings = replace(s, signer=signer)
-            if self._context is not None:
-                self._context = replace(self._context, emitter=emitter)
-            self._assertion = None
+    def follow_signer(self, current: Callable[[], Signer | None]) -> None:
+        """CPS mode: sign with what `current()` gives when signing (the card in a reader; None once it is
+        removed) rather than the signer given at start. Read at each assertion, with no hook in between:
+        a call right after a removal or an insertion never signs with, or reuses the assertion of, the
+        card that left; with no card in, it says to insert one."""
+        self._current_signer = current
 
     @property
     def started(self) -> bool:
@@ -358,10 +347,11 @@ class InsiClient:
             return None
         async with self._assertion_lock:
             now = time.monotonic()
-            if self._assertion is None or now - self._assertion[0] > s.assertion_max_age:
-                signer = s.signer
-                if signer is None:  # the card was removed after start (use_signer)
-                    raise InsiConfigError("Mode CPS : carte CPS retirée : insérez-la pour interroger l'INSi.")
+            signer = self._current_signer() if self._current_signer is not None else s.signer
+            if signer is None:  # the card was removed after start (follow_signer)
+                raise InsiConfigError("Mode CPS : carte CPS retirée : insérez-la pour interroger l'INSi.")
+            if self._assertion is None or now - self._assertion[0] > s.assertion_max_age \
+                    or self._assertion[1] is not signer:
                 try:
                     assertion = await asyncio.to_thread(build_signed_assertion, signer, s.ps,
                                                         now=dt.datetime.now(dt.UTC))
@@ -372,8 +362,8 @@ class InsiClient:
                     reason = card_says or "vérifiez la carte CPS."
                     raise InsiConfigError(f"Signature de l'assertion CPS impossible : {reason}",
                                           detail=repr(exc)) from None
-                self._assertion = (now, assertion)
-            return security_header([self._assertion[1]])
+                self._assertion = (now, signer, assertion)
+            return security_header([self._assertion[2]])
 
 
 class _TooLarge(Exception):

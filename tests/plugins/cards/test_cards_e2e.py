@@ -100,7 +100,8 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
                     and p["insi_outcome"] == "found")
     assert {r.mode for r in insi_sandbox.stats.last_requests} == {"cps"}
     card.remove()
-    await wait_until(lambda: not agent.acting_user.from_card, what="card user gone")
+    # The acting user changes before the hooks are told: wait for the hook the next assertion is about.
+    await wait_until(lambda: len(recorder.of("acting_user_changed")) == 2, what="card user gone")
     assert agent.acting_user.kind == "configured"
     assert [c["user"].kind for c in recorder.of("acting_user_changed")] == ["cps", "configured"]
     # The card is out: its assertion is not reused and nothing is signed with it (no PIN asked, no
