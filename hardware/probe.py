@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardware.process_env import PCSC_SOCKET, PROCESS_ENV
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -24,6 +26,7 @@ def pcsc_status() -> ProbeResult:
         from smartcard import scard  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return ProbeResult(False, "pyscard non installé (lecture de cartes indisponible)")
+    PROCESS_ENV.library_reads(PCSC_SOCKET)
     hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if hresult != scard.SCARD_S_SUCCESS:
         return ProbeResult(False, f"service PC/SC injoignable ({scard.SCardGetErrorMessage(hresult).strip()})")

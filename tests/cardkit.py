@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hardware.pcsc.monitor import MonitorEvent
+from hardware.process_env import PCSC_SOCKET, PROCESS_ENV
 from sandbox.cards.pcscd import READERS, PrivatePcscd, private_pcscd_supported
 from sandbox.cards.softhsm import SoftToken, create_cps_token, softhsm_missing
 from sandbox.cards.vpcd import Personality, VirtualCard
@@ -45,6 +46,7 @@ def readers_empty(timeout: float = 5.0) -> None:
     """Wait until pcscd sees no card in either slot (a previous test's card may still be noticed)."""
     from smartcard import scard
 
+    PROCESS_ENV.library_reads(PCSC_SOCKET)  # libpcsclite reads it at this first connection (conftest set it)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
@@ -154,6 +156,37 @@ def cps_tokens(insi_pki: SandboxPki) -> tuple[SoftToken, SoftToken]:
     spare = create_cps_token(conf.parent, insi_pki.ps_key, insi_pki.ps_cert, label="CPS-PARTIE", pin=TEST_PIN)
     assert main.conf == conf
     return main, spare
+
+
+@pytest.fixture(autouse=True)
+def no_cps_login_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves a session logged in to `CPS-TEST`, not a later one in this process.
+
+    PKCS#11 logins are per process and token: a leaked logged-in session makes every later `C_Login`
+    fail with CKR_USER_ALREADY_LOGGED_IN, in whichever test comes next in this xdist worker. Autouse, so
+    this teardown runs after the test's own fixtures (its agent stopped)."""
+    yield
+    if "cps_tokens" not in request.fixturenames:
+        return
+    from pkcs11 import exceptions as p11
+
+    from hardware.pkcs11.token import load_library
+
+    main: SoftToken = request.getfixturevalue("cps_tokens")[0]
+    token = None
+    for slot in load_library(main.module).get_slots(token_present=True):
+        try:  # the spare token's slot is unreadable once a test deleted it
+            candidate = slot.get_token()
+        except p11.GeneralError:
+            continue
+        if candidate.label.strip() == main.label:
+            token = candidate
+    assert token is not None, f"{main.label} not found"
+    try:
+        session = token.open(user_pin=main.pin)
+    except p11.UserAlreadyLoggedIn:
+        pytest.fail(f"a PKCS#11 session is still logged in to {main.label} after this test")
+    session.close()
 
 
 @pytest.fixture(scope="session")

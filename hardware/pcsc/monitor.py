@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from smartcard import scard
 
+from hardware.process_env import PCSC_SOCKET, PROCESS_ENV
+
 log = logging.getLogger(__name__)
 
 PNP_READER = "\\\\?PnP?\\Notification"
@@ -82,6 +84,7 @@ class PcscMonitor:
     def _run(self) -> None:
         backoff = BACKOFF_START
         while not self._stopping.is_set():
+            PROCESS_ENV.library_reads(PCSC_SOCKET)
             hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
             if hresult != scard.SCARD_S_SUCCESS:
                 self._set_available(False, f"service PC/SC indisponible ({_hex(hresult)})")

@@ -13,6 +13,7 @@ from types import TracebackType
 from smartcard import scard
 
 from hardware.errors import CardError, CardRemoved, ServiceUnavailable
+from hardware.process_env import PCSC_SOCKET, PROCESS_ENV
 
 REMOVED = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_RESET_CARD,
            scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_UNKNOWN_READER, scard.SCARD_W_UNPOWERED_CARD,
@@ -44,6 +45,7 @@ class CardSession:
         self._protocol = 0
 
     def __enter__(self) -> CardSession:
+        PROCESS_ENV.library_reads(PCSC_SOCKET)
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         check(hresult, "contexte")
         self._context = context

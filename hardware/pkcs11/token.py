@@ -21,6 +21,7 @@ from pkcs11 import exceptions as p11
 
 from hardware.errors import CardError, PinError
 from hardware.pkcs11.identity import CardHolder, holder_from_certificate
+from hardware.process_env import PROCESS_ENV, SOFTHSM_CONF
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ _libs_lock = threading.Lock()
 REMOVED = (p11.TokenNotPresent, p11.DeviceRemoved, p11.SessionHandleInvalid, p11.SessionClosed,
            p11.TokenNotRecognised, p11.NoSuchToken)
 CARD_REMOVED_FR = "La carte CPS a été retirée pendant l'opération : réinsérez-la et recommencez."
+CARD_GONE_FR = "La carte CPS a été retirée : réinsérez-la."
 
 
 def load_library(module: Path) -> Any:
@@ -38,6 +40,7 @@ def load_library(module: Path) -> Any:
     with _libs_lock:
         lib = _libs.get(str(module))
         if lib is None:
+            PROCESS_ENV.library_reads(SOFTHSM_CONF)  # SoftHSM2 (tests, sandbox) reads it at initialisation
             try:
                 lib = _libs[str(module)] = pkcs11.lib(str(module))
             except Exception as exc:  # the module could not be loaded (missing dependency, wrong arch)
@@ -76,27 +79,39 @@ class Pkcs11Token:
         self._cert: bytes | None = None
         self._key_id: bytes | None = None
         self.holder: CardHolder | None = None
+        self._closed = False
 
     # -- reading (no PIN) -------------------------------------------------------------------
     def _find_token(self) -> Any:
         lib = load_library(self.module)
         tokens = []
+        unreadable: list[str] = []
         for slot in lib.get_slots(token_present=True):
-            token = slot.get_token()
+            # One slot's token may be unreadable (a card pulled out between the slot list and this call, a
+            # token deleted behind the module's back: SoftHSM2 then answers CKR_GENERAL_ERROR for its slot
+            # for the rest of the process): that says nothing about the token we look for in another slot.
+            try:
+                token = slot.get_token()
+                description = slot.slot_description
+            except Exception as exc:
+                unreadable.append(f"slot {slot.slot_id}: {type(exc).__name__}")
+                continue
             if self.token_label is not None:
                 if token.label.strip() == self.token_label:
                     return token
-            elif self.reader is not None and self.reader in slot.slot_description:
+            elif self.reader is not None and self.reader in description:
                 return token
-            tokens.append(token)
+            if TokenFlag(token.flags) & TokenFlag.TOKEN_INITIALIZED:  # a blank token is no CPS
+                tokens.append(token)
         if self.token_label is None and tokens:
             return tokens[0]
         raise CardError("Aucune carte CPS/CPE trouvée par le module PKCS#11.",
-                        f"label={self.token_label!r} reader={self.reader!r}")
+                        f"label={self.token_label!r} reader={self.reader!r} unreadable={unreadable}")
 
     def open(self) -> CardHolder:
         """Find the token, read its authentication certificate and who it names."""
         with self._lock:
+            self._check_not_closed()
             try:
                 token = self._find_token()
                 with token.open() as session:  # public session: certificates need no PIN
@@ -124,6 +139,7 @@ class Pkcs11Token:
 
     def certificate(self) -> bytes:
         with self._lock:
+            self._check_not_closed()
             if self._cert is None:
                 self.open()
             assert self._cert is not None
@@ -149,6 +165,7 @@ class Pkcs11Token:
     def sign(self, data: bytes) -> bytes:
         """RSA PKCS#1 v1.5 over SHA-256 with the authentication key (`SHA256_RSA_PKCS`)."""
         with self._lock:
+            self._check_not_closed()
             if self._token is None:
                 self.open()
             try:
@@ -180,7 +197,18 @@ class Pkcs11Token:
             except Exception as exc:  # already gone with the card
                 log.debug("PKCS#11 session close: %s", type(exc).__name__)
 
+    def _check_not_closed(self) -> None:
+        if self._closed:
+            raise CardError(CARD_GONE_FR, "token closed (card removed)")
+
     def close(self) -> None:
+        """The card was removed: log out, and refuse any later use of this handle.
+
+        Final on purpose: a holder of this signer that outlived the card (a client built while it was in)
+        must not reopen the token behind the card layer's back. Such a session would stay logged in
+        with nobody left to close it, and PKCS#11 logins are per process and token: the next handle's
+        `C_Login` (the card put back) would fail with CKR_USER_ALREADY_LOGGED_IN."""
         with self._lock:
+            self._closed = True
             self._drop_session()
             self._token = None

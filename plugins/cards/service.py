@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.acting import ActingUser
+from agent.errors import PluginNotReady
 from agent.hookcall import call_each
 from agent.plugins import OK
 from agent.prompts import PinRequest
@@ -24,6 +24,7 @@ from hardware.errors import CardError, NotAvailable
 from hardware.pcsc import monitor as mon
 from hardware.pcsc.workers import ReaderWorkers
 from hardware.pkcs11.modules import find_module
+from hardware.process_env import PCSC_SOCKET, PROCESS_ENV, SOFTHSM_CONF, SettingFrozen
 from hardware.vitale.reader import ApduVitaleReader, VitaleReader, confirm_vitale
 from hardware.vitale.sesam import SesamVitaleReader
 from plugins.cards.settings import CardSettings
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLUGIN = "cards"
-SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 
 
 class CardService:
@@ -58,10 +58,15 @@ class CardService:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        if self.settings.pcsc_socket:  # read by libpcsclite at its first connection in this process
-            os.environ[SOCKET_ENV] = self.settings.pcsc_socket
-        if self.settings.softhsm2_conf:  # read by SoftHSM2 when the module is first loaded
-            os.environ["SOFTHSM2_CONF"] = self.settings.softhsm2_conf
+        # libpcsclite and SoftHSM2 read these once per process: refused (not silently ignored) when an
+        # earlier configuration in this process already fixed another value.
+        try:
+            if self.settings.pcsc_socket:
+                PROCESS_ENV.require(PCSC_SOCKET, self.settings.pcsc_socket)
+            if self.settings.softhsm2_conf:
+                PROCESS_ENV.require(SOFTHSM_CONF, self.settings.softhsm2_conf)
+        except SettingFrozen as exc:
+            raise PluginNotReady(exc.message_fr, retry_after=3600) from None
         self._loop = asyncio.get_running_loop()
         loop, queue = self._loop, self._queue
 

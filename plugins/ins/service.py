@@ -66,6 +66,7 @@ class InsService:
         self.settings = settings
         self.signer = signer  # CPS mode: the card layer plugs the CPS in; the sandbox a software key
         self.client: InsiClient | None = None
+        self.signs_with_card = False
         self._limiter = _RateLimiter(settings.batch_rate_per_second)
         # The outbox claims jobs up to the handler's registered concurrency; these bound what reaches INSi.
         self._lookups = asyncio.Semaphore(settings.lookup_concurrency)
@@ -80,6 +81,8 @@ class InsService:
             # Throwaway sandbox certificate: its passphrase goes through the keyring like a real one.
             self.agent.secrets.set(PASSPHRASE_SECRET, s.sandbox_passphrase)
         signer = self.signer or self.agent.card_signer  # the CPS in a reader (PKCS#11), if any
+        # Signing with the card in a reader: the client signs with whichever card is in when it signs.
+        self.signs_with_card = s.auth == "cps" and signer is not None and signer is self.agent.card_signer
         if s.auth == "cps" and signer is None:
             if not (s.sandbox_signer and self.agent.config.sandbox):
                 raise PluginNotReady("mode CPS : insérez la carte CPS (aucun signataire disponible)")
@@ -101,6 +104,8 @@ class InsService:
             concurrency=max(s.lookup_concurrency, s.batch_concurrency),
         )
         client = InsiClient(insi_settings)
+        if self.signs_with_card:
+            client.follow_signer(lambda: self.agent.card_signer)
         try:
             await client.start()
         except InsiError as exc:

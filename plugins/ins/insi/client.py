@@ -108,8 +108,9 @@ class InsiClient:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._context: SoftwareContext | None = None
-        self._assertion: tuple[float, etree._Element] | None = None
+        self._assertion: tuple[float, Signer, etree._Element] | None = None  # signed at, by, assertion
         self._assertion_lock = asyncio.Lock()
+        self._current_signer: Callable[[], Signer | None] | None = None
         self.identity: ClientIdentity | None = None  # mTLS: the organisation certificate in use
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -169,6 +170,13 @@ class InsiClient:
         """Who holds the card changed (CPS removed or another inserted): sign a new assertion next time
         rather than acting for one hour more under the previous card's identity."""
         self._assertion = None
+
+    def follow_signer(self, current: Callable[[], Signer | None]) -> None:
+        """CPS mode: sign with what `current()` gives when signing (the card in a reader; None once it is
+        removed) rather than the signer given at start. Read at each assertion, with no hook in between:
+        a call right after a removal or an insertion never signs with, or reuses the assertion of, the
+        card that left; with no card in, it says to insert one."""
+        self._current_signer = current
 
     @property
     def started(self) -> bool:
@@ -339,9 +347,11 @@ class InsiClient:
             return None
         async with self._assertion_lock:
             now = time.monotonic()
-            if self._assertion is None or now - self._assertion[0] > s.assertion_max_age:
-                signer = s.signer
-                assert signer is not None
+            signer = self._current_signer() if self._current_signer is not None else s.signer
+            if signer is None:  # the card was removed after start (follow_signer)
+                raise InsiConfigError("Mode CPS : carte CPS retirée : insérez-la pour interroger l'INSi.")
+            if self._assertion is None or now - self._assertion[0] > s.assertion_max_age \
+                    or self._assertion[1] is not signer:
                 try:
                     assertion = await asyncio.to_thread(build_signed_assertion, signer, s.ps,
                                                         now=dt.datetime.now(dt.UTC))
@@ -352,8 +362,8 @@ class InsiClient:
                     reason = card_says or "vérifiez la carte CPS."
                     raise InsiConfigError(f"Signature de l'assertion CPS impossible : {reason}",
                                           detail=repr(exc)) from None
-                self._assertion = (now, assertion)
-            return security_header([self._assertion[1]])
+                self._assertion = (now, signer, assertion)
+            return security_header([self._assertion[2]])
 
 
 class _TooLarge(Exception):

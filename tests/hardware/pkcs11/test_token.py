@@ -181,3 +181,24 @@ def test_pkcs11_token_gone_mid_session_says_the_card_was_removed(spare_cps_token
     with pytest.raises(CardError) as info:
         t.sign(b"pendant")
     assert "retirée" in info.value.message_fr
+    # Its slot stays in this process's slot list, unreadable (SoftHSM2: CKR_GENERAL_ERROR): a token looked
+    # up among all slots is still found, whatever the slot order.
+    others = Pkcs11Token(spare_cps_token.module, ask_pin=Pins())  # no label, no reader: every slot is read
+    assert others.open().national_id == holder_from_certificate(spare_cps_token.cert_der).national_id
+    others.close()
+
+
+def test_pkcs11_closed_token_is_not_reopened(cps_token: SoftToken) -> None:
+    # A signer kept by someone after the card left (the INS client) must not log in again behind the card
+    # layer: that session would stay open, and the next handle's login fail (USER_ALREADY_LOGGED_IN).
+    pins = Pins(TEST_PIN, TEST_PIN)
+    t = token(cps_token, pins)
+    t.sign(b"avant")
+    t.close()
+    for use in (lambda: t.sign(b"apres"), t.certificate, t.open):
+        with pytest.raises(CardError, match="retirée"):
+            use()
+    assert pins.asked == [None]
+    again = token(cps_token, pins)  # the card put back: a new handle logs in
+    verify(again.certificate(), again.sign(b"apres"), b"apres")
+    again.close()

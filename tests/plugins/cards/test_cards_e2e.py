@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 from typing import Any
 
@@ -13,6 +14,7 @@ import tomli_w
 from agent.config import config_to_dict
 from sandbox.cards.pcscd import READERS, PrivatePcscd
 from sandbox.cards.personalities import GARBAGE_ATR, InertCard, VitaleCardPersonality
+from sandbox.cards.softhsm import SoftToken
 from sandbox.cards.test_cards import TEST_CARDS
 from sandbox.insi.server import InsiSandbox
 from tests.cardkit import TEST_PIN, Slots
@@ -98,15 +100,32 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
                     and p["insi_outcome"] == "found")
     assert {r.mode for r in insi_sandbox.stats.last_requests} == {"cps"}
     card.remove()
-    await wait_until(lambda: not agent.acting_user.from_card, what="card user gone")
+    # The acting user changes before the hooks are told: wait for the hook the next assertion is about.
+    await wait_until(lambda: len(recorder.of("acting_user_changed")) == 2, what="card user gone")
     assert agent.acting_user.kind == "configured"
     assert [c["user"].kind for c in recorder.of("acting_user_changed")] == ["cps", "configured"]
-    # The assertion signed with the removed card is not reused: the next call signs again (PIN asked).
+    # The card is out: its assertion is not reused and nothing is signed with it (no PIN asked, no
+    # request reaches INSi); the identity says to insert the card.
+    sent = len(insi_sandbox.stats.last_requests)
     second = await lgc.result("identity.submit", {"traits": {"birth_name": "ADRUN", "first_names": ["ZOE"],
                                                              "sex": "F", "birth_date": "1975-12-31"}})
     await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
-                    and p["insi_outcome"] not in ("pending",))
+                    and p["insi_outcome"] == "fault")
+    view = await lgc.result("identity.view", {"identity_id": second["identity_id"]})
+    assert "insérez" in view["message"] and "CPS" in view["message"]
+    assert len(recorder.pin_prompts) == 1
+    assert len(insi_sandbox.stats.last_requests) == sent
+    # The card put back: the INS client signs with this new insertion (its PIN asked once more).
+    slots.insert(InertCard(CPS_ATR), slot=1)
+    await wait_until(lambda: agent.acting_user.from_card, what="acting user from the card again")
+    third = await lgc.result("identity.submit", {"traits": {"birth_name": "HOUILLES", "sex": "M",
+                                                            "first_names": ["PIERRE", "PAUL", "JACQUES"],
+                                                            "birth_date": "1993-01-27"}})
+    await lgc.event("identity.updated", lambda p: p["identity_id"] == third["identity_id"]
+                    and p["insi_outcome"] == "not_found")
     assert len(recorder.pin_prompts) == 2
+    assert [r.mode for r in insi_sandbox.stats.last_requests][sent:] == ["cps"] * (
+        len(insi_sandbox.stats.last_requests) - sent) and len(insi_sandbox.stats.last_requests) > sent
     assert TEST_PIN not in caplog.text
     assert "acting_user_changed" in caplog.text  # DEBUG hook tracing was on
 
@@ -197,3 +216,20 @@ async def test_cards_official_reader_absent_says_not_available(card_agent: Agent
     failed = await lgc.event("card.read_failed")
     assert "non disponible" in failed["message"]
     assert list(insi_sandbox.stats.last_requests) == []  # nothing invented, nothing looked up
+
+
+@pytest.mark.parametrize("key", ["pcsc_socket", "softhsm2_conf"])
+async def test_cards_library_setting_already_fixed_in_this_process_is_refused(
+        card_agent: AgentFactory, key: str, tmp_path: Any, cps_token: SoftToken) -> None:
+    # libpcsclite and SoftHSM2 read these once per process, and this one already uses the test process's
+    # pcscd and token store (conftest): another value cannot take effect, so the plugin says so.
+    from hardware.pkcs11.token import load_library
+
+    load_library(cps_token.module)  # SoftHSM2 initialised in this process, as after any earlier CPS test
+    before = dict(os.environ)
+    agent, _ = await card_agent(wait_readers=False, cards={key: str(tmp_path / "ailleurs")})
+    await wait_until(lambda: agent.plugins.states["cards"].status == "degraded", what="cards degraded")
+    reason = agent.plugins.states["cards"].reason or ""
+    variable = "PCSCLITE_CSOCK_NAME" if key == "pcsc_socket" else "SOFTHSM2_CONF"
+    assert "redémarrez l'agent" in reason and variable in reason
+    assert os.environ == before

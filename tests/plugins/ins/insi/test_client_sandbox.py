@@ -88,6 +88,42 @@ async def test_sandbox_cps_cr00(sandbox: InsiSandbox) -> None:
     assert (record.mode, record.client_cn, record.outcome) == ("cps", None, "CR 00")
 
 
+class CountingSigner:
+    """The sandbox PS key, counting its signatures (one object per card insertion)."""
+
+    def __init__(self, sb: InsiSandbox) -> None:
+        self.inner = SoftwareSigner.from_files(sb.pki.ps_key, sb.pki.ps_cert)
+        self.signed = 0
+
+    def certificate(self) -> bytes:
+        return self.inner.certificate()
+
+    def sign(self, data: bytes) -> bytes:
+        self.signed += 1
+        return self.inner.sign(data)
+
+
+async def test_sandbox_cps_follows_the_card_in_the_reader(sandbox: InsiSandbox) -> None:
+    first, second = CountingSigner(sandbox), CountingSigner(sandbox)
+    card: list[CountingSigner | None] = [first]
+    client = InsiClient(cps(sandbox, signer=first))
+    client.follow_signer(lambda: card[0])
+    await client.start()
+    try:
+        assert (await client.search_by_traits(DOMINIQUE)).error is None
+        assert first.signed == 1  # at start; the call reused that assertion
+        card[0] = None  # removed: its assertion is not reused, nothing is sent
+        outcome = await client.search_by_traits(DOMINIQUE)
+        assert isinstance(outcome.error, InsiConfigError) and "insérez" in outcome.error.message_fr
+        assert len(sandbox.stats.last_requests) == 1
+        card[0] = second  # another insertion: a new assertion, signed by it
+        found = await client.search_by_traits(DOMINIQUE)
+        assert found.error is None and found.response is not None and found.response.found
+        assert (first.signed, second.signed) == (1, 1)
+    finally:
+        await client.close()
+
+
 async def test_sandbox_cps_missing_specialty_is_refused(sandbox: InsiSandbox) -> None:
     sandbox.configure(require_specialty_code=True)
     outcome = await search(cps(sandbox, ps=PsAttributes(billing_id="991234567")))
