@@ -301,6 +301,19 @@ class Outbox:
             self._poke()
         return bool(changed)
 
+    async def hurry(self, handler: str) -> int:
+        """Make the pending jobs of `handler` due now (what they waited for is back, e.g. a CPS card);
+        their attempt counts are untouched. Returns how many were brought forward."""
+        now = self._clock()
+        changed = await self._store.execute(
+            "UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE handler = ? AND state = 'pending'"
+            " AND next_attempt_at > ?",
+            (now, now, handler, now),
+        )
+        if changed:
+            self._poke()
+        return int(changed)
+
     # -- dispatcher -------------------------------------------------------------------------------
     @staticmethod
     def _dispatcher_done(task: asyncio.Task[None]) -> None:

@@ -11,12 +11,14 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from plugins.ins.insi.types import InsId, InsiFault, InsiMalformedResponse, InsiTimeout, SearchOutcome
+from plugins.ins.insi.types import InsiCardMissing, InsId, InsiFault, InsiMalformedResponse, InsiTimeout, SearchOutcome
 from plugins.ins.models import Traits
 from plugins.ins.traits import DIFFERENT, EQUAL, compare
 
 # Outcomes after which the outbox tries again later (the identity shows the state meanwhile).
 RETRYABLE = ("timeout", "unavailable", "malformed")
+# Not INSi's answer: the lookup waits for the professional's card, without using up its attempts.
+CARD_MISSING = "card_missing"
 
 NEXT_STEPS: dict[str, str] = {
     "found": "Identité INS trouvée : vérifiez un document d'identité du patient pour qualifier.",
@@ -37,6 +39,7 @@ NEXT_STEPS: dict[str, str] = {
     "gave_up": "INSi n'a pas répondu après plusieurs essais : rouvrez le dossier du patient plus tard pour "
                "relancer la recherche ; prévenez le support si cela dure.",
     "incomplete": "INSi a répondu sans tous les traits attendus : vérifiez l'identité manuellement, puis relancez.",
+    "card_missing": "Carte CPS retirée : insérez-la ; la recherche INSi reprendra d'elle-même.",
     "pending": "Interrogation d'INSi en cours…",
     "idle": "INSi n'a pas encore été interrogé pour ce patient.",
 }
@@ -65,6 +68,8 @@ def summarise(outcome: SearchOutcome, local: Traits, *, expected_ins: dict[str, 
                             "first_names_sent": list(outcome.first_names_sent)}
     err = outcome.error
     if err is not None:
+        if isinstance(err, InsiCardMissing):
+            return {**base, "outcome": CARD_MISSING, "code": None, "message": NEXT_STEPS[CARD_MISSING]}
         if isinstance(err, InsiFault) and not err.retryable:
             return {**base, "outcome": "fault", "code": err.error_code or err.subcode,
                     "message": f"{err.message_fr} {NEXT_STEPS['fault']}"}

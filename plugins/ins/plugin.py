@@ -186,13 +186,15 @@ class InsPlugin:
         register("insi", start)
 
     @hookimpl
-    def acting_user_changed(self, user: ActingUser) -> None:
+    async def acting_user_changed(self, user: ActingUser) -> None:
         if self.service is None:
             # CPS mode waits for the card: retry the start as soon as one is read.
             if self._agent is not None and self._agent.card_signer is not None:
                 self._agent.retry_plugin_soon("ins")
         elif self.service.client is not None:
             self.service.client.forget_assertion()
+            if self._agent is not None and self._agent.card_signer is not None:
+                await self.service.resume_waiting_lookups()  # the lookups that waited for a card
 
     @hookimpl
     async def startup(self, agent: Agent) -> None:

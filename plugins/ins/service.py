@@ -33,7 +33,7 @@ from plugins.ins.insi.saml import PsAttributes
 from plugins.ins.insi.signer import Signer, SoftwareSigner
 from plugins.ins.insi.types import InsiError, SearchOutcome, SearchTraits
 from plugins.ins.models import Actor, Traits
-from plugins.ins.outcome import NEXT_STEPS, RETRYABLE, summarise
+from plugins.ins.outcome import CARD_MISSING, NEXT_STEPS, RETRYABLE, summarise
 from plugins.ins.qualify_rules import apply_qualification
 from plugins.ins.settings import LOOKUP_ATTEMPTS, PASSPHRASE_SECRET, InsSettings
 from plugins.ins.status import Status, after_insi_success, insi_allowed
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 INSTANCE_SETTING = "ins.instance_id"
 QUALIFY_REFUSED = -32010  # documented in docs/local-api.md
 DATAMATRIX_REFUSED = -32011
+
+
+CARD_WAIT = 60.0  # seconds between two looks for a CPS when no insertion was seen (insertion hurries it)
 
 
 class LookupDeferred(RetryJobLater):
@@ -278,6 +281,11 @@ class InsService:
                 "rejected": rejected}
 
     # -- the background lookup (outbox handler) ---------------------------------------------------
+    async def resume_waiting_lookups(self) -> None:
+        """A CPS is in again: lookups deferred for want of a card run now rather than at their next look."""
+        for handler in ("ins.lookup", "ins.batch_lookup"):
+            await self.agent.outbox.hurry(handler)
+
     async def run_lookup(self, job: Job) -> None:
         client = self.client
         if client is None:
@@ -294,9 +302,10 @@ class InsService:
             self._calls += 1
             outcome = await self._search(client, row, local)
         summary = summarise(outcome, local, expected_ins=row.expected_ins)
-        retry = summary["outcome"] in RETRYABLE
+        waits_for_card = summary["outcome"] == CARD_MISSING
+        retry = summary["outcome"] in RETRYABLE or waits_for_card
         self._last_error = summary.get("message") if retry else None
-        final = not retry or job.attempts + 1 >= LOOKUP_ATTEMPTS
+        final = not waits_for_card and (not retry or job.attempts + 1 >= LOOKUP_ATTEMPTS)
         if retry and final:
             summary["message"] = NEXT_STEPS["gave_up"]
         updated = await self.store.transaction(lambda c: self._record(c, identity_id, outcome, summary, final))
@@ -309,6 +318,8 @@ class InsService:
                 lambda c: repo.finish_batch_item(c, job.payload["batch_id"], job.payload["position"]))
             self.agent.events.publish("batch.progress", {"batch_id": job.payload["batch_id"], "done": done,
                                                          "total": total})
+        if waits_for_card:  # a card insertion hurries these jobs (card_inserted); this is the fallback
+            raise LookupDeferred(CARD_MISSING, retry_after=CARD_WAIT, count_attempt=False)
         if not final:
             # Half-jittered exponential delay from the configuration (the registration cannot read it).
             delay = min(self.settings.retry_max, self.settings.retry_delay * 2 ** job.attempts)

@@ -13,7 +13,7 @@ from typing import Any
 
 from plugins.ins import repository as repo
 from plugins.ins.models import ATTESTATION_TEXT, CONFIRM_LABEL, FIELD_LABELS, IDENTITY_DOCUMENTS, Actor, Traits
-from plugins.ins.outcome import NEXT_STEPS, RETRYABLE
+from plugins.ins.outcome import CARD_MISSING, NEXT_STEPS, RETRYABLE
 from plugins.ins.qualify_rules import QualifyDecision, can_qualify, precondition_refusal
 from plugins.ins.status import Status
 from plugins.ins.traits import FieldComparison, compare
@@ -118,7 +118,7 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
     decisions = _decisions(row, actor, documents)
     allowed_docs = [(c, label) for c, label in IDENTITY_DOCUMENTS if documents is None or c in documents]
     outcome = (row.insi or {}).get("outcome")
-    if row.insi_state == "pending" and outcome not in RETRYABLE:
+    if row.insi_state == "pending" and outcome not in (*RETRYABLE, CARD_MISSING):
         outcome = "pending"  # a first call, or a new one after the traits changed
     # else: waiting for the outbox's next attempt after a timeout/unavailable answer, which says so
     return {

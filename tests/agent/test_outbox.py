@@ -174,6 +174,35 @@ async def test_outbox_retry_job_later_sets_the_next_attempt(store: Store, make: 
     assert calls == [0, 1]
 
 
+async def test_outbox_hurry_brings_waiting_jobs_of_one_handler_forward(store: Store,
+                                                                       make: Callable[..., Outbox]) -> None:
+    clock = FrozenClock(1_000.0)
+    calls: list[tuple[str, int]] = []
+
+    async def waiting(job: Job) -> None:
+        calls.append((job.handler, job.attempts))
+        if len(calls) <= 2:  # both first runs wait an hour, without using up an attempt
+            raise RetryJobLater("no card", retry_after=3600.0, count_attempt=False)
+
+    ob = make(clock=clock)
+    ob.register("card", waiting)
+    ob.register("other", waiting)
+    card = await ob.enqueue("card", {}, key="a")
+    other = await ob.enqueue("other", {}, key="b")
+    await ob.start()
+    await _until(lambda: _runs(calls, 2))
+    await _until(functools.partial(_pending_after, store, card, 0))
+    assert await ob.hurry("card") == 1
+    await _until(lambda: _state_is(store, card, "done"))
+    assert (await _row(store, other))["next_attempt_at"] == pytest.approx(clock.now + 3600.0)  # not hurried
+    assert calls[2] == ("card", 0)  # run again with its attempt budget untouched
+    assert await ob.hurry("card") == 0  # nothing left waiting
+
+
+async def _runs(calls: list[Any], n: int) -> bool:
+    return len(calls) >= n
+
+
 async def _pending_after(store: Store, job_id: int, attempts: int) -> bool:
     row = await _row(store, job_id)
     return row["state"] == "pending" and row["attempts"] == attempts

@@ -49,6 +49,7 @@ from plugins.ins.insi.tls import ClientIdentity, build_ssl_context, check_organi
 from plugins.ins.insi.types import (
     OPERATION_TRAITS,
     OPERATION_VITALE,
+    InsiCardMissing,
     InsiConfigError,
     InsiError,
     InsiExchange,
@@ -349,7 +350,7 @@ class InsiClient:
             now = time.monotonic()
             signer = self._current_signer() if self._current_signer is not None else s.signer
             if signer is None:  # the card was removed after start (follow_signer)
-                raise InsiConfigError("Mode CPS : carte CPS retirée : insérez-la pour interroger l'INSi.")
+                raise InsiCardMissing("Mode CPS : carte CPS retirée : insérez-la pour interroger l'INSi.")
             if self._assertion is None or now - self._assertion[0] > s.assertion_max_age \
                     or self._assertion[1] is not signer:
                 try:

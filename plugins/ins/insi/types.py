@@ -167,6 +167,10 @@ class InsiConfigError(InsiError):
     """The client cannot be used as configured (certificate, passphrase, CA files, signer...)."""
 
 
+class InsiCardMissing(InsiConfigError):
+    """CPS mode with no card in a reader: nothing is signed or sent; the lookup waits for the card."""
+
+
 # -- audit ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class InsiExchange:

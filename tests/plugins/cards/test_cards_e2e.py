@@ -110,14 +110,18 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
     second = await lgc.result("identity.submit", {"traits": {"birth_name": "ADRUN", "first_names": ["ZOE"],
                                                              "sex": "F", "birth_date": "1975-12-31"}})
     await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
-                    and p["insi_outcome"] == "fault")
+                    and p["insi_outcome"] == "card_missing")
     view = await lgc.result("identity.view", {"identity_id": second["identity_id"]})
     assert "insérez" in view["message"] and "CPS" in view["message"]
+    assert not view["actions"]["qualify_document"]["allowed"]  # no INSi answer, nothing to qualify
     assert len(recorder.pin_prompts) == 1
     assert len(insi_sandbox.stats.last_requests) == sent
-    # The card put back: the INS client signs with this new insertion (its PIN asked once more).
+    # The card put back: the INS client signs with this new insertion (its PIN asked once more), and the
+    # lookup that waited for it resumes by itself (not a fault, no attempt used up).
     slots.insert(InertCard(CPS_ATR), slot=1)
     await wait_until(lambda: agent.acting_user.from_card, what="acting user from the card again")
+    await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
+                    and p["insi_outcome"] in ("found", "not_found"))
     third = await lgc.result("identity.submit", {"traits": {"birth_name": "HOUILLES", "sex": "M",
                                                             "first_names": ["PIERRE", "PAUL", "JACQUES"],
                                                             "birth_date": "1993-01-27"}})

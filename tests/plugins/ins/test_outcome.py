@@ -370,3 +370,14 @@ def test_returned_traits_none_when_not_usable(o: SearchOutcome) -> None:
 
 def test_returned_traits_of_the_real_sample() -> None:
     assert returned_traits(outcome(DOMINIQUE)) == RETURNED
+
+
+def test_summarise_card_missing_waits_for_the_card_and_is_not_a_fault() -> None:
+    from plugins.ins.insi.types import InsiCardMissing
+    from plugins.ins.outcome import CARD_MISSING
+
+    summary = run(outcome(None, InsiCardMissing("Mode CPS : carte CPS retirée"), message_ids=(), sent=()))
+    assert summary == {"message_id": None, "calls": 0, "first_names_sent": [], "outcome": CARD_MISSING,
+                       "code": None, "message": NEXT_STEPS[CARD_MISSING]}
+    assert "insérez-la" in summary["message"] and CARD_MISSING not in RETRYABLE  # no attempt used up
+
