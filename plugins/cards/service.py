@@ -46,6 +46,7 @@ class CardService:
         self.kinds: dict[str, str] = {}  # reader -> kind of the card in it
         self.readers: list[str] = []
         self.service_reason: str | None = None
+        self._middleware: dict[str, Any] = {}  # _probe_middleware(): Vitale library and CPS module status
         self.tokens: dict[str, Pkcs11Token] = {}  # reader -> CPS/CPE token
         self.vitale: VitaleReader = (ApduVitaleReader() if settings.vitale_reader == "apdu"
                                      else SesamVitaleReader(settings.sesam_library))
@@ -58,6 +59,7 @@ class CardService:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        await asyncio.to_thread(self._probe_middleware)
         # libpcsclite and SoftHSM2 read these once per process: refused (not silently ignored) when an
         # earlier configuration in this process already fixed another value.
         try:
@@ -143,6 +145,7 @@ class CardService:
         return kind or atr_table.UNKNOWN
 
     async def _card_inserted(self, reader: str, atr: str) -> None:
+        await asyncio.to_thread(self._probe_middleware)
         kind = self.classify(atr)
         if kind == atr_table.VITALE:
             try:  # the ATR is a hint: a Vitale card answers the selection of its application
@@ -233,15 +236,20 @@ class CardService:
 
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        # agent.info calls this on every request: no file-system probing here (see _probe_middleware).
         readers = [{"name": r, "card": self.kinds.get(r)} for r in self.readers]
         pcsc = {"state": "ok" if self.service_reason is None else "indisponible", "reason": self.service_reason}
+        return {"readers": readers, "services": {"pcsc": pcsc, **self._middleware}}
+
+    def _probe_middleware(self) -> None:
+        """Where the card middleware is (Vitale reading library, CPS PKCS#11 module): looked up at start and
+        again at each card insertion, which is when an installation done meanwhile starts to matter."""
         if isinstance(self.vitale, SesamVitaleReader):
             ok, detail = self.vitale.available()
             vitale = {"state": "ok" if ok else "non disponible", "backend": "sesam", "detail": detail}
         else:
             vitale = {"state": "ok", "backend": "apdu", "detail": "bloc d'identité public (développement)"}
         module = find_module(self.settings.pkcs11_module)
-        pkcs11 = {"state": "ok" if module else "non disponible",
-                  "module": str(module) if module else None}
-        return {"readers": readers, "services": {"pcsc": pcsc, "vitale_reader": vitale, "cps_pkcs11": pkcs11}}
+        pkcs11 = {"state": "ok" if module else "non disponible", "module": str(module) if module else None}
+        self._middleware = {"vitale_reader": vitale, "cps_pkcs11": pkcs11}
 
