@@ -30,7 +30,9 @@ def event_names(lgc: Lgc) -> list[str]:
 
 
 async def test_cards_vitale_insertion_reaches_insi_and_updates_identities(
-        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox) -> None:
+        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # hook tracing included: the card's content must appear nowhere
     agent, recorder = await card_agent()
     await wait_until(lambda: agent.plugins.states["ins"].started, what="INS started")
     lgc: Lgc = await lgc_for(agent)
@@ -48,6 +50,10 @@ async def test_cards_vitale_insertion_reaches_insi_and_updates_identities(
     # The websocket never carries the card's content.
     card_events = [e for e in lgc.events if e["method"].startswith("card.")]
     assert "ADRTROIS" not in str(card_events) and "160012B020777" not in str(card_events)
+    # Nor does the log, though every hook call (vitale_card_read with the card) is traced at DEBUG.
+    assert "vitale_card_read" in caplog.text
+    for secret in ("ADRTROIS", "TOUSSAINT", "DOMINIQUE", "160012B020777", "19600101", "19970226", "1997-02-26"):
+        assert secret not in caplog.text, secret
 
 
 async def test_cards_garbage_atr_is_an_unknown_card(card_agent: AgentFactory, lgc_for: Any, slots: Slots) -> None:
