@@ -75,7 +75,10 @@ class CardService:
         loop, queue = self._loop, self._queue
 
         def emit(event: mon.MonitorEvent) -> None:  # monitor thread -> event loop
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:  # loop closed: the agent is gone, and with it whoever cared
+                pass
 
         self._monitor = mon.PcscMonitor(emit)
         self._consumer = asyncio.create_task(self._consume())
