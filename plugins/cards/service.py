@@ -120,8 +120,9 @@ class CardService:
             self.agent.events.publish("card.service_changed", {"available": available, "reason": e.reason})
             await call_each(self.agent.plugins, "card_service_changed", available=available, reason=e.reason)
         elif e.kind == mon.READER_ADDED and e.reader:
-            self.readers.append(e.reader)
-            await call_each(self.agent.plugins, "reader_added", reader=e.reader)
+            # In order too: a reader back (pcscd restarted) while its removal still waits behind a card
+            # being read must be reported added after that removal, not before it.
+            self._in_order(e.reader, self._reader_added, e.reader)
         elif e.kind == mon.READER_REMOVED and e.reader:
             self._in_order(e.reader, self._reader_removed, e.reader)
         elif e.kind == mon.CARD_INSERTED and e.reader:
@@ -142,6 +143,11 @@ class CardService:
                 log.exception("card handling failed on a reader")
 
         self._chains[reader] = asyncio.create_task(chained())
+
+    async def _reader_added(self, reader: str) -> None:
+        if reader not in self.readers:
+            self.readers.append(reader)
+        await call_each(self.agent.plugins, "reader_added", reader=reader)
 
     async def _reader_removed(self, reader: str) -> None:
         if reader in self.readers:
