@@ -94,11 +94,13 @@ class CardService:
         for task in self._chains.values():
             task.cancel()
         tokens, self.tokens = list(self.tokens.values()), {}
-        if tokens:  # PKCS#11 logout and C_CloseSession talk to the card: not on the event loop
-            await asyncio.to_thread(_close_tokens, tokens)
-        if self._monitor is not None:
-            await asyncio.to_thread(self._monitor.stop)
-        self.workers.close()
+        try:
+            if tokens:  # PKCS#11 logout and C_CloseSession talk to the card: not on the event loop
+                await asyncio.to_thread(_close_tokens, tokens)
+            if self._monitor is not None:
+                await asyncio.to_thread(self._monitor.stop)
+        finally:  # even when the host's shutdown timeout cancels this stop
+            self.workers.close()
 
     # -- events from the monitor thread -----------------------------------------------------------
     async def _consume(self) -> None:
