@@ -99,3 +99,15 @@ async def test_cards_reader_back_while_its_removal_waits_is_reported_in_order(ag
     finally:
         service.workers.close()
         await agent.stop()
+
+
+async def test_cards_answered_pin_request_shows_the_pin_in_no_trace() -> None:
+    from agent.logging import redact
+    from agent.prompts import PinRequest
+
+    request = PinRequest(reader="Virtual PCD 00 01", card_label="CPS de TEST")
+    request.submit("58204719")
+    assert await request.wait(1) == "58204719"
+    # What hook tracing logs of `pin_requested(request=...)`, and a plain repr, once the PIN is in.
+    for text in (str(redact({"request": request})), repr(request)):
+        assert "CPS de TEST" in text and "58204719" not in text
