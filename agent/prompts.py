@@ -23,10 +23,11 @@ class PinRequest:
     tries_left: int | None = None  # from the token when it tells (CKF_USER_PIN_COUNT_LOW/FINAL_TRY)
     id: int = field(default_factory=lambda: next(_ids))
     created_at: float = field(default_factory=time.time)
-    _future: asyncio.Future[str | None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._future = asyncio.get_running_loop().create_future()
+        # Not a dataclass field: `agent.logging.redact` (hook tracing) walks every field, repr=False ones
+        # included, and an answered future's repr shows its result, the PIN.
+        self._future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 
     @property
     def prompt(self) -> str:

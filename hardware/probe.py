@@ -6,11 +6,11 @@ installed. The full monitor and token code live in hardware/pcsc and hardware/pk
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardware.pkcs11.modules import cryptolib_candidates
 from hardware.process_env import PCSC_SOCKET, PROCESS_ENV
 
 
@@ -42,17 +42,11 @@ def pcsc_status() -> ProbeResult:
 
 
 def pkcs11_candidates() -> list[Path]:
-    """Where the CPS middleware (Cryptolib CPS) and SoftHSM2 install their PKCS#11 module."""
-    if sys.platform == "win32":
-        system32 = Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32"
-        return [system32 / "cps3_pkcs11_w64.dll", system32 / "cps3_pkcs11_w32.dll",
-                Path(r"C:\Program Files\santeestoolbox\cps3_pkcs11_w64.dll")]
-    if sys.platform == "darwin":
-        return [Path("/usr/local/lib/libcps3_pkcs11_osx.dylib"),
-                Path("/Library/Frameworks/cps3.framework/cps3_pkcs11")]
-    return [Path("/usr/local/galss/libcps3_pkcs11_lux.so"), Path("/usr/lib/libcps3_pkcs11_lux.so"),
-            Path("/usr/lib/libcps3_pkcs11.so"), Path("/usr/lib/softhsm/libsofthsm2.so"),
-            Path("/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")]
+    """Where the CPS middleware (Cryptolib CPS) and SoftHSM2 install their PKCS#11 module: the agent's own
+    list (hardware.pkcs11.modules), so `vigie doctor` looks where the card layer will."""
+    softhsm = [] if sys.platform in ("win32", "darwin") else [
+        Path("/usr/lib/softhsm/libsofthsm2.so"), Path("/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")]
+    return [*cryptolib_candidates(), *softhsm]
 
 
 def pkcs11_modules(extra: list[Path] | None = None) -> ProbeResult:

@@ -78,6 +78,8 @@ class PcscMonitor:
                 if self._context is not None:
                     scard.SCardCancel(self._context)
             thread.join(0.05)
+        if thread is not None and thread.is_alive():  # daemon: it cannot hold the process, but say so
+            log.warning("PC/SC monitor thread still running %.1f s after stop", timeout)
         self._thread = None
 
     # -- the monitoring thread ------------------------------------------------------------------

@@ -34,9 +34,14 @@ class SesamVitaleReader:
     name = "sesam"
 
     def __init__(self, library: str | None = None) -> None:
-        self.path = Path(library) if library else next((p for p in sesam_candidates() if p.exists()), None)
+        # No file-system probe here: the agent builds this on its event loop; `available()` and `read()`
+        # run in worker threads and look the library up then (an installation done meanwhile counts).
+        self.library = Path(library) if library else None
+        self.path: Path | None = self.library
 
     def available(self) -> tuple[bool, str]:
+        if self.library is None:
+            self.path = next((p for p in sesam_candidates() if p.exists()), None)
         if self.path is None or not self.path.exists():
             return False, UNAVAILABLE_FR
         return True, f"bibliothèque SESAM-Vitale : {self.path}"

@@ -56,6 +56,8 @@ class CardService:
         self._consumer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.inserted_at: dict[str, float] = {}  # reader -> monitor time of the insertion (benchmarks)
+        self._pin_requests: dict[str, list[PinRequest]] = {}  # reader -> PIN prompts awaiting an answer
+        self._stopped = False
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -73,22 +75,32 @@ class CardService:
         loop, queue = self._loop, self._queue
 
         def emit(event: mon.MonitorEvent) -> None:  # monitor thread -> event loop
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:  # loop closed: the agent is gone, and with it whoever cared
+                pass
 
         self._monitor = mon.PcscMonitor(emit)
         self._consumer = asyncio.create_task(self._consume())
         self._monitor.start()
 
     async def stop(self) -> None:
-        if self._monitor is not None:
-            await asyncio.to_thread(self._monitor.stop)
+        self._stopped = True
+        # A signature waiting for a PIN ends now (PinError) instead of holding its token's lock, and its
+        # worker thread, until the prompt times out: the tokens can then be closed at once.
+        self._cancel_pin_prompts()
         if self._consumer is not None:
             self._consumer.cancel()
         for task in self._chains.values():
             task.cancel()
-        for token in self.tokens.values():
-            token.close()
-        self.workers.close()
+        tokens, self.tokens = list(self.tokens.values()), {}
+        try:
+            if tokens:  # PKCS#11 logout and C_CloseSession talk to the card: not on the event loop
+                await asyncio.to_thread(_close_tokens, tokens)
+            if self._monitor is not None:
+                await asyncio.to_thread(self._monitor.stop)
+        finally:  # even when the host's shutdown timeout cancels this stop
+            self.workers.close()
 
     # -- events from the monitor thread -----------------------------------------------------------
     async def _consume(self) -> None:
@@ -110,8 +122,9 @@ class CardService:
             self.agent.events.publish("card.service_changed", {"available": available, "reason": e.reason})
             await call_each(self.agent.plugins, "card_service_changed", available=available, reason=e.reason)
         elif e.kind == mon.READER_ADDED and e.reader:
-            self.readers.append(e.reader)
-            await call_each(self.agent.plugins, "reader_added", reader=e.reader)
+            # In order too: a reader back (pcscd restarted) while its removal still waits behind a card
+            # being read must be reported added after that removal, not before it.
+            self._in_order(e.reader, self._reader_added, e.reader)
         elif e.kind == mon.READER_REMOVED and e.reader:
             self._in_order(e.reader, self._reader_removed, e.reader)
         elif e.kind == mon.CARD_INSERTED and e.reader:
@@ -132,6 +145,11 @@ class CardService:
                 log.exception("card handling failed on a reader")
 
         self._chains[reader] = asyncio.create_task(chained())
+
+    async def _reader_added(self, reader: str) -> None:
+        if reader not in self.readers:
+            self.readers.append(reader)
+        await call_each(self.agent.plugins, "reader_added", reader=reader)
 
     async def _reader_removed(self, reader: str) -> None:
         if reader in self.readers:
@@ -164,6 +182,7 @@ class CardService:
             await self._open_cps(reader)
 
     async def _card_removed(self, reader: str) -> None:
+        self._cancel_pin_prompts(reader)  # the card asking for it left: its PIN cannot be used any more
         kind = self.kinds.pop(reader, atr_table.UNKNOWN)
         token = self.tokens.pop(reader, None)
         if token is not None:
@@ -194,7 +213,7 @@ class CardService:
 
     # -- CPS / CPE -------------------------------------------------------------------------------
     async def _open_cps(self, reader: str) -> None:
-        module = find_module(self.settings.pkcs11_module)
+        module = await asyncio.to_thread(find_module, self.settings.pkcs11_module)  # file-system probe
         if module is None:
             self._read_failed(reader, CardError(
                 "Carte CPS détectée, mais le module de la carte (Cryptolib CPS) n'est pas installé."))
@@ -221,18 +240,38 @@ class CardService:
     def _ask_pin_blocking(self, reader: str, card_label: str, tries: int | None) -> str | None:
         """Called from a worker thread by the token: ask on the loop, wait for the answer here."""
         assert self._loop is not None
+        if self._stopped or self._loop.is_closed():
+            return None  # the agent is stopping: nobody is left to answer (the token says "annulée")
         future = asyncio.run_coroutine_threadsafe(self.ask_pin(reader, card_label, tries), self._loop)
-        return future.result(self.settings.pin_timeout + 5)
+        try:
+            return future.result(self.settings.pin_timeout + 5)
+        except TimeoutError:  # the loop did not answer in time: give up rather than wait on
+            future.cancel()
+            return None
 
     async def ask_pin(self, reader: str, card_label: str, tries: int | None) -> str | None:
+        if self._stopped:
+            return None
         if not self.agent.plugins.hook.pin_requested.get_hookimpls():
             log.warning("PIN needed but no user interface answers pin_requested")
             return None
         request = PinRequest(reader=reader, card_label=card_label, tries_left=tries)
-        self.agent.events.publish("pin.requested", {"request_id": request.id, "reader": reader,
-                                                    "prompt": request.prompt})
-        await call_each(self.agent.plugins, "pin_requested", request=request)
-        return await request.wait(self.settings.pin_timeout)
+        pending = self._pin_requests.setdefault(reader, [])
+        pending.append(request)
+        try:
+            self.agent.events.publish("pin.requested", {"request_id": request.id, "reader": reader,
+                                                        "prompt": request.prompt})
+            await call_each(self.agent.plugins, "pin_requested", request=request)
+            return await request.wait(self.settings.pin_timeout)
+        finally:
+            pending.remove(request)
+
+    def _cancel_pin_prompts(self, reader: str | None = None) -> None:
+        """Answer "cancelled" to the pending PIN prompts of `reader` (all readers when None)."""
+        for r, requests in self._pin_requests.items():
+            if reader is None or r == reader:
+                for request in list(requests):
+                    request.cancel()
 
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -253,3 +292,10 @@ class CardService:
         pkcs11 = {"state": "ok" if module else "non disponible", "module": str(module) if module else None}
         self._middleware = {"vitale_reader": vitale, "cps_pkcs11": pkcs11}
 
+
+def _close_tokens(tokens: list[Pkcs11Token]) -> None:
+    for token in tokens:
+        try:
+            token.close()
+        except Exception as exc:  # one token failing to close must not keep the others logged in
+            log.warning("CPS token close failed: %s", type(exc).__name__)

@@ -93,8 +93,10 @@ class PrivatePcscd:
             if self.socket_path.exists():
                 return
             if self._proc.poll() is not None:
+                self._proc = None
                 raise RuntimeError(f"pcscd exited: {self.log_path.read_text(errors='replace')[-500:]}")
             time.sleep(0.02)
+        self.kill()  # not left running (and holding the vpcd ports) behind a start reported failed
         raise RuntimeError("pcscd did not start in time")
 
     def kill(self) -> None:

@@ -28,22 +28,26 @@ async def start_card_sandbox() -> Any:
 
     settings: dict[str, Any] = {"vitale_reader": "apdu"}
     root = Path(tempfile.mkdtemp(prefix="vigie-cards-"))
-    if softhsm_missing() is None:
-        token = await asyncio.to_thread(_cps_token, root)
-        settings.update(pkcs11_module=str(token.module), pkcs11_token_label=token.label,
-                        softhsm2_conf=str(token.conf))
     daemon: PrivatePcscd | None = None
-    if private_pcscd_supported() is None:
-        daemon = PrivatePcscd(root / "pcscd")
-        await asyncio.to_thread(daemon.start)
-        settings.update(pcsc_socket=str(daemon.socket_path), vpcd_port=daemon.port)
-    else:
-        settings["vpcd_port"] = DEFAULT_VPCD_PORT
+    try:
+        if softhsm_missing() is None:
+            token = await asyncio.to_thread(_cps_token, root)
+            settings.update(pkcs11_module=str(token.module), pkcs11_token_label=token.label,
+                            softhsm2_conf=str(token.conf))
+        if private_pcscd_supported() is None:
+            daemon = PrivatePcscd(root / "pcscd")
+            await asyncio.to_thread(daemon.start)
+            settings.update(pcsc_socket=str(daemon.socket_path), vpcd_port=daemon.port)
+        else:
+            settings["vpcd_port"] = DEFAULT_VPCD_PORT
+    except BaseException:  # a failed start leaves no token store or directory behind
+        await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
+        raise
 
     async def stop() -> None:
         if daemon is not None:
             await asyncio.to_thread(daemon.stop)
-        shutil.rmtree(root, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
 
     return SandboxService(name="pcsc", endpoints={"pcsc": f"vpcd://127.0.0.1:{settings['vpcd_port']}"},
                           stop=stop, plugin_settings={"cards": settings})

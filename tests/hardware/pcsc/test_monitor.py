@@ -90,8 +90,10 @@ def test_monitor_stop_reports_readers_gone_and_ends_its_thread(pcscd: PrivatePcs
     monitor = PcscMonitor(log)
     monitor.start()
     log.wait(READER_ADDED, R0)
+    thread = monitor._thread
+    assert thread is not None and thread.is_alive()
     monitor.stop()
-    assert monitor._thread is None
+    assert not thread.is_alive()  # woken from SCardGetStatusChange(INFINITE) by SCardCancel, and ended
     log.wait(READER_REMOVED, R0)
 
 

@@ -202,3 +202,10 @@ def test_pkcs11_closed_token_is_not_reopened(cps_token: SoftToken) -> None:
     again = token(cps_token, pins)  # the card put back: a new handle logs in
     verify(again.certificate(), again.sign(b"apres"), b"apres")
     again.close()
+
+
+def test_pkcs11_doctor_probes_where_the_card_layer_looks() -> None:
+    from hardware.probe import pkcs11_candidates
+
+    # `vigie doctor` had its own copy of the list and missed /usr/local/lib/libcps3_pkcs11_lux.so.
+    assert set(cryptolib_candidates()) <= set(pkcs11_candidates())

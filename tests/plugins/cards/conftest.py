@@ -25,6 +25,8 @@ class Recorder:
         self.pin = pin
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.pin_prompts: list[str] = []
+        self.pin_requests: list[PinRequest] = []
+        self.silent = False  # True: prompts stay open, unanswered (the user walked away)
 
     def of(self, name: str) -> list[dict[str, Any]]:
         return [kw for n, kw in self.calls if n == name]
@@ -56,6 +58,9 @@ class Recorder:
     @hookimpl
     def pin_requested(self, request: PinRequest) -> None:
         self.pin_prompts.append(request.prompt)
+        self.pin_requests.append(request)
+        if self.silent:
+            return
         if self.pin is None:
             request.cancel()
         else:

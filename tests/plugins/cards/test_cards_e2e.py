@@ -19,7 +19,7 @@ from sandbox.cards.test_cards import TEST_CARDS
 from sandbox.insi.server import InsiSandbox
 from tests.cardkit import TEST_PIN, Slots
 from tests.conftest import PYTHON, subprocess_env
-from tests.plugins.cards.conftest import AgentFactory
+from tests.plugins.cards.conftest import AgentFactory, Recorder
 from tests.plugins.ins.conftest import Lgc, wait_until
 
 R0, R1 = READERS
@@ -30,7 +30,9 @@ def event_names(lgc: Lgc) -> list[str]:
 
 
 async def test_cards_vitale_insertion_reaches_insi_and_updates_identities(
-        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox) -> None:
+        card_agent: AgentFactory, lgc_for: Any, slots: Slots, insi_sandbox: InsiSandbox,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # hook tracing included: the card's content must appear nowhere
     agent, recorder = await card_agent()
     await wait_until(lambda: agent.plugins.states["ins"].started, what="INS started")
     lgc: Lgc = await lgc_for(agent)
@@ -48,6 +50,10 @@ async def test_cards_vitale_insertion_reaches_insi_and_updates_identities(
     # The websocket never carries the card's content.
     card_events = [e for e in lgc.events if e["method"].startswith("card.")]
     assert "ADRTROIS" not in str(card_events) and "160012B020777" not in str(card_events)
+    # Nor does the log, though every hook call (vitale_card_read with the card) is traced at DEBUG.
+    assert "vitale_card_read" in caplog.text
+    for secret in ("ADRTROIS", "TOUSSAINT", "DOMINIQUE", "160012B020777", "19600101", "19970226", "1997-02-26"):
+        assert secret not in caplog.text, secret
 
 
 async def test_cards_garbage_atr_is_an_unknown_card(card_agent: AgentFactory, lgc_for: Any, slots: Slots) -> None:
@@ -237,3 +243,47 @@ async def test_cards_library_setting_already_fixed_in_this_process_is_refused(
     variable = "PCSCLITE_CSOCK_NAME" if key == "pcsc_socket" else "SOFTHSM2_CONF"
     assert "redémarrez l'agent" in reason and variable in reason
     assert os.environ == before
+
+
+
+def _lock_free(lock: Any) -> bool:
+    """Whether another thread can take `lock` within 5 s (taken and released in this one thread)."""
+    if not lock.acquire(timeout=5):
+        return False
+    lock.release()
+    return True
+
+
+async def _cps_waiting_for_its_pin(card_agent: AgentFactory, slots: Slots) -> tuple[Any, Recorder, Any]:
+    from sandbox.cards.personalities import CPS_ATR
+
+    agent, ui = await card_agent(auth="cps")
+    ui.silent = True
+    card = slots.insert(InertCard(CPS_ATR), slot=1)
+    # The INS plugin starts with the card and signs its first assertion: the PIN prompt stays open.
+    await wait_until(lambda: len(ui.pin_requests) == 1, what="PIN prompt shown")
+    assert not ui.pin_requests[0].decided
+    return agent, ui, card
+
+
+async def test_cards_pin_prompt_closed_when_the_cps_is_removed(card_agent: AgentFactory, slots: Slots) -> None:
+    agent, ui, card = await _cps_waiting_for_its_pin(card_agent, slots)
+    card.remove()
+    # Answered "cancelled" at once, not left up until pin_timeout (120 s) with a card no longer there.
+    await wait_until(lambda: ui.pin_requests[0].decided, what="PIN prompt cancelled", timeout=5)
+    assert await ui.pin_requests[0].wait(0) is None
+    await wait_until(lambda: not agent.acting_user.from_card, what="card user gone")
+    assert agent.acting_user.kind == "configured"
+
+
+async def test_cards_stop_with_a_pin_prompt_open_ends_promptly(card_agent: AgentFactory, slots: Slots) -> None:
+    agent, ui, _ = await _cps_waiting_for_its_pin(card_agent, slots)
+    service = agent.plugins.pm.get_plugin("cards").service
+    token = service.tokens[R1]
+    # The signing thread holds the token while it waits for the PIN.
+    assert not await asyncio.to_thread(token._lock.acquire, False)  # (not taken: nothing to release)
+    await agent.stop()
+    assert ui.pin_requests[0].decided and await ui.pin_requests[0].wait(0) is None
+    assert service.tokens == {} and token._closed
+    # No thread is left waiting for the PIN (it would hold the token, and the process at exit, 125 s).
+    assert await asyncio.to_thread(_lock_free, token._lock)

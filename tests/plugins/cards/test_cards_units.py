@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,43 @@ async def test_agent_info_shows_nobody_acting_without_card_or_configuration(agen
             await agent.set_acting_user(agent.default_acting_user)
     finally:
         await agent.stop()
+
+
+async def test_cards_reader_back_while_its_removal_waits_is_reported_in_order(agent_config: Config) -> None:
+    # pcscd restarted while a card is handled: "removed" waits behind that card, and "added" (the reader
+    # back) must follow it, or plugins would see the reader added, then gone for good.
+    from hardware.pcsc import monitor as mon
+    from tests.plugins.cards.conftest import Recorder
+
+    agent = Agent(agent_config, load_plugins=False)
+    recorder = Recorder()
+    agent.plugins.register(recorder, "recorder")
+    await agent.start()
+    try:
+        service = CardService(agent, parse_settings({}, sandbox=True))
+        reader = "Virtual PCD 00 00"
+        for event in (mon.MonitorEvent(mon.READER_ADDED, reader=reader),
+                      mon.MonitorEvent(mon.CARD_INSERTED, reader=reader, atr="3B0F0102030405"),
+                      mon.MonitorEvent(mon.CARD_REMOVED, reader=reader),
+                      mon.MonitorEvent(mon.READER_REMOVED, reader=reader),
+                      mon.MonitorEvent(mon.READER_ADDED, reader=reader)):
+            await service._dispatch(event)
+        await asyncio.gather(*service._chains.values())
+        assert [name for name, _ in recorder.calls] == [
+            "reader_added", "card_inserted", "card_removed", "reader_removed", "reader_added"]
+        assert service.readers == [reader]
+    finally:
+        service.workers.close()
+        await agent.stop()
+
+
+async def test_cards_answered_pin_request_shows_the_pin_in_no_trace() -> None:
+    from agent.logging import redact
+    from agent.prompts import PinRequest
+
+    request = PinRequest(reader="Virtual PCD 00 01", card_label="CPS de TEST")
+    request.submit("58204719")
+    assert await request.wait(1) == "58204719"
+    # What hook tracing logs of `pin_requested(request=...)`, and a plain repr, once the PIN is in.
+    for text in (str(redact({"request": request})), repr(request)):
+        assert "CPS de TEST" in text and "58204719" not in text
