@@ -43,8 +43,13 @@ def load_pages(data: bytes, dpi: int = PDF_DPI) -> list[Image.Image]:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         image = Image.open(io.BytesIO(data))
+        # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse from the header, before decoding.
+        if image.width * image.height > MAX_PIXELS:
+            raise ImageError("Image trop grande pour être analysée (format A3 à 600 dpi au plus).")
         image.load()
     except (OSError, Image.DecompressionBombError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
         raise ImageError("Fichier illisible : une image PNG ou JPEG, ou un PDF, est attendu.") from exc
     return [ImageOps.exif_transpose(image) or image]
 

@@ -93,6 +93,15 @@ def test_imaging_pdf_with_a_giant_page_is_refused_before_rendering() -> None:
         imaging.decode_bytes(out.getvalue())
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns at open
+def test_imaging_image_over_the_pixel_limit_is_refused_from_its_header() -> None:
+    # 9000 x 9000 = 81 Mpixels: above our limit but below twice it, where Pillow would only warn and decode.
+    big = png(Image.new("1", (9000, 9000), 1))
+    assert len(big) < 1_000_000  # fits in one scan.image call
+    with pytest.raises(imaging.ImageError, match="Image trop grande"):
+        imaging.decode_bytes(big)
+
+
 def test_imaging_path_that_is_not_a_regular_file_or_too_big_is_refused(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import os
