@@ -217,3 +217,25 @@ async def test_scan_routing_survives_a_broken_parser(scanner_agent: AgentFactory
     assert agent.plugins.states["broken"].status == "degraded"
     answer = await client.result("scan.submit", {"data": ADRTROIS})
     assert answer["kind"] == "ins_datamatrix" and recorder.scans
+
+
+async def test_scan_tray_sandbox_entry_says_in_french_why_the_emulator_cannot_scan(
+        scanner_agent: AgentFactory, emulator: ScannerEmulator, agent_config: Any) -> None:
+    import pytest
+
+    from agent.errors import UserFacingError
+    from sandbox.scanner.emulator import EmulatorError
+
+    # No reader of the agent connected to the emulator's HID port: the emulator answers why, in French.
+    with pytest.raises(EmulatorError, match="^aucun lecteur HID POS de l'agent n'est connecté à l'émulateur"):
+        await send_to_emulator(emulator.control_url, identity="ADRTROIS", via="hid")
+    with pytest.raises(EmulatorError, match="^mode d'envoi inconnu : 'usb' \\(serial ou hid\\)$"):
+        await send_to_emulator(emulator.control_url, identity="ADRTROIS", via="usb")
+    # The tray entry turns it into a message for the user (not "l'action a échoué, voir le journal").
+    await emulator.stop()  # the sandbox stopped behind the agent's back
+    agent_config.services["scanner"] = emulator.control_url
+    agent, recorder = await scanner_agent(config=agent_config)
+    item = next(i for i in agent.tray_items if i.label == "Scanner un Datamatrix INS de test")
+    with pytest.raises(UserFacingError, match="^Émulateur de douchette injoignable : relancez"):
+        await item.action()
+    assert recorder.scans == []
