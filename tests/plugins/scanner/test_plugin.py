@@ -134,6 +134,20 @@ async def test_scan_status_in_agent_info(scanner_agent: AgentFactory, emulator: 
     info = await agent.info()
     devices = info["services"]["scanner"]["devices"]
     assert "HID POS (émulateur)" in devices and any(name.startswith("série") for name in devices)
+    await wait_until(lambda: all(state == "connecté" for state in scanner_service(agent).devices.values()),
+                     what="serial and HID scanners connected")
+    assert (await agent.info())["services"]["scanner"]["state"] == "douchettes connectées : 2 sur 2"
+
+
+async def test_scan_status_without_devices_is_keyboard_mode(scanner_agent: AgentFactory) -> None:
+    from agent.tray import build_tray, snapshot
+
+    agent, _ = await scanner_agent()
+    assert (await agent.info())["services"]["scanner"] == {
+        "state": "en marche (douchettes en mode clavier)", "devices": {}, "received": 0, "rejected": 0}
+    ui = agent.plugins.pm.get_plugin("ui")
+    status = next(e for e in build_tray(await snapshot(agent, ui)).menu if e.label == "Lecteurs et services")
+    assert "Service scanner : en marche (douchettes en mode clavier)" in [e.label for e in status.children]
 
 
 async def test_scan_tray_item_is_registered_in_the_sandbox_section(scanner_agent: AgentFactory) -> None:
