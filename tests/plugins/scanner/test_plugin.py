@@ -253,3 +253,16 @@ async def test_scan_tray_sandbox_entry_says_in_french_why_the_emulator_cannot_sc
     with pytest.raises(UserFacingError, match="^Émulateur de douchette injoignable : relancez"):
         await item.action()
     assert recorder.scans == []
+
+
+async def test_scan_device_states_are_french(scanner_agent: AgentFactory) -> None:
+    from plugins.scanner.inputs import french_reason
+
+    agent, _ = await scanner_agent(scanner={"serial": [{"port": "/dev/ttyVIGIE-ABSENT"}]})
+    service = scanner_service(agent)
+    await wait_until(lambda: service.devices.get("série /dev/ttyVIGIE-ABSENT", "").startswith("déconnecté"),
+                     what="absent serial port reported")
+    # pyserial says "could not open port ...: [Errno 2] No such file or directory: ..."
+    assert service.devices["série /dev/ttyVIGIE-ABSENT"] == "déconnecté (introuvable : débranché ou mauvais port)"
+    assert french_reason("Connection refused") == "connexion refusée"  # the HID POS emulator's socket
+    assert french_reason("HID POS emulator closed the stream") == "HID POS emulator closed the stream"
