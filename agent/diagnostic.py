@@ -4,6 +4,7 @@ secrets, and the log files, all passed through the log redactor once more (no pa
 from __future__ import annotations
 
 import json
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -28,7 +29,9 @@ def write_diagnostic(config: Config, info: dict[str, Any], target_dir: Path) -> 
     """Write `vigie-diagnostic-<time>.zip` in `target_dir` (blocking: run it in a thread)."""
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / time.strftime("vigie-diagnostic-%Y%m%d-%H%M%S.zip")
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    # Private from its creation (not chmod-ed once written: other users could open it meanwhile).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    with os.fdopen(fd, "wb") as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("agent-info.json", json.dumps(redact(info), indent=2, ensure_ascii=False))
         archive.writestr("config.json", json.dumps(redact(_strip_secrets(config_to_dict(config))), indent=2,
                                                    ensure_ascii=False, default=str))

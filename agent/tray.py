@@ -208,7 +208,10 @@ class TrayController:
     def _run(self) -> None:
         import os
 
-        os.environ.setdefault("DISPLAY", self.env.get("DISPLAY", ""))  # pystray's X backend reads it at import
+        # pystray's X backend reads DISPLAY from the process environment: `[plugins.ui] display` must win
+        # over the session's one there too (setdefault left the tray on another display than the popup).
+        if self.env.get("DISPLAY"):
+            os.environ["DISPLAY"] = self.env["DISPLAY"]
         try:
             import pystray
 

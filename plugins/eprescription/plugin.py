@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,7 +139,14 @@ class EprescriptionPlugin:
         if settings.disabled_reason or not settings.url:
             teleservice = DisabledTeleservice(settings.disabled_reason or "Téléservice non configuré")
         else:
-            teleservice = HttpTeleservice(settings.url, timeout=settings.timeout, ca_files=settings.ca_files)
+            # The TLS context reads the system CA store and the extra CA files: disk I/O, off the event loop.
+            try:
+                teleservice = await asyncio.to_thread(HttpTeleservice, settings.url, timeout=settings.timeout,
+                                                      ca_files=settings.ca_files)
+            except (OSError, ssl.SSLError) as exc:
+                raise PluginNotReady("certificat d'autorité du téléservice e-prescription illisible "
+                                     f"([plugins.eprescription] ca_files : {exc.strerror or type(exc).__name__})"
+                                     ) from exc
         spool = Path(agent.config.store.path).parent / "print-spool"
         service = EprescriptionService(
             agent=agent, settings=settings, teleservice=teleservice,

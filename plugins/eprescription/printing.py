@@ -39,10 +39,12 @@ class CupsPrinter:
         lp = shutil.which(self.command)
         if lp is None:
             raise PrintFailed("Impression impossible : la commande « lp » (CUPS) est introuvable sur ce poste.")
-        fd, name = tempfile.mkstemp(prefix="vigie-ordonnance-", suffix=".pdf")
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(pdf)
+            name = await asyncio.to_thread(_spool_file, pdf)  # file I/O off the event loop
+        except OSError as exc:
+            raise PrintFailed(f"Impression impossible : le fichier à imprimer n'a pas pu être écrit "
+                              f"({exc.strerror}).") from None
+        try:
             args = [lp, *(["-d", printer] if printer else []), "-t", title, "--", name]
             proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                         stderr=asyncio.subprocess.PIPE)
@@ -64,8 +66,24 @@ class CupsPrinter:
             match = re.search(r"(?:request id is|id de requête :?|requête)\s+(\S+)", text)
             return match.group(1) if match else text.strip()[:100]
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(name)
+            await asyncio.to_thread(_remove, name)
+
+
+def _spool_file(pdf: bytes) -> str:
+    """A private (0600) temporary copy of the PDF for `lp`."""
+    fd, name = tempfile.mkstemp(prefix="vigie-ordonnance-", suffix=".pdf")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pdf)
+    except BaseException:
+        _remove(name)
+        raise
+    return name
+
+
+def _remove(name: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(name)
 
 
 class WindowsShellPrinter:
@@ -76,12 +94,17 @@ class WindowsShellPrinter:
 
     async def print_pdf(self, pdf: bytes, *, printer: str | None, title: str) -> str:
         # The reader opens the file after ShellExecute returns: the file must outlive this call.
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
         path = self.spool_dir / f"{re.sub(r'[^A-Za-z0-9_-]', '_', title)[:60]}.pdf"
-        path.write_bytes(pdf)
 
-        def run() -> None:
+        def run() -> None:  # file I/O and ShellExecute, all off the event loop
             import ctypes
+
+            try:
+                self.spool_dir.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(pdf)
+            except OSError as exc:
+                raise PrintFailed(f"Impression impossible : le fichier à imprimer n'a pas pu être écrit "
+                                  f"({exc.strerror}).") from None
 
             verb, params = ("printto", f'"{printer}"') if printer else ("print", None)
             code = ctypes.windll.shell32.ShellExecuteW(None, verb, str(path), params, None, 0)  # type: ignore[attr-defined]

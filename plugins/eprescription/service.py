@@ -71,7 +71,7 @@ class EprescriptionService:
         for r in rows:
             row = await self._load(str(r[0]))
             try:
-                prescription = parse_prescription(row.prescription)
+                prescription = await asyncio.to_thread(parse_prescription, row.prescription)
             except UserFacingError:  # rules changed since it was made: keep it, do not block the start
                 log.error("ordonnance %s could not be queued for sharing: it no longer validates", row.id)
                 continue
@@ -91,7 +91,7 @@ class EprescriptionService:
                      printer: str | None = None) -> dict[str, Any]:
         raw = dict(raw)
         raw.setdefault("page_size", self.settings.page_size)
-        prescription = parse_prescription(raw)
+        prescription = await asyncio.to_thread(parse_prescription, raw)  # decodes the signature image
         ins_answer: dict[str, str] | None | bool = None
         if prescription.patient.identity_id:
             ins_answer = await self.store.transaction(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from datetime import date
 from typing import Any
@@ -29,6 +30,7 @@ from plugins.eprescription.models import (
 MAX_ITEMS = 40
 MAX_TEXT = 500
 MAX_SIGNATURE_BYTES = 512 * 1024
+MAX_SIGNATURE_PIXELS = 4_000_000  # a scanned signature at 600 dpi is far below
 _PNG = b"\x89PNG\r\n\x1a\n"
 _AM = re.compile(r"^(?:\d{2}|2[AB])\d{7}$")
 
@@ -231,6 +233,22 @@ def _item(r: _Reader, raw: Any, index: int) -> Item | None:
     return None if len(r.errors) > before else item
 
 
+def _signature_problem(png: bytes) -> str | None:
+    """Decode the signature now (a few ms, in the caller's worker thread): a PNG that only starts right, or
+    whose few hundred KB inflate to gigabytes, must be refused here, before the téléservice registers the
+    ordonnance, not fail the rendering afterwards."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            if image.width * image.height > MAX_SIGNATURE_PIXELS:
+                return "L'image de signature est trop grande (4 millions de pixels au plus)."
+            image.load()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return "La signature doit être une image PNG lisible (fichier endommagé)."
+    return None
+
+
 def parse_prescription(raw: Any, *, today: date | None = None) -> Prescription:
     """Validate `raw` (the JSON of `prescription.create` / the CLI file); raise `PrescriptionInvalid`."""
     today = today or date.today()
@@ -264,6 +282,8 @@ def parse_prescription(raw: Any, *, today: date | None = None) -> Prescription:
                 raise ValueError
             if len(signature) > MAX_SIGNATURE_BYTES:
                 r.error("signature_png", "L'image de signature dépasse 512 Ko.")
+            elif (problem := _signature_problem(signature)) is not None:
+                r.error("signature_png", problem)
         except (binascii.Error, ValueError, TypeError):
             r.error("signature_png", "La signature doit être une image PNG encodée en base64.")
     unknown = set(raw) - {"prescriber", "patient", "items", "date", "comments", "signature_png", "page_size"}

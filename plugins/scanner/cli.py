@@ -97,7 +97,7 @@ def _emulator_url(config_path: Path | None) -> str:
 
 
 def run_sandbox_scan(args: argparse.Namespace) -> int:
-    from sandbox.scanner.emulator import send_to_emulator
+    from sandbox.scanner.emulator import EmulatorError, send_to_emulator
 
     data = _payload(args)
     if args.via == "lgc":
@@ -109,7 +109,10 @@ def run_sandbox_scan(args: argparse.Namespace) -> int:
         return 0
     try:
         asyncio.run(send_to_emulator(_emulator_url(args.config), data=data, via=args.via))
-    except (OSError, RuntimeError) as exc:
-        raise UserFacingError(f"Émulateur de douchette injoignable : {exc}") from exc
+    except EmulatorError as exc:
+        raise UserFacingError(f"Émulateur de douchette : {exc}") from exc
+    except (OSError, TimeoutError) as exc:
+        raise UserFacingError(f"Émulateur de douchette injoignable ({exc.strerror or type(exc).__name__}) : "
+                              "relancez « vigie run --sandbox ».") from exc
     print(f"Code envoyé par la douchette simulée ({args.via}).")
     return 0

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 PDF_DPI = 300
 MAX_PAGES = 20
 MAX_PIXELS = 60_000_000  # ~ A3 at 600 dpi; Pillow's decompression-bomb guard with our own limit
+MAX_FILE_BYTES = 50 * 1024 * 1024  # a local file (`vigie scan`, admin `scan.image` path): a long scanned PDF
 
 
 class ImageError(ValueError):
@@ -42,8 +43,13 @@ def load_pages(data: bytes, dpi: int = PDF_DPI) -> list[Image.Image]:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         image = Image.open(io.BytesIO(data))
+        # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse from the header, before decoding.
+        if image.width * image.height > MAX_PIXELS:
+            raise ImageError("Image trop grande pour être analysée (format A3 à 600 dpi au plus).")
         image.load()
     except (OSError, Image.DecompressionBombError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
         raise ImageError("Fichier illisible : une image PNG ou JPEG, ou un PDF, est attendu.") from exc
     return [ImageOps.exif_transpose(image) or image]
 
@@ -58,6 +64,12 @@ def _pdf_pages(data: bytes, dpi: int) -> list[Image.Image]:
     try:
         if len(pdf) > MAX_PAGES:
             raise ImageError(f"PDF trop long : {MAX_PAGES} pages au plus.")
+        # A few bytes of PDF can declare a page of several square metres: bound the bitmap before rendering
+        # it, as Pillow's guard does for images.
+        for i in range(len(pdf)):
+            width, height = pdf[i].get_size()  # points (1/72 inch)
+            if width * height * (dpi / 72) ** 2 > MAX_PIXELS:
+                raise ImageError(f"Page {i + 1} du PDF trop grande pour être analysée (format A3 au plus).")
         return [pdf[i].render(scale=dpi / 72, grayscale=True).to_pil() for i in range(len(pdf))]
     finally:
         pdf.close()
@@ -117,9 +129,14 @@ def decode_bytes(data: bytes, *, timeout: float = 1.5) -> list[Decoded]:
 
 def decode_path(path: Path | str, *, timeout: float = 1.5) -> list[Decoded]:
     try:
-        data = Path(path).read_bytes()
+        if not Path(path).is_file():  # a FIFO or a device (/dev/zero) would block or never end
+            raise FileNotFoundError(path)
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ImageError(f"Fichier introuvable ou illisible : {Path(path).name}.") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"Fichier trop volumineux : {MAX_FILE_BYTES // (1024 * 1024)} Mo au plus.")
     return decode_bytes(data, timeout=timeout)
 
 

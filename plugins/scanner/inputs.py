@@ -8,6 +8,9 @@ one configured input device is grabbed exclusively (`evdev`).
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -57,8 +60,29 @@ def open_inputs(settings: ScannerSettings, on_scan_for: OnScanFactory, on_state:
     return readers
 
 
+# The device layer reports the OS's (English) error text; agent.info and the tray show French.
+REASONS_FR = {
+    errno.ENOENT: "introuvable : débranché ou mauvais port",
+    errno.EACCES: "accès refusé : droits du compte sur le périphérique",
+    errno.EBUSY: "occupé par un autre programme",
+    errno.ENODEV: "débranché",
+    errno.ENXIO: "débranché",
+    errno.EIO: "débranché",
+    errno.ECONNREFUSED: "connexion refusée",
+}
+
+
+def french_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    found = re.search(r"\[Errno (\d+)\]", reason)
+    codes = [int(found.group(1))] if found else [n for n in REASONS_FR if os.strerror(n) in reason]
+    return next((REASONS_FR[n] for n in codes if n in REASONS_FR), reason)
+
+
 def _device_state(on_state: OnState, name: str) -> Callable[[str, str | None], None]:
     def report(state: str, reason: str | None) -> None:
-        on_state(name, {"connected": "connecté", "disconnected": "déconnecté"}.get(state, state), reason)
+        on_state(name, {"connected": "connecté", "disconnected": "déconnecté"}.get(state, state),
+                 french_reason(reason))
 
     return report

@@ -119,13 +119,18 @@ class ScannerPlugin:
         register("Scanner un Datamatrix INS de test", self._tray_test_scan, section="sandbox")
 
     async def _tray_test_scan(self) -> None:
-        from sandbox.scanner.emulator import send_to_emulator
+        from sandbox.scanner.emulator import EmulatorError, send_to_emulator
 
         service = self._service()
         url = service.agent.config.services.get("scanner")
         if not url:
             raise UserFacingError("Émulateur de douchette absent : lancez « vigie run --sandbox ».")
-        await send_to_emulator(url, identity="ADRTROIS", via="serial")
+        try:
+            await send_to_emulator(url, identity="ADRTROIS", via="serial")
+        except EmulatorError as exc:  # said to the user in French, not "the action failed, see the log"
+            raise UserFacingError(f"Émulateur de douchette : {exc}") from exc
+        except (OSError, TimeoutError) as exc:
+            raise UserFacingError("Émulateur de douchette injoignable : relancez « vigie run --sandbox ».") from exc
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @hookimpl

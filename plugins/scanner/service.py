@@ -183,4 +183,11 @@ class ScanService:
         await self.drain()
 
     def status(self) -> dict[str, Any]:
-        return {"devices": dict(self.devices), **self.counts}
+        devices = dict(self.devices)
+        # `state` is what the tray's "Lecteurs et services" shows (it printed "?" without it).
+        if devices:
+            connected = sum(1 for state in devices.values() if state == "connecté")
+            state = f"douchettes connectées : {connected} sur {len(devices)}"
+        else:
+            state = "en marche (douchettes en mode clavier)"
+        return {"state": state, "devices": devices, **self.counts}

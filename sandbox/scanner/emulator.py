@@ -26,6 +26,10 @@ from hardware.scanners.hidpos import encode_reports
 from sandbox.scanner.identities import sandbox_payload
 
 
+class EmulatorError(RuntimeError):
+    """The emulator cannot make the asked scan (French message)."""
+
+
 @dataclass
 class ScannerEmulator:
     serial_path: str | None
@@ -41,17 +45,18 @@ class ScannerEmulator:
     async def scan(self, data: bytes, via: str = "serial", suffix: bytes = b"\r") -> None:
         if via == "serial":
             if self._master is None:
-                raise RuntimeError("no pty on this platform")
+                raise EmulatorError("pas de port série simulé sur ce système (pty)")
             await asyncio.to_thread(os.write, self._master, data + suffix)
         elif via == "hid":
             if not self._hid_clients:
-                raise RuntimeError("no HID POS reader connected")
+                raise EmulatorError("aucun lecteur HID POS de l'agent n'est connecté à l'émulateur "
+                                    "(scanner HID désactivé ou agent arrêté)")
             for writer in list(self._hid_clients):
                 for report in encode_reports(data):
                     writer.write(report)
                 await writer.drain()
         else:
-            raise ValueError(f"unknown transport {via!r}")
+            raise EmulatorError(f"mode d'envoi inconnu : {via!r} (serial ou hid)")
         self.sent.append((via, data))
 
     async def unplug_hid(self) -> None:
@@ -86,6 +91,8 @@ class ScannerEmulator:
             order = json.loads(line)
             await self.scan(base64.b64decode(order["data_base64"]), order.get("via", "serial"))
             answer: dict[str, Any] = {"ok": True}
+        except EmulatorError as exc:  # French, shown to the user by the tray and `vigie sandbox scan`
+            answer = {"ok": False, "error": str(exc)}
         except Exception as exc:
             answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         writer.write(json.dumps(answer).encode() + b"\n")
@@ -152,4 +159,4 @@ async def send_to_emulator(url: str, *, identity: str | None = None, first_name:
     finally:
         writer.close()
     if not answer.get("ok"):
-        raise RuntimeError(answer.get("error", "emulator refused"))
+        raise EmulatorError(str(answer.get("error") or "refus sans motif"))

@@ -58,7 +58,9 @@ def submenu(menu: Any, prefix: str) -> Any:
 async def tray_agent(agent_config: Config, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Agent, str, Any]]:
     require_binary("Xvfb", "trayer", "xdotool", "xwininfo", "xdpyinfo")
     with xvfb() as display, trayer(display):
-        monkeypatch.setenv("DISPLAY", display)  # pystray's X backend reads it; restored after the test
+        # The session's DISPLAY points elsewhere: `[plugins.ui] display` must win for the tray as for the popup
+        # (monkeypatch restores the variable the tray thread sets).
+        monkeypatch.setenv("DISPLAY", ":9999")
         agent_config.disabled_plugins = ["ins", "cards", "scanner", "eprescription"]
         agent_config.sandbox = True
         agent_config.plugins["ui"] = {"popup": True, "tray": True, "display": display}

@@ -110,3 +110,14 @@ async def test_popup_process_answers_only_allowed_methods(agent_config: Config, 
     finally:
         await popup.stop()
         await agent.stop()
+
+
+def test_popup_process_without_tkinter_exits_like_without_display() -> None:
+    # Code 3 makes the host wait RESTART_MAX before trying again, instead of restarting a crash every second.
+    import subprocess
+
+    code = ('import sys, runpy; sys.modules["tkinter"] = None; '
+            'runpy.run_module("agent.popup", run_name="__main__")')
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert "tkinter is not installed (Debian/Ubuntu: python3-tk)" in proc.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import signal
@@ -87,7 +86,7 @@ def test_eprescription_cli_render_local_without_agent(tmp_path: Path) -> None:
     assert "sans code 2D" in run.stdout
     text = subprocess.run(["pdftotext", str(out_pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "N° RPPS" in text and "EP-" not in text
-    assert base64.b64encode(out_pdf.read_bytes())  # a real file was written
+    assert out_pdf.read_bytes().startswith(b"%PDF-")  # a real PDF was written (any non-empty file passed)
 
 
 async def test_eprescription_demo_page_button_in_headless_chromium(sandbox: dict[str, Any], browser: Any,

@@ -108,6 +108,8 @@ async def test_eprescription_e2e_fallback_has_no_2d_code_and_still_shares(
     assert consumer.documents[0].pdf == pdf and consumer.documents[0].metadata["code_present"] is False
     if settings.get("enabled") is False or "url" in settings:
         assert sum(ep_sandbox.state.counts.values()) == 0  # module off: the téléservice is not called
+    else:  # the fallback follows a real answer (or silence) of the téléservice, asked once
+        assert ep_sandbox.state.counts[mode] == 1 and sum(ep_sandbox.state.counts.values()) == 1
 
 
 async def test_eprescription_e2e_document_waits_in_outbox_until_a_consumer_exists(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -118,3 +119,24 @@ async def test_teleservice_https_trusts_only_the_configured_ca(ordonnance: dict[
     finally:
         await sandbox.stop()
     assert not directory.exists()  # the throwaway key is deleted with the sandbox
+
+
+async def test_teleservice_unreadable_ca_file_is_a_french_not_ready_reason(tmp_path: Path) -> None:
+    from agent.app import Agent
+    from agent.config import config_from_dict
+    from tests.plugins.ins.conftest import wait_until
+
+    config = config_from_dict({
+        "api": {"port": 0}, "store": {"path": str(tmp_path / "vigie.sqlite3")}, "log": {"dir": str(tmp_path / "logs")},
+        "plugins": {"eprescription": {"url": "https://127.0.0.1:9/", "ca_files": [str(tmp_path / "absent.pem")]}},
+    })
+    agent = Agent(config)
+    await agent.start()
+    try:
+        state = agent.plugins.states["eprescription"]
+        await wait_until(lambda: state.reason is not None, what="e-prescription degraded")
+        assert not state.started and state.status == "degraded"
+        assert state.reason == ("certificat d'autorité du téléservice e-prescription illisible "
+                                "([plugins.eprescription] ca_files : No such file or directory)")
+    finally:
+        await agent.stop()

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import date
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from agent.rpc import INVALID_PARAMS
 from plugins.eprescription.validation import PrescriptionInvalid, luhn_ok, parse_prescription
 
 TODAY = date(2026, 11, 29)
+
+
+def _png(image: Image.Image) -> str:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode()
 
 
 def _errors(raw: Any) -> dict[str, str]:
@@ -67,6 +76,10 @@ def test_validation_luhn_rpps() -> None:
     (lambda r: r.update(signature_png="bm90IGEgcG5n"), "signature_png",
      "La signature doit être une image PNG encodée en base64."),
     (lambda r: r.update(patient_ins="1840675123456"), "patient_ins", "Champ inconnu."),
+    (lambda r: r.update(signature_png=base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()),
+     "signature_png", "La signature doit être une image PNG lisible (fichier endommagé)."),
+    (lambda r: r.update(signature_png=_png(Image.new("1", (5000, 5000), 1))), "signature_png",
+     "L'image de signature est trop grande (4 millions de pixels au plus)."),
 ])
 def test_validation_refuses_with_precise_message(ordonnance: dict[str, Any], mutate: Any, field: str,
                                                  message: str) -> None:

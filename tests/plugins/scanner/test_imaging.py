@@ -81,6 +81,42 @@ def test_imaging_nothing_found_and_unreadable_files() -> None:
         imaging.decode_path("/nonexistent/scan.png")
 
 
+def test_imaging_pdf_with_a_giant_page_is_refused_before_rendering() -> None:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    pdf.new_page(14400, 14400)  # 5 m x 5 m: 1.9e10 pixels at 300 dpi, from a file of a few hundred bytes
+    out = io.BytesIO()
+    pdf.save(out)
+    pdf.close()
+    with pytest.raises(imaging.ImageError, match="Page 1 du PDF trop grande"):
+        imaging.decode_bytes(out.getvalue())
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns at open
+def test_imaging_image_over_the_pixel_limit_is_refused_from_its_header() -> None:
+    # 9000 x 9000 = 81 Mpixels: above our limit but below twice it, where Pillow would only warn and decode.
+    big = png(Image.new("1", (9000, 9000), 1))
+    assert len(big) < 1_000_000  # fits in one scan.image call
+    with pytest.raises(imaging.ImageError, match="Image trop grande"):
+        imaging.decode_bytes(big)
+
+
+def test_imaging_path_that_is_not_a_regular_file_or_too_big_is_refused(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    fifo = tmp_path / "scan.png"
+    os.mkfifo(fifo)  # opening it would block the worker thread forever
+    with pytest.raises(imaging.ImageError, match="introuvable ou illisible"):
+        imaging.decode_path(fifo)
+    big = tmp_path / "big.png"
+    big.write_bytes(png(images.symbol_image(PAYLOAD)))
+    monkeypatch.setattr(imaging, "MAX_FILE_BYTES", big.stat().st_size - 1)
+    with pytest.raises(imaging.ImageError, match="trop volumineux"):
+        imaging.decode_path(big)
+
+
 async def test_scan_image_rpc_routes_each_code(scanner_agent: AgentFactory, lgc_for: Any) -> None:
     import base64
 

@@ -134,6 +134,20 @@ async def test_scan_status_in_agent_info(scanner_agent: AgentFactory, emulator: 
     info = await agent.info()
     devices = info["services"]["scanner"]["devices"]
     assert "HID POS (émulateur)" in devices and any(name.startswith("série") for name in devices)
+    await wait_until(lambda: all(state == "connecté" for state in scanner_service(agent).devices.values()),
+                     what="serial and HID scanners connected")
+    assert (await agent.info())["services"]["scanner"]["state"] == "douchettes connectées : 2 sur 2"
+
+
+async def test_scan_status_without_devices_is_keyboard_mode(scanner_agent: AgentFactory) -> None:
+    from agent.tray import build_tray, snapshot
+
+    agent, _ = await scanner_agent()
+    assert (await agent.info())["services"]["scanner"] == {
+        "state": "en marche (douchettes en mode clavier)", "devices": {}, "received": 0, "rejected": 0}
+    ui = agent.plugins.pm.get_plugin("ui")
+    status = next(e for e in build_tray(await snapshot(agent, ui)).menu if e.label == "Lecteurs et services")
+    assert "Service scanner : en marche (douchettes en mode clavier)" in [e.label for e in status.children]
 
 
 async def test_scan_tray_item_is_registered_in_the_sandbox_section(scanner_agent: AgentFactory) -> None:
@@ -217,3 +231,38 @@ async def test_scan_routing_survives_a_broken_parser(scanner_agent: AgentFactory
     assert agent.plugins.states["broken"].status == "degraded"
     answer = await client.result("scan.submit", {"data": ADRTROIS})
     assert answer["kind"] == "ins_datamatrix" and recorder.scans
+
+
+async def test_scan_tray_sandbox_entry_says_in_french_why_the_emulator_cannot_scan(
+        scanner_agent: AgentFactory, emulator: ScannerEmulator, agent_config: Any) -> None:
+    import pytest
+
+    from agent.errors import UserFacingError
+    from sandbox.scanner.emulator import EmulatorError
+
+    # No reader of the agent connected to the emulator's HID port: the emulator answers why, in French.
+    with pytest.raises(EmulatorError, match="^aucun lecteur HID POS de l'agent n'est connecté à l'émulateur"):
+        await send_to_emulator(emulator.control_url, identity="ADRTROIS", via="hid")
+    with pytest.raises(EmulatorError, match="^mode d'envoi inconnu : 'usb' \\(serial ou hid\\)$"):
+        await send_to_emulator(emulator.control_url, identity="ADRTROIS", via="usb")
+    # The tray entry turns it into a message for the user (not "l'action a échoué, voir le journal").
+    await emulator.stop()  # the sandbox stopped behind the agent's back
+    agent_config.services["scanner"] = emulator.control_url
+    agent, recorder = await scanner_agent(config=agent_config)
+    item = next(i for i in agent.tray_items if i.label == "Scanner un Datamatrix INS de test")
+    with pytest.raises(UserFacingError, match="^Émulateur de douchette injoignable : relancez"):
+        await item.action()
+    assert recorder.scans == []
+
+
+async def test_scan_device_states_are_french(scanner_agent: AgentFactory) -> None:
+    from plugins.scanner.inputs import french_reason
+
+    agent, _ = await scanner_agent(scanner={"serial": [{"port": "/dev/ttyVIGIE-ABSENT"}]})
+    service = scanner_service(agent)
+    await wait_until(lambda: service.devices.get("série /dev/ttyVIGIE-ABSENT", "").startswith("déconnecté"),
+                     what="absent serial port reported")
+    # pyserial says "could not open port ...: [Errno 2] No such file or directory: ..."
+    assert service.devices["série /dev/ttyVIGIE-ABSENT"] == "déconnecté (introuvable : débranché ou mauvais port)"
+    assert french_reason("Connection refused") == "connexion refusée"  # the HID POS emulator's socket
+    assert french_reason("HID POS emulator closed the stream") == "HID POS emulator closed the stream"
