@@ -12,6 +12,7 @@ import asyncio
 import base64
 import importlib
 import logging
+import os
 import sqlite3
 import time
 import uuid
@@ -206,7 +207,10 @@ class EprescriptionService:
             def write() -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 partial = target.with_suffix(".pdf.part")
-                partial.write_bytes(row.pdf)
+                # Health data: readable by this user only, from the first byte (not chmod'ed afterwards).
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(row.pdf)
                 partial.replace(target)  # never a half-written ordonnance under the final name
 
             try:

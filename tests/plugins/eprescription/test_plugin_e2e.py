@@ -219,6 +219,7 @@ async def test_eprescription_e2e_print_records_job_and_failure_keeps_document(
     saved = await lgc.result("prescription.export", {"prescription_id": created["prescription_id"], "save": True})
     assert saved["path"] == str(tmp_path / "exports" / saved["filename"])
     assert Path(saved["path"]).read_bytes() == base64.b64decode(created["pdf"])
+    assert Path(saved["path"]).stat().st_mode & 0o777 == 0o600  # health data: this user only
     # An unusable export folder (a file in its place: root would ignore a read-only mode) is reported.
     Path(saved["path"]).unlink()
     (tmp_path / "exports").rmdir()
