@@ -34,6 +34,7 @@ from agent.errors import RegistrationError
 from agent.hookcall import call_registration
 from agent.plugins import PluginHost
 from sandbox.demo.server import start_demo_page
+from sandbox.signals import stop_on_signals
 
 CHILD_START_TIMEOUT = 20.0
 
@@ -138,11 +139,8 @@ async def run_sandbox(config_path: Path | None, port: int | None, headless: bool
     proc = subprocess.Popen(cmd, env=env)  # noqa: ASYNC220 (returns at once; waits run in an executor)
     api_url = f"http://127.0.0.1:{config.api.port}"
     pointer = sandbox_pointer_path()
-    stop = asyncio.Event()
+    stop = stop_on_signals()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # Windows: KeyboardInterrupt path below
-            loop.add_signal_handler(sig, stop.set)
     try:
         ready = await loop.run_in_executor(None, _wait_health, api_url, proc, CHILD_START_TIMEOUT)
         if not ready:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 
 from sandbox.eprescription.server import MODES, start_eprescription_sandbox
+from sandbox.signals import stop_on_signals
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -15,11 +15,7 @@ async def _run(args: argparse.Namespace) -> int:
     ca = f"ca_files = [\"{sandbox.ca_file}\"]\n" if sandbox.ca_file else ""
     print(f"Téléservice e-prescription (bac à sable) : {sandbox.url}  mode={args.mode}\n"
           f"[plugins.eprescription]\nurl = \"{sandbox.url}\"\n{ca}Ctrl-C pour arrêter.", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from sandbox.insi.server import start_insi_sandbox
+from sandbox.signals import stop_on_signals
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -46,11 +45,7 @@ async def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"invalid settings: {exc}", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     pki = sandbox.pki
     print(
         "INSi sandbox (test data, throwaway PKI)\n"
