@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.clients import ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.errors import UserFacingError
 from agent.pairing import PairingBroker
 from agent.rpc import NOT_FOUND, RpcContext, RpcRegistry
