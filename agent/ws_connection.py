@@ -21,6 +21,7 @@ from agent.rpc import RpcContext, dumps
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256  # outgoing messages per socket before it counts as too slow
+CLOSE_INTERNAL = 1011  # the writer failed: say so rather than leave a socket that never answers
 CLOSE_TIMEOUT = 0.5  # the whole agent stops in < 2 s
 STUCK_BUFFER = 64 * 1024  # bytes still unsent to a peer when we close: it is not reading
 
@@ -84,6 +85,8 @@ class Connection:
                 return
             try:
                 await self.ws.send_str(item)
+            except UnicodeEncodeError:  # a message no UTF-8 frame can carry: drop it, keep the socket
+                log.error("websocket %d: unencodable message dropped", self.id)
             except Exception as exc:  # peer gone: the read loop sees the close and cleans up
                 log.debug("websocket %d: send failed (%s)", self.id, type(exc).__name__)
                 return
@@ -114,7 +117,14 @@ class Connection:
             self.enqueue(dumps(payload))
 
     def enqueue(self, item: str | Close) -> None:
-        if self.writer is None or self.writer.done():
+        if self.writer is None:
+            return
+        if self.writer.done():
+            # Whatever stopped it, nothing queued would ever be sent: close (once) with a reason, so
+            # neither a caller nor the auth deadline waits on a socket that can no longer answer.
+            if not self.closing:
+                log.warning("websocket %d: writer stopped, closing", self.id)
+                self.kill(CLOSE_INTERNAL, "erreur interne")
             return
         try:
             self.queue.put_nowait(item)
@@ -123,7 +133,10 @@ class Connection:
             self.kill(WSCloseCode.TRY_AGAIN_LATER, "client trop lent")
 
     def close_after(self, code: int, reason: str) -> None:
-        """Close once the replies already queued are sent."""
+        """Close once the replies already queued are sent (at once if the writer is gone)."""
+        if self.writer is not None and self.writer.done():
+            self.kill(code, reason)
+            return
         self.enqueue(Close(code, reason))
         self.closing = True
 
