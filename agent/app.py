@@ -23,7 +23,7 @@ from typing import Any
 from agent import __version__
 from agent.acting import ActingUser, ActingUsers
 from agent.admin import register_admin_methods
-from agent.clients import ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.config import Config
 from agent.context import Decisions, PluginContext, StatusPort
 from agent.documents import register_dispatch
