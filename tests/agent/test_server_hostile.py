@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
 from agent.rpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RpcContext
-from tests.agent.api_fixtures import Api, call, closed, receive, reply_to, running_api
+from tests.agent.api_fixtures import Api, call, closed, receive, running_api
 
 SURROGATE_FRAMES = [
     '{"jsonrpc": "2.0", "id": "\\ud800", "method": "test.count"}',
