@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from agent.rpc import RpcContext
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
-    from sandbox.supervisor import SandboxService
 
 declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins"})
 
@@ -174,16 +173,6 @@ class InsPlugin:
         from plugins.ins.cli import configure_batch, run_batch
 
         register("ins", "INS : lot du début de journée (vigie ins batch FICHIER.csv)", configure_batch, run_batch)
-
-    @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.insi.server import start_insi_sandbox
-
-            sandbox = await start_insi_sandbox()
-            return sandbox.as_service()
-
-        register("insi", start)
 
     @hookimpl
     async def acting_user_changed(self, user: ActingUser) -> None:

@@ -58,6 +58,7 @@ def _probe(code: str, *args: str, home: Path) -> dict[str, Any]:
 def test_cli_help_imports_no_sandbox_module(tmp_path: Path) -> None:
     probe = _probe(HELP_PROBE, home=tmp_path / "home")
     assert "démarrer l'agent" in probe["help"]  # the probe did run the help
+    assert "piloter le bac à sable" in probe["help"]  # listed (installed here), yet not imported
     assert probe["modules"] == []
 
 
