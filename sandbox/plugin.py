@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from agent.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.rpc import RpcContext
 
-SETTINGS = "sandbox"  # `[plugins.sandbox]` of the throwaway profile: `nonce`
+# `[plugins.sandbox]` of the throwaway profile: `nonce`.
 
 
 def configure_run(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +48,8 @@ class SandboxPlugin:
                  scope="admin", description="Sandbox only: this agent's pid and profile nonce.")
 
     @hookimpl
-    def startup(self, agent: Agent) -> None:
-        nonce = agent.config.plugin_settings(SETTINGS).get("nonce")
+    def startup(self, context: PluginContext) -> None:
+        nonce = context.settings.get("nonce")
         self.nonce = nonce if isinstance(nonce, str) else None
 
     async def info(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:

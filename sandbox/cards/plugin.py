@@ -16,7 +16,7 @@ from agent.hookspecs import hookimpl
 from agent.rpc import INVALID_PARAMS
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.rpc import RpcContext
     from sandbox.cards.bench import CardBench
     from sandbox.supervisor import SandboxService
@@ -46,7 +46,7 @@ def vpcd_port(raw: dict[str, Any]) -> int:
 class CardsSandboxPlugin:
     def __init__(self) -> None:
         self.bench: CardBench | None = None
-        self._agent: Agent | None = None
+        self._context: PluginContext | None = None
 
     @hookimpl
     def register_sandbox_services(self, register: Any) -> None:
@@ -58,23 +58,23 @@ class CardsSandboxPlugin:
         register("pcsc", start)
 
     @hookimpl
-    def startup(self, agent: Agent) -> None:
-        self._agent = agent
+    def startup(self, context: PluginContext) -> None:
+        self._context = context
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         # Registered before the product plugins, so stopped after them: the cards service logs the CPS
         # out first, then the virtual cards are pulled (they would go with the process anyway).
         if self.bench is not None:
             await asyncio.to_thread(self.bench.remove)
 
     def _bench(self) -> CardBench:
-        if self._agent is None or not self._agent.config.sandbox:
+        if self._context is None or not self._context.sandbox:
             raise UserFacingError("Cartes de test disponibles seulement avec « vigie run --sandbox ».")
         if self.bench is None:
             from sandbox.cards.bench import CardBench
 
-            self.bench = CardBench(vpcd_port(self._agent.config.plugin_settings(SETTINGS)))
+            self.bench = CardBench(vpcd_port(dict(self._context.settings)))
         return self.bench
 
     async def insert(self, params: dict[str, Any], ctx: RpcContext | None = None) -> dict[str, Any]:

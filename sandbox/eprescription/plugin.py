@@ -16,7 +16,7 @@ from agent.errors import UserFacingError
 from agent.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.rpc import RpcContext
     from sandbox.supervisor import SandboxService
 
@@ -44,8 +44,8 @@ class EprescriptionSandboxPlugin:
         register("eprescription", start)
 
     @hookimpl
-    def startup(self, agent: Agent) -> None:
-        self._settings = agent.config.plugin_settings(SETTINGS)
+    def startup(self, context: PluginContext) -> None:
+        self._settings = dict(context.settings)
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:

@@ -2,8 +2,9 @@
 
 The product INS plugin needs nothing sandbox-specific: its `[plugins.ins]` settings name the stand-in,
 the client certificate's passphrase is in the keyring (the supervisor seeds the sandbox agent's
-throwaway keyring), and in CPS mode the signer comes through the card port (`Agent.set_acting_user`)
-as a CPS in a reader would: here the stand-in's software key, when no card is in.
+throwaway keyring), and in CPS mode the signer comes through the card port (`context.acting`) as a CPS
+in a reader would: here the stand-in's software key for the test PS, when `[plugins.sandbox-insi] cps =
+true` (with `[plugins.ins] auth = "cps"`) and no card is in.
 """
 
 from __future__ import annotations
@@ -13,14 +14,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.acting import ActingUser
+from agent.errors import ConfigError
 from agent.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from sandbox.supervisor import SandboxService
 
-SETTINGS = "sandbox-insi"  # `[plugins.sandbox-insi]`: signer = {key, cert} (PEM files of the test PS)
+# `[plugins.sandbox-insi]`: signer = {key, cert} (PEM files of the test PS), cps (plug it in as the CPS),
+# user = {name, national_id, profession} (who that CPS names).
 VIRTUAL_READER = "Bac à sable (clé logicielle CPS)"
+
+
+def signer_files(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or set(raw) != {"key", "cert"} or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError("plugins.sandbox-insi.signer", "une table {key, cert} de chemins est attendue",
+                          "a {key, cert} table of paths is expected")
+    return dict(raw)
 
 
 class InsiSandboxPlugin:
@@ -35,25 +45,16 @@ class InsiSandboxPlugin:
         register("insi", start)
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
-        signer_files = agent.config.plugin_settings(SETTINGS).get("signer")
-        ins = agent.config.plugin_settings("ins")
-        if not signer_files or agent.card_signer is not None or not _cps_mode(ins):
+    async def startup(self, context: PluginContext) -> None:
+        settings = context.settings
+        if settings.get("cps") is not True or context.acting.card_signer is not None:
             return
+        files = signer_files(settings.get("signer"))
         from plugins.ins.insi.signer import SoftwareSigner
 
-        signer = await asyncio.to_thread(SoftwareSigner.from_files, Path(signer_files["key"]),
-                                         Path(signer_files["cert"]))
-        user = ins.get("user", {})
-        await agent.set_acting_user(ActingUser(kind="cps", name=user.get("name"), national_id=user.get("national_id"),
-                                               profession=user.get("profession"), reader=VIRTUAL_READER), signer)
-
-
-def _cps_mode(raw: dict[str, Any]) -> bool:
-    from agent.errors import ConfigError
-    from plugins.ins.settings import parse_settings
-
-    try:
-        return parse_settings(raw).auth == "cps"
-    except ConfigError:
-        return False  # the INS plugin reports its own configuration errors
+        signer = await asyncio.to_thread(SoftwareSigner.from_files, Path(files["key"]), Path(files["cert"]))
+        user = settings.get("user") or {}
+        await context.acting.set_card_user(ActingUser(kind="cps", name=user.get("name"),
+                                                      national_id=user.get("national_id"),
+                                                      profession=user.get("profession"), reader=VIRTUAL_READER),
+                                           signer)

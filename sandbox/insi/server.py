@@ -180,8 +180,10 @@ class InsiSandbox:
         return {PASSPHRASE_SECRET: self.pki.client_passphrase}
 
     def sandbox_settings(self) -> dict[str, Any]:
-        """`[plugins.sandbox-insi]` (sandbox/insi/plugin.py): the test PS's key, the CPS of CPS mode."""
-        return {"signer": {"key": str(self.pki.ps_key), "cert": str(self.pki.ps_cert)}}
+        """`[plugins.sandbox-insi]` (sandbox/insi/plugin.py): the test PS's key, the CPS of CPS mode (`cps`)."""
+        return {"signer": {"key": str(self.pki.ps_key), "cert": str(self.pki.ps_cert)}, "cps": False,
+                "user": {"name": SANDBOX_USER_NAME, "national_id": self.pki.ps_national_id,
+                         "profession": SANDBOX_PROFESSION}}
 
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService

@@ -13,13 +13,13 @@ from agent.errors import UserFacingError
 from agent.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from sandbox.supervisor import SandboxService
 
 
 class ScannerSandboxPlugin:
     def __init__(self) -> None:
-        self._agent: Agent | None = None
+        self._context: PluginContext | None = None
 
     @hookimpl
     def register_sandbox_services(self, register: Any) -> None:
@@ -40,8 +40,8 @@ class ScannerSandboxPlugin:
                  cli.configure_sandbox_scan, cli.run_sandbox_scan)
 
     @hookimpl
-    def startup(self, agent: Agent) -> None:
-        self._agent = agent
+    def startup(self, context: PluginContext) -> None:
+        self._context = context
 
     @hookimpl
     def register_tray_items(self, register: Any) -> None:
@@ -50,7 +50,7 @@ class ScannerSandboxPlugin:
     async def _tray_test_scan(self) -> None:
         from sandbox.scanner.emulator import EmulatorError, send_to_emulator
 
-        url = self._agent.config.services.get("scanner") if self._agent is not None else None
+        url = self._context.services.get("scanner") if self._context is not None else None
         if not url:
             raise UserFacingError("Émulateur de douchette absent : lancez « vigie run --sandbox ».")
         try:

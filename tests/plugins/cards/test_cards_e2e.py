@@ -201,7 +201,7 @@ async def test_cards_bench_refused_outside_the_sandbox(card_agent: AgentFactory,
     from sandbox.cards.plugin import CardsSandboxPlugin
 
     bench = CardsSandboxPlugin()
-    bench.startup(agent)
+    bench.startup(agent.context_for("sandbox-cards"))  # context.sandbox is False here
     with pytest.raises(UserFacingError) as refused:
         await bench.insert({"kind": "cps"})
     assert "--sandbox" in refused.value.message

@@ -61,7 +61,8 @@ async def make_agent(tmp_path: Path, insi_sandbox: InsiSandbox) -> AsyncIterator
         config = ins_config(tmp_path, insi_sandbox, **ins)
         config.sandbox = sandbox_mode
         if sandbox_mode:
-            config.plugins["sandbox-insi"] = insi_sandbox.sandbox_settings()
+            # CPS mode: the stand-in's plugin plugs its software key in as the CPS card.
+            config.plugins["sandbox-insi"] = {**insi_sandbox.sandbox_settings(), "cps": ins.get("auth") == "cps"}
         agent = Agent(config, host=sandbox_host() if sandbox_mode else None)
         await agent.start()
         agents.append(agent)
