@@ -89,10 +89,6 @@ class CliRegister(Protocol):
     ) -> None: ...
 
 
-class SandboxRegister(Protocol):
-    def __call__(self, name: str, start: Callable[[], Awaitable[Any]]) -> None: ...
-
-
 class TrayRegister(Protocol):
     def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None: ...
 
@@ -146,22 +142,13 @@ def register_cli_commands(register: CliRegister) -> None:
 
 
 @hookspec
-def register_sandbox_services(register: SandboxRegister) -> None:
-    """Add a local stand-in of a national service to `vigie run --sandbox`.
-
-    `register(name, start)`: `start()` is `async`, starts the stand-in on a free loopback port and
-    returns a `sandbox.supervisor.SandboxService` (its endpoint(s), extra config, and `stop()`).
-    """
-
-
-@hookspec
 def register_tray_items(register: TrayRegister) -> None:
     """Add entries to the tray menu: `register(label, action, section="main"|"sandbox")`.
 
     `label` is French and unique within its section; `action()` is `async` and runs on the agent's
     loop (the tray thread hands it over, it never waits for it); a `UserFacingError` it raises is
-    shown to the user. `sandbox` entries appear only under `vigie run --sandbox` (e.g. "Insérer une
-    carte Vitale de test").
+    shown to the user. The `sandbox` section belongs to the sandbox's plugins (`sandbox/*/plugin.py`,
+    registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test".
     """
 
 
