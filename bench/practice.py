@@ -39,7 +39,8 @@ async def _drain(stores: list[Any], jobs: int, concurrency: int) -> float:
     t0 = time.perf_counter()
     for ob in outboxes:
         await ob.start()
-    while (await outboxes[0].stats())["done"] < jobs:
+    # Done means committed by whichever agent ran it: only the shared table knows, so poll it.
+    while (await outboxes[0].stats())["done"] < jobs:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - t0
     for ob in outboxes:
@@ -140,8 +141,8 @@ async def _run(quick: bool) -> tuple[list[Row], list[str]]:
 
 
 def run(options: BenchOptions) -> BenchGroup:
-    group = BenchGroup(name="practice", title="Practice-wide store (PostgreSQL, shared outbox, cross-workstation facts)",
-                       machine=machine_line(), quick=options.quick)
+    group = BenchGroup(name="practice", machine=machine_line(), quick=options.quick,
+                       title="Practice-wide store (PostgreSQL, shared outbox, cross-workstation facts)")
     try:
         rows, notes = asyncio.run(_run(options.quick))
     except NoPostgres as exc:
