@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.acting import ActingUser, ActingUsers
+from agent.acting import ActingUsers
 from agent.admin import register_admin_methods
 from agent.clients import ClientRegistry
 from agent.config import Config
@@ -321,25 +321,6 @@ class Agent:
 
         return register
 
-    # -- who is acting (the port is `self.acting`; these read-throughs go once every plugin uses it) --
-    @property
-    def acting_user(self) -> ActingUser:
-        return self.acting.current
-
-    @property
-    def card_signer(self) -> Any | None:
-        return self.acting.card_signer
-
-    @property
-    def default_acting_user(self) -> ActingUser:
-        return self.acting.default
-
-    async def set_acting_user(self, user: ActingUser | None, signer: Any | None = None) -> None:
-        await self.acting.set_card_user(user, signer)
-
-    def set_default_acting_user(self, user: ActingUser) -> None:
-        self.acting.set_default(user)
-
     # -- information -----------------------------------------------------------------------
     async def info(self) -> dict[str, Any]:
         readers: list[Any] = []
@@ -359,7 +340,7 @@ class Agent:
             "readers": readers,
             "services": services,
             "outbox": await self.outbox.stats(),
-            "acting_user": acting_user_dict(self.acting_user),
+            "acting_user": acting_user_dict(self.acting.current),
         }
 
     # -- hooks the host itself fires -------------------------------------------------------------

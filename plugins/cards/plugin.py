@@ -13,7 +13,7 @@ from hardware.atr import ATR_TABLE, classify, compile_table
 from plugins.cards.settings import CardSettings, parse_settings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.rpc import RpcContext
     from plugins.cards.service import CardService
     from sandbox.cards.bench import CardBench
@@ -37,16 +37,16 @@ class CardsPlugin:
         self.settings = CardSettings()
         self.bench: CardBench | None = None
         self._table = compile_table(ATR_TABLE)
-        self._agent: Agent | None = None
+        self._context: PluginContext | None = None
 
     @hookimpl
     def classify_card(self, atr: str) -> str | None:
         return classify(atr, self._table)
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
-        self._agent = agent
-        self.settings = parse_settings(agent.config.plugin_settings("cards"), sandbox=agent.config.sandbox)
+    async def startup(self, context: PluginContext) -> None:
+        self._context = context
+        self.settings = parse_settings(dict(context.settings), sandbox=context.sandbox)
         self._table = compile_table({**self.settings.atr, **ATR_TABLE})  # configured patterns first
         try:
             await asyncio.to_thread(__import__, "smartcard.scard")
@@ -54,12 +54,13 @@ class CardsPlugin:
             raise PluginNotReady("pyscard non installé : lecture des cartes indisponible", retry_after=3600) from None
         # Imported off the event loop, which is already answering the local API.
         module = await asyncio.to_thread(importlib.import_module, "plugins.cards.service")
-        service: CardService = module.CardService(agent, self.settings)
+        service: CardService = module.CardService(self.settings, emitter=context.emitter, decisions=context.decisions,
+                                                  acting=context.acting, status=context.status)
         await service.start()
         self.service = service
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         # The service first: the host gives each plugin 0.5 s, and logging the CPS out matters more than
         # unplugging the sandbox's virtual cards (which go with the process anyway).
         service, self.service = self.service, None
@@ -77,7 +78,7 @@ class CardsPlugin:
 
     # -- sandbox: virtual cards ----------------------------------------------------------------
     def _bench(self) -> CardBench:
-        if self._agent is None or not self._agent.config.sandbox:
+        if self._context is None or not self._context.sandbox:
             raise UserFacingError("Cartes de test disponibles seulement avec « vigie run --sandbox ».")
         if self.bench is None:
             from sandbox.cards.bench import CardBench

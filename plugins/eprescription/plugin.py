@@ -6,7 +6,6 @@ import asyncio
 import importlib
 import ssl
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import PluginNotReady, UserFacingError
@@ -19,7 +18,7 @@ from plugins.eprescription.service import EprescriptionService
 from plugins.eprescription.settings import DEFAULT_PATTERN, parse_settings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.rpc import RpcContext
     from sandbox.supervisor import SandboxService
 
@@ -54,7 +53,7 @@ class EprescriptionPlugin:
 
     def __init__(self) -> None:
         self.service: EprescriptionService | None = None
-        self.agent: Agent | None = None
+        self._context: PluginContext | None = None
         self.scan_parser = ScanParser(DEFAULT_PATTERN)
         self._warmup: asyncio.Future[Any] | None = None
 
@@ -78,7 +77,7 @@ class EprescriptionPlugin:
 
     async def create(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         mode = params.get("sandbox_mode")
-        if mode and not (self.agent and self.agent.config.sandbox):
+        if mode and not (self._context and self._context.sandbox):
             raise UserFacingError("« sandbox_mode » n'est accepté qu'en mode bac à sable.", code=INVALID_PARAMS)
         return await self._service().create(params["prescription"], sandbox_mode=mode,
                                             print_now=bool(params.get("print")), printer=params.get("printer"))
@@ -126,8 +125,8 @@ class EprescriptionPlugin:
         register("eprescription", start)
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
-        settings = parse_settings(agent.config.plugin_settings("eprescription"))
+    async def startup(self, context: PluginContext) -> None:
+        settings = parse_settings(dict(context.settings))
         self.scan_parser = ScanParser(settings.identifier_pattern)
         # reportlab and zxing-cpp take a few hundred ms to import: warm them up in the background rather
         # than delay the agent's start (the first ordonnance imports them itself if still needed).
@@ -147,15 +146,14 @@ class EprescriptionPlugin:
                 raise PluginNotReady("certificat d'autorité du téléservice e-prescription illisible "
                                      f"([plugins.eprescription] ca_files : {exc.strerror or type(exc).__name__})"
                                      ) from exc
-        spool = Path(agent.config.store.path).parent / "print-spool"
         service = EprescriptionService(
-            agent=agent, settings=settings, teleservice=teleservice,
-            printer=system_printer(spool, settings.print_timeout))
+            store=context.store, emitter=context.emitter, documents=context, settings=settings,
+            teleservice=teleservice, printer=system_printer(context.data_dir / "print-spool", settings.print_timeout))
         await service.start()
-        self.agent, self.service = agent, service
+        self._context, self.service = context, service
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         if self._warmup is not None and self._warmup.done() and not self._warmup.cancelled():
             self._warmup.exception()  # retrieved: a failed warm-up is retried by the first render
         if self.service is not None:

@@ -15,7 +15,7 @@ from plugins.scanner import datamatrix
 from plugins.scanner.settings import parse_settings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.rpc import RpcContext
     from plugins.scanner.service import ScanService
     from sandbox.supervisor import SandboxService
@@ -53,6 +53,7 @@ class ScannerPlugin:
 
     def __init__(self) -> None:
         self.service: ScanService | None = None
+        self._context: PluginContext | None = None
 
     def _service(self) -> ScanService:
         if self.service is None:
@@ -121,8 +122,8 @@ class ScannerPlugin:
     async def _tray_test_scan(self) -> None:
         from sandbox.scanner.emulator import EmulatorError, send_to_emulator
 
-        service = self._service()
-        url = service.agent.config.services.get("scanner")
+        self._service()  # refused before startup, like the RPC methods
+        url = self._context.services.get("scanner") if self._context else None
         if not url:
             raise UserFacingError("Émulateur de douchette absent : lancez « vigie run --sandbox ».")
         try:
@@ -134,19 +135,20 @@ class ScannerPlugin:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
+    async def startup(self, context: PluginContext) -> None:
         from plugins.scanner.service import ScanService
 
+        self._context = context
         try:
-            settings = parse_settings(agent.config.plugin_settings("scanner"))
+            settings = parse_settings(dict(context.settings))
         except ConfigError as exc:
             raise PluginNotReady(f"configuration du scanner invalide ({exc.key} : {exc.message_fr})") from exc
-        service = ScanService(agent=agent, settings=settings)
+        service = ScanService(decisions=context.decisions, emitter=context.emitter, settings=settings)
         await service.start()
         self.service = service
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         if self.service is not None:
             await self.service.close()
             self.service = None
