@@ -43,7 +43,8 @@ class Ports:
         self.host.states[name].started = True
 
     async def jobs(self, handler: str) -> list[dict[str, Any]]:
-        rows = await self.store.fetchall("SELECT idem_key, payload FROM outbox WHERE handler = ? ORDER BY id", (handler,))
+        rows = await self.store.fetchall("SELECT idem_key, payload FROM outbox WHERE handler = ? ORDER BY id",
+                                         (handler,))
         return [{"key": r[0], "payload": r[1]} for r in rows]
 
 
