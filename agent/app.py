@@ -130,7 +130,7 @@ class Agent:
         self._started = True
         for name in list(self.plugins.states):
             await self._start_plugin(name)
-        await call_each(self.plugins, "agent_started", per_plugin=self._lifecycle_args)
+        await call_each(self.plugins, "agent_started", per_plugin=self._context_arg)
         log.info("agent started on %s with %d plugins", self.server.url, len(self.plugins.states))
 
     async def stop(self) -> None:
@@ -140,7 +140,7 @@ class Agent:
         self._started = False
         for task in list(self._retry_tasks.values()) + list(self._background):
             task.cancel()
-        await call_each(self.plugins, "agent_stopping", timeout=SHUTDOWN_TIMEOUT, per_plugin=self._lifecycle_args)
+        await call_each(self.plugins, "agent_stopping", timeout=SHUTDOWN_TIMEOUT, per_plugin=self._context_arg)
         await self.server.stop()
         # Jobs use their plugin's resources: let them finish (or put them back) before plugins stop.
         await self.outbox.stop(grace=0.5)
@@ -209,7 +209,11 @@ class Agent:
             self._contexts[name] = context
         return context
 
+    def _context_arg(self, name: str) -> dict[str, Any]:
+        return {"context": self.context_for(name)}
+
     def _lifecycle_args(self, name: str) -> dict[str, Any]:
+        # `agent` only for the host's own shell (agent/ui.py); capability plugins take `context`.
         return {"context": self.context_for(name), "agent": self}
 
     def _impl_of(self, hook_name: str, plugin_name: str) -> Any | None:

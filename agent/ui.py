@@ -25,6 +25,7 @@ from agent.rpc import RpcContext
 if TYPE_CHECKING:
     from agent.acting import ActingUser
     from agent.app import Agent
+    from agent.context import PluginContext
     from agent.outbox import Job
     from agent.pairing import PairingRequest
     from agent.popup.host import PopupProcess
@@ -89,9 +90,10 @@ class UiPlugin:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
+    async def startup(self, context: PluginContext, agent: Agent) -> None:
+        # The host's own shell: the popup and the tray drive the agent's RPC registry, pairing and info.
         self.agent = agent
-        settings = parse_ui_settings(agent.config.plugin_settings("ui"))
+        settings = parse_ui_settings(context.settings)
         env = display_env(settings, os.environ)
         if env is None or not (settings.popup or settings.tray):
             log.info("no display or UI disabled: running headless")
@@ -108,7 +110,7 @@ class UiPlugin:
             await self.tray.start()
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         stops = [c.stop() for c in (self.tray, self.popup) if c is not None]

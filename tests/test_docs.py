@@ -43,6 +43,15 @@ def test_docs_every_hookspec_is_typed_and_documented_in_code() -> None:
         assert "return" in fn.__annotations__, name
 
 
+def test_docs_every_hookspec_documents_its_parameters_pytest_style() -> None:
+    for name in hookspec_names():
+        fn = getattr(hookspecs, name)
+        for param in inspect.signature(fn).parameters:
+            assert f":param {param}:" in fn.__doc__, f"{name}: no ':param {param}:' line"
+        firstresult = getattr(fn, f"{hookspecs.PROJECT}_spec")["firstresult"]
+        assert ("Stops at first non-None result" in fn.__doc__) == firstresult, name
+
+
 async def test_docs_every_registered_rpc_method_is_in_local_api_md(agent_config: Config) -> None:
     # The agent with every built-in plugin (DEFAULT_PLUGINS) and the host's own methods.
     agent = Agent(agent_config)
