@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from agent import __version__
 from agent.acting import ActingUsers
 from agent.admin import register_admin_methods
-from agent.clients import ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.config import Config
 from agent.context import Decisions, PluginContext, StatusPort
 from agent.documents import register_dispatch
@@ -38,7 +39,7 @@ from agent.plugins import DEGRADED, OK, PluginHost, PluginState
 from agent.rpc import PLUGIN_NOT_READY, RpcContext, RpcRegistry
 from agent.secrets import SecretStore
 from agent.server import ApiServer
-from agent.store import MigrationRegistry, Store
+from agent.store import MigrationRegistry, make_store
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ class Agent:
         self.events = EventBus()
         self.plugins = host or PluginHost()
         self.plugins.on_status_change = self._on_status_change
-        self.store = Store(config.store.path, fsync=config.store.fsync)
-        self.outbox = Outbox(self.store, on_dead=self._on_job_dead)
+        self.store = make_store(config.store.url, config.store.path, fsync=config.store.fsync,
+                                pool_size=config.store.pool_size)
+        self.workstation = config.store.workstation or f"{socket.gethostname()}:{config.api.port}"
+        self.outbox = Outbox(self.store, on_dead=self._on_job_dead, owner=self.workstation)
         self.rpc = RpcRegistry()
         self.secrets = SecretStore()
         self.clients = ClientRegistry(self.store, list(config.api.tokens))
@@ -242,6 +245,7 @@ class Agent:
             self.plugins.mark_degraded(name, f"échec au démarrage ({type(exc).__name__})")
             return
         state.started = True
+        self.outbox.wake()  # its jobs were left unclaimed while it was not ready
         if state.changes == changes:
             self.plugins.set_status(name, OK, None)
         # else the plugin reported its own status while starting (e.g. the card service already
@@ -303,7 +307,11 @@ class Agent:
                                         count_attempt=False)
                 await handler(job)
 
-            self.outbox.register(name, guarded, **options)
+            def ready() -> bool:  # a workstation whose plugin is not up leaves the job to others
+                state = self.plugins.states.get(plugin_name)
+                return state is None or state.started
+
+            self.outbox.register(name, guarded, ready=ready, **options)
 
         return register
 
