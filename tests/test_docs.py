@@ -63,3 +63,13 @@ async def test_docs_every_registered_rpc_method_is_in_local_api_md(agent_config:
     assert "agent.info" in registered
     missing = registered - documented_methods(DOCS / "local-api.md")
     assert not missing, f"methods missing from docs/local-api.md: {sorted(missing)}"
+
+
+def test_docs_architecture_names_every_plugin_folder() -> None:
+    # docs/architecture.md is the one-page map: a capability folder it does not name makes it untrue.
+    text = (DOCS / "architecture.md").read_text()
+    plugins = DOCS.parent / "plugins"
+    folders = sorted(p.name for p in plugins.iterdir() if (p / "__init__.py").exists())
+    assert "common" in folders and "ins" in folders
+    missing = [name for name in folders if f"`{name}`" not in text]
+    assert not missing, f"plugin folders missing from docs/architecture.md: {missing}"
