@@ -365,13 +365,16 @@ class Agent:
     def _on_status_change(self, state: PluginState) -> None:
         with contextlib.suppress(RuntimeError):  # no running loop (status set outside the agent)
             asyncio.get_running_loop()
-            self.events.publish("agent.status", {"plugins": self.plugins.summary()})
-            self._spawn(call_each(self.plugins, "plugin_status_changed", name=state.name, status=state.status,
-                                  reason=state.reason))
+            self._spawn(self._status_changed(state.name, state.status, state.reason, self.plugins.summary()))
+
+    async def _status_changed(self, name: str, status: str, reason: str | None, summary: list[Any]) -> None:
+        # The hook first, then the LGC's `agent.status` snapshot (as of the change), like every fact.
+        await self.emitter.emit("plugin_status_changed", name=name, status=status, reason=reason)
+        self.emitter.publish("agent.status", {"plugins": summary})
 
     async def _on_job_dead(self, job: Job) -> None:
-        self.events.publish("agent.status", {"outbox": await self.outbox.stats()})
-        await call_each(self.plugins, "outbox_job_dead", job=job)
+        await self.emitter.emit("outbox_job_dead", job=job)
+        self.emitter.publish("agent.status", {"outbox": await self.outbox.stats()})
 
     def _pairing_policy(self, client_name: str, origin: str | None) -> bool | None:
         decision: bool | None = self.plugins.hook.pairing_policy(client_name=client_name, origin=origin)
