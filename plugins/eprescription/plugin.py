@@ -8,52 +8,26 @@ import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import PluginNotReady, UserFacingError
+from agent.errors import PluginNotReady
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
-from agent.rpc import INVALID_PARAMS
 from plugins.eprescription import repository
+from plugins.eprescription.rpc import rpc_methods
 from plugins.eprescription.scan import KIND, ScanParser
 from plugins.eprescription.service import EprescriptionService
 from plugins.eprescription.settings import DEFAULT_PATTERN, parse_settings
 
 if TYPE_CHECKING:
     from agent.context import PluginContext
-    from agent.rpc import RpcContext
-    from sandbox.supervisor import SandboxService
 
 # The ordonnance is health data: masked wherever a trace would show it (hook and RPC debug logs).
 declare_personal_fields({"prescription", "patient", "items", "comments", "signature_png", "pdf", "patient_ins"})
-
-_ID = {"type": "string", "minLength": 1, "maxLength": 64}
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "prescription.create": {
-        "type": "object", "required": ["prescription"], "additionalProperties": False,
-        "properties": {
-            # Checked field by field by plugins/eprescription/validation.py, with French messages.
-            "prescription": {"type": "object"},
-            "print": {"type": "boolean"},
-            "printer": {"type": ["string", "null"], "maxLength": 128},
-            "sandbox_mode": {"enum": ["ok", "ko", "timeout", None]},
-        },
-    },
-    "prescription.print": {"type": "object", "required": ["prescription_id"], "additionalProperties": False,
-                           "properties": {"prescription_id": _ID,
-                                          "printer": {"type": ["string", "null"], "maxLength": 128}}},
-    "prescription.export": {"type": "object", "required": ["prescription_id"], "additionalProperties": False,
-                            "properties": {"prescription_id": _ID, "save": {"type": "boolean"}}},
-    "prescription.get": {"type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
-                         "properties": {"prescription_id": _ID, "identifier": {"type": "string", "minLength": 1,
-                                                                               "maxLength": 512}}},
-}
-
 
 class EprescriptionPlugin:
     """Registered as `eprescription`; one instance per agent."""
 
     def __init__(self) -> None:
         self.service: EprescriptionService | None = None
-        self._context: PluginContext | None = None
         self.scan_parser = ScanParser(DEFAULT_PATTERN)
         self._warmup: asyncio.Future[Any] | None = None
 
@@ -69,28 +43,8 @@ class EprescriptionPlugin:
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
-        register("prescription.create", self.create, params=SCHEMAS["prescription.create"],
-                 description="Validate, register with the téléservice, render (QR only on OK), keep, share.")
-        register("prescription.print", self.print, params=SCHEMAS["prescription.print"])
-        register("prescription.export", self.export, params=SCHEMAS["prescription.export"])
-        register("prescription.get", self.get, params=SCHEMAS["prescription.get"])
-
-    async def create(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        mode = params.get("sandbox_mode")
-        if mode and not (self._context and self._context.sandbox):
-            raise UserFacingError("« sandbox_mode » n'est accepté qu'en mode bac à sable.", code=INVALID_PARAMS)
-        return await self._service().create(params["prescription"], sandbox_mode=mode,
-                                            print_now=bool(params.get("print")), printer=params.get("printer"))
-
-    async def print(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().print(params["prescription_id"], params.get("printer"))
-
-    async def export(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().export(params["prescription_id"], save=bool(params.get("save")))
-
-    async def get(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().get(prescription_id=params.get("prescription_id"),
-                                         identifier=params.get("identifier"))
+        for name, handler, options in rpc_methods(self._service):
+            register(name, handler, **options)
 
     @hookimpl
     def parse_scan(self, data: bytes) -> Mapping[str, Any] | None:
@@ -112,17 +66,6 @@ class EprescriptionPlugin:
 
         register("prescription render", "produire une ordonnance PDF depuis un fichier JSON (-o sortie.pdf)",
                  configure, run)
-
-    @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.eprescription.server import start_eprescription_sandbox
-
-            # HTTPS like the real service; 300 ms: a realistic answer time, visible in the demo.
-            sandbox = await start_eprescription_sandbox(latency=0.3, tls=True)
-            return sandbox.as_service()
-
-        register("eprescription", start)
 
     @hookimpl
     async def startup(self, context: PluginContext) -> None:
@@ -150,7 +93,7 @@ class EprescriptionPlugin:
             store=context.store, emitter=context.emitter, documents=context, settings=settings,
             teleservice=teleservice, printer=system_printer(context.data_dir / "print-spool", settings.print_timeout))
         await service.start()
-        self._context, self.service = context, service
+        self.service = service
 
     @hookimpl
     async def shutdown(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ConfigError, PluginNotReady, UserFacingError
+from agent.errors import ConfigError, PluginNotReady
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.scanner import datamatrix
@@ -15,17 +15,16 @@ from plugins.scanner.settings import parse_settings
 if TYPE_CHECKING:
     from agent.context import PluginContext
     from plugins.scanner.service import ScanService
-    from sandbox.supervisor import SandboxService
 
 # A scan's raw bytes and parsed content are a patient's identity: masked in hook traces and structured logs.
 declare_personal_fields({"data", "data_base64", "content"})
+
 
 class ScannerPlugin:
     """Registered as `scanner`; one instance per agent."""
 
     def __init__(self) -> None:
         self.service: ScanService | None = None
-        self._context: PluginContext | None = None
 
     def _service(self) -> ScanService:
         if self.service is None:
@@ -53,50 +52,19 @@ class ScannerPlugin:
         register("scanner", lambda: {"services": {"scanner": self.service.status() if self.service else
                                                   {"state": "non démarré"}}})
 
-    # -- CLI, sandbox, tray -------------------------------------------------------------------------
+    # -- CLI ------------------------------------------------------------------------------------------
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:
         from plugins.scanner import cli
 
         register("scan", "décoder le Datamatrix INS d'une image ou d'un PDF (vigie scan FICHIER)",
                  cli.configure_scan, cli.run_scan)
-        register("sandbox scan", "simuler une douchette : vigie sandbox scan ins ADRTROIS",
-                 cli.configure_sandbox_scan, cli.run_sandbox_scan)
-
-    @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.scanner.emulator import start_scanner_emulator
-
-            emulator = await start_scanner_emulator()
-            return emulator.as_service()
-
-        register("scanner", start)
-
-    @hookimpl
-    def register_tray_items(self, register: Any) -> None:
-        register("Scanner un Datamatrix INS de test", self._tray_test_scan, section="sandbox")
-
-    async def _tray_test_scan(self) -> None:
-        from sandbox.scanner.emulator import EmulatorError, send_to_emulator
-
-        self._service()  # refused before startup, like the RPC methods
-        url = self._context.services.get("scanner") if self._context else None
-        if not url:
-            raise UserFacingError("Émulateur de douchette absent : lancez « vigie run --sandbox ».")
-        try:
-            await send_to_emulator(url, identity="ADRTROIS", via="serial")
-        except EmulatorError as exc:  # said to the user in French, not "the action failed, see the log"
-            raise UserFacingError(f"Émulateur de douchette : {exc}") from exc
-        except (OSError, TimeoutError) as exc:
-            raise UserFacingError("Émulateur de douchette injoignable : relancez « vigie run --sandbox ».") from exc
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @hookimpl
     async def startup(self, context: PluginContext) -> None:
         from plugins.scanner.service import ScanService
 
-        self._context = context
         try:
             settings = parse_settings(dict(context.settings))
         except ConfigError as exc:
