@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -75,20 +74,9 @@ class EprescriptionPlugin:
         # than delay the agent's start (the first ordonnance imports them itself if still needed).
         self._warmup = asyncio.ensure_future(asyncio.to_thread(importlib.import_module, "plugins.eprescription.render"))
         from plugins.eprescription.printing import system_printer
-        from plugins.eprescription.teleservice import DisabledTeleservice, HttpTeleservice, Teleservice
+        from plugins.eprescription.teleservice import open_teleservice
 
-        teleservice: Teleservice
-        if settings.disabled_reason or not settings.url:
-            teleservice = DisabledTeleservice(settings.disabled_reason or "Téléservice non configuré")
-        else:
-            # The TLS context reads the system CA store and the extra CA files: disk I/O, off the event loop.
-            try:
-                teleservice = await asyncio.to_thread(HttpTeleservice, settings.url, timeout=settings.timeout,
-                                                      ca_files=settings.ca_files)
-            except (OSError, ssl.SSLError) as exc:
-                raise PluginNotReady("certificat d'autorité du téléservice e-prescription illisible "
-                                     f"([plugins.eprescription] ca_files : {exc.strerror or type(exc).__name__})"
-                                     ) from exc
+        teleservice = await open_teleservice(settings)
         service = EprescriptionService(
             store=context.store, emitter=context.emitter, documents=context, settings=settings,
             teleservice=teleservice, printer=system_printer(context.data_dir / "print-spool", settings.print_timeout))
