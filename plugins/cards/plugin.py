@@ -30,7 +30,7 @@ class CardsPlugin:
 
     @hookimpl
     async def startup(self, agent: Agent) -> None:
-        self.settings = parse_settings(agent.config.plugin_settings("cards"), sandbox=agent.config.sandbox)
+        self.settings = parse_settings(agent.config.plugin_settings("cards"))
         self._table = compile_table({**self.settings.atr, **ATR_TABLE})  # configured patterns first
         try:
             await asyncio.to_thread(__import__, "smartcard.scard")
