@@ -307,6 +307,21 @@ def identity_updated(identity_id: str, status: str, insi_outcome: str | None) ->
 
 
 @hookspec
+def practice_fact_received(workstation: str, event: str, params: Mapping[str, Any]) -> None:
+    """Another workstation's agent of the practice emitted a fact (shared PostgreSQL store only).
+
+    Its LGC event (`event`, `params`: ids and states, e.g. `identity.updated`) has just been published to
+    this agent's LGCs too. The fact's own hook is not called here: the shared record is already up to
+    date in the store, so re-read what you show (a tray count), but do not act on the patient (no popup
+    for a patient scanned at reception until this workstation opens that record). Return at once.
+
+    :param workstation: the emitting agent's `[store] workstation` name.
+    :param event: the LGC event name (`identity.updated`, ...).
+    :param params: the event's parameters.
+    """
+
+
+@hookspec
 def document_validated(document: ValidatedDocument) -> None:
     """A practitioner validated a document (e.g. an ordonnance, printed or exported): share it.
 
