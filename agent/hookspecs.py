@@ -221,7 +221,8 @@ def agent_stopping(agent: Agent) -> None:
 
 @hookspec
 def pairing_requested(request: PairingRequest) -> None:
-    """An LGC asks to pair: show "Autoriser <client> à utiliser Vigie ?" and call
+    """An LGC asks to pair: show `request.prompt` ("Autoriser <origin> (se présente comme
+    « <client> ») à utiliser Vigie ?") and call
     `request.accept()` or `request.refuse()`. Must not block; the LGC's socket waits."""
 
 

@@ -15,11 +15,12 @@ from aiohttp import WSMsgType
 
 from agent.client_registry import ClientRegistry
 from agent.errors import UserFacingError
-from agent.pairing import PairingBroker
+from agent.pairing import BadClientName, PairingBroker, clean_client_name
 from agent.rpc import (
     CONFLICT,
     FORBIDDEN,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     INVALID_TOKEN,
     RATE_LIMITED,
@@ -192,17 +193,27 @@ class WsSessions:
             return
         try:
             self._rpc.validate("pairing.request", call.params)
+            client_name = clean_client_name(call.params["client_name"])
         except RpcError as exc:
             _reply_error(conn, call, exc.code, exc.message, exc.data)
             self._fail(conn)
             return
-        conn.pairing = asyncio.create_task(self._pair(conn, call, call.params["client_name"].strip()))
+        except BadClientName as exc:
+            path = "params.client_name"
+            _reply_error(conn, call, INVALID_PARAMS, f"Paramètres invalides : {path} : {exc.rule}",
+                         {"path": path, "reason": "characters"})
+            self._fail(conn)
+            return
+        conn.pairing = asyncio.create_task(self._pair(conn, call, client_name))
 
     async def _pair(self, conn: Connection, call: Call, client_name: str) -> None:
         try:
-            accepted = await self._pairing.request(client_name, conn.origin)
-            if not accepted:
-                _reply_error(conn, call, FORBIDDEN, MSG_PAIRING_REFUSED)
+            outcome = await self._pairing.consider(client_name, conn.origin)
+            if not outcome.accepted:
+                if outcome.message is not None and outcome.code is not None:  # not even asked
+                    _reply_error(conn, call, outcome.code, outcome.message)
+                else:
+                    _reply_error(conn, call, FORBIDDEN, MSG_PAIRING_REFUSED)
                 return
             token = await self._clients.issue(client_name, conn.origin)
             client = await self._clients.authenticate(token)
