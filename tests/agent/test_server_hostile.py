@@ -62,7 +62,8 @@ async def test_ws_lone_surrogate_refused_and_socket_keeps_answering(api: Api, fr
 
 async def test_ws_valid_surrogate_pair_still_accepted(api: Api) -> None:
     ws = await api.session()
-    await ws.send_str('{"jsonrpc": "2.0", "id": "\\ud83d\\ude00", "method": "test.echo", "params": {"value": "\\u00e9"}}')
+    await ws.send_str('{"jsonrpc": "2.0", "id": "\\ud83d\\ude00", "method": "test.echo",'
+                      ' "params": {"value": "\\u00e9"}}')
     reply = await receive(ws)
     assert reply["id"] == "\U0001f600" and reply["result"]["value"] == "é"
 
@@ -167,7 +168,8 @@ async def test_pairing_one_live_prompt_per_origin_and_others_still_pair(tmp_path
         for ws in held[1:]:
             reply = await receive(ws)
             assert reply["error"]["code"] == CONFLICT
-            assert reply["error"]["message"] == "Une demande d'appairage de ce logiciel attend déjà la réponse de l'utilisateur"
+            assert reply["error"]["message"] == ("Une demande d'appairage de ce logiciel attend déjà la réponse de "
+                                                 "l'utilisateur")
         assert [r.id for r in api.pairing.pending()] == [prompt.id]
         legit = await api.connect(origin=OTHER_ORIGIN)
         await legit.send_str(pairing_frame("Cabinet", 5))
@@ -211,7 +213,8 @@ async def test_pairing_broker_cooldown_expires_and_windows_bound_prompts() -> No
 
     assert (await ask("http://a.test", False)).accepted is False
     cooling = await ask("http://a.test", True)
-    assert cooling.code == RATE_LIMITED and cooling.message == "Demande d'appairage refusée ou abandonnée il y a peu : réessayez dans 30 s"
+    assert cooling.code == RATE_LIMITED
+    assert cooling.message == "Demande d'appairage refusée ou abandonnée il y a peu : réessayez dans 30 s"
     clock.now += 31
     assert (await ask("http://a.test", True)).accepted is True
     assert (await ask("http://a.test", True)).accepted is True  # an acceptance leaves no cool-down
@@ -226,8 +229,8 @@ async def test_pairing_broker_cooldown_expires_and_windows_bound_prompts() -> No
 
 # -- 3. spoofable prompt text -------------------------------------------------------------------------
 
-SPOOFS = ["MédiLogiciel\u202e", "LGC\nAutoriser tout", "A\u200bB", "\x1b[31mRouge", "A" + "\u0301" * 4, "e\u0300\u0301\u0302\u0303",
-          "Nom\u2028ligne", "\u2066isolé\u2069", "priv\ue000é"]
+SPOOFS = ["MédiLogiciel\u202e", "LGC\nAutoriser tout", "A\u200bB", "\x1b[31mRouge", "A" + "\u0301" * 4,
+          "e\u0300\u0301\u0302\u0303", "Nom\u2028ligne", "\u2066isolé\u2069", "priv\ue000é"]
 
 
 @pytest.mark.parametrize("name", SPOOFS)
@@ -246,7 +249,8 @@ async def test_pairing_prompt_leads_with_origin_and_shows_a_clean_name(api: Api)
     await ws.send_str(pairing_frame("  Cabinet   Dr Mu\u0308ller – LGC  "))
     request = await asyncio.wait_for(api.notified.get(), 5)
     assert request.client_name == "Cabinet Dr Müller – LGC"  # NFC, spaces collapsed
-    assert request.prompt == "Autoriser http://lgc.test (se présente comme « Cabinet Dr Müller – LGC ») à utiliser Vigie ?"
+    assert request.prompt == ("Autoriser http://lgc.test (se présente comme « Cabinet Dr Müller – LGC ») "
+                              "à utiliser Vigie ?")
     request.refuse()
     assert await PairingRequest("Outil", None).wait(0) is False
     assert PairingRequest("Outil", None).prompt == ("Autoriser un logiciel de ce poste (se présente comme « Outil ») "
