@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -255,3 +256,74 @@ async def test_pairing_prompt_leads_with_origin_and_shows_a_clean_name(api: Api)
     assert await PairingRequest("Outil", None).wait(0) is False
     assert PairingRequest("Outil", None).prompt == ("Autoriser un logiciel de ce poste (se présente comme « Outil ») "
                                                     "à utiliser Vigie ?")
+
+
+# -- 5. a thousand frames at once ---------------------------------------------------------------------
+
+
+async def test_thousand_frames_at_once_calls_under_the_limit_answered(api: Api) -> None:
+    """The probe got 138 "Trop de requêtes", then close 1013 and not one result although it was reading."""
+    ws = await api.session()
+    frames = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "test.count"}) for i in range(1000)]
+
+    async def flood() -> None:
+        for frame in frames:
+            await ws.send_str(frame)
+
+    sender = asyncio.create_task(flood())
+    results: dict[int, int] = {}
+    refused: set[int] = set()
+    close_reason = None
+    while True:
+        msg = await ws.receive(timeout=20)
+        if msg.type is aiohttp.WSMsgType.TEXT:
+            reply = json.loads(msg.data)
+            if "result" in reply:
+                results[reply["id"]] = reply["result"]
+            else:
+                assert reply["error"] == {"code": RATE_LIMITED, "message": "Trop de requêtes"}, reply
+                refused.add(reply["id"])
+            if len(results) + len(refused) == len(frames):
+                break
+        else:
+            close_reason = msg.extra
+            break
+    await sender
+    ran = api.counter.get("count", 0)
+    assert ran >= 32  # at least a full window of calls in flight ran...
+    assert len(results) == ran  # ...and every call that ran got its result, even when the socket closes
+    assert sorted(results.values()) == list(range(1, ran + 1))
+    assert not (set(results) & refused)
+    if close_reason is not None:  # closing is allowed, silently dropping answers is not
+        assert ws.close_code == 1008
+        assert "trop de requetes" in close_reason
+    else:  # the socket still answers
+        after = await call(ws, "test.count", {}, "after")
+        assert after.get("result") == ran + 1 or after["error"]["code"] == RATE_LIMITED
+
+
+async def test_flood_close_waits_for_calls_in_flight(tmp_path: Path) -> None:
+    async with running_api(tmp_path, rate_per_second=0.001, rate_burst=40) as api:
+        release = asyncio.Event()
+
+        async def slow(params: dict[str, Any], ctx: RpcContext) -> Any:
+            await release.wait()
+            return "fini"
+
+        api.rpc.register("test.slow", slow)
+        ws = await api.session()
+        await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": "slow", "method": "test.slow"}))
+        for i in range(400):  # far over the limit: refused, then the socket is closed for it
+            await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": i, "method": "test.count"}))
+        await asyncio.sleep(0.3)
+        release.set()
+        replies: list[Any] = []
+        while True:
+            msg = await ws.receive(timeout=10)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            replies.append(json.loads(msg.data))
+        assert ws.close_code == 1008 and "trop de requetes" in msg.extra
+        assert {"jsonrpc": "2.0", "id": "slow", "result": "fini"} in replies  # in flight: answered before the close
+        answered = {r["id"] for r in replies if "result" in r and r["id"] != "slow"}
+        assert len(answered) == api.counter.get("count", 0)
