@@ -136,6 +136,11 @@ class Outbox:
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
         self._generation = 0  # outcomes of tasks from a previous start() are ignored
+        # `stats()` is read on every `agent.info`: answered from memory until the outbox writes again
+        # (every write to the table goes through this object), one store query shared by concurrent calls.
+        self._writes = 0
+        self._stats: tuple[int, dict[str, int]] | None = None
+        self._stats_query: tuple[int, asyncio.Future[dict[str, int]]] | None = None
 
     # -- registration and enqueueing --------------------------------------------------------
     def register(
@@ -184,6 +189,7 @@ class Outbox:
             return int(existing[0]), False
 
         job_id, inserted = await self._store.transaction(work)
+        self._writes += 1
         if inserted:
             self._poke()
         return job_id
@@ -201,6 +207,7 @@ class Outbox:
                 ).rowcount
             )
         )
+        self._writes += 1
         if recovered:
             log.warning("outbox: %d job(s) interrupted by a previous stop or crash will run again", recovered)
         purged = await self._store.transaction(
@@ -208,6 +215,7 @@ class Outbox:
                 "DELETE FROM outbox WHERE state = 'done' AND updated_at < ?", (now - DONE_RETENTION,)
             ).rowcount
         )
+        self._writes += 1
         if purged:
             log.info("outbox: %d finished job(s) older than %d days purged", purged, DONE_RETENTION // 86400)
         for name, count in (await self.unhandled()).items():
@@ -251,6 +259,7 @@ class Outbox:
         if outcomes:
             try:
                 dead = await self._store.transaction(lambda c: self._apply(c, outcomes, self._clock()))
+                self._writes += 1
                 self._notify_dead(dead)
             except Exception as exc:  # the store may already be failing; the jobs will re-run
                 log.error("outbox: could not record %d outcome(s) at stop: %s", len(outcomes), type(exc).__name__)
@@ -271,9 +280,20 @@ class Outbox:
 
     # -- inspection and dead letters ------------------------------------------------------------
     async def stats(self) -> dict[str, int]:
+        """Jobs per state."""
+        writes = self._writes
+        if self._stats is not None and self._stats[0] == writes:
+            return dict(self._stats[1])
+        if self._stats_query is None or self._stats_query[0] != writes or self._stats_query[1].done():
+            self._stats_query = (writes, asyncio.ensure_future(self._query_stats(writes)))
+        return dict(await asyncio.shield(self._stats_query[1]))
+
+    async def _query_stats(self, writes: int) -> dict[str, int]:
         rows = await self._store.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         counts = dict.fromkeys(STATES, 0)
         counts.update({str(r[0]): int(r[1]) for r in rows})
+        # Keyed by the writes seen when the query was sent: one that lands meanwhile invalidates it.
+        self._stats = (writes, counts)
         return counts
 
     async def unhandled(self) -> dict[str, int]:
@@ -297,6 +317,7 @@ class Outbox:
             " WHERE id = ? AND state = 'dead'",
             (now, now, job_id),
         )
+        self._writes += 1
         if changed:
             self._poke()
         return bool(changed)
@@ -310,6 +331,7 @@ class Outbox:
             " AND next_attempt_at > ?",
             (now, now, handler, now),
         )
+        self._writes += 1
         if changed:
             self._poke()
         return int(changed)
@@ -337,6 +359,7 @@ class Outbox:
                     claimed, dead, next_due = await self._store.transaction(
                         functools.partial(self._cycle, outcomes, free, now)
                     )
+                    self._writes += 1
                 else:
                     claimed, dead, next_due = [], [], None
             except Exception as exc:
