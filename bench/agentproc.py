@@ -112,9 +112,11 @@ class Profile:
 class AgentProcess:
     """One `vigie run --headless` child. Use as a context manager: it is killed on the way out."""
 
-    def __init__(self, profile: Profile, label: str = "agent") -> None:
+    def __init__(self, profile: Profile, label: str = "agent", *, cprofile_to: Path | None = None) -> None:
         self.profile = profile
         self.label = label
+        # Run the agent under cProfile, its statistics written to this file when it exits (SIGTERM).
+        self.cprofile_to = cprofile_to
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = profile.root / f"{label}.stdout"
@@ -139,7 +141,9 @@ class AgentProcess:
     def start(self) -> float:
         """Launch the agent; return the seconds from launch to `/health` answering `ok`."""
         config = self.profile.write_config(self.port)
-        cmd = [*vigie_command(), "run", "--headless", "--config", str(config)]
+        program = ([sys.executable, "-m", "cProfile", "-o", str(self.cprofile_to), "-m", "agent.cli"]
+                   if self.cprofile_to is not None else vigie_command())
+        cmd = [*program, "run", "--headless", "--config", str(config)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.launched_at = time.perf_counter()
             self.proc = subprocess.Popen(cmd, env=isolated_env(self.profile.home), stdout=out, stderr=err,
