@@ -214,7 +214,7 @@ def profile_api(root: Path, profile: Profile, plan: Plan) -> tuple[list[str], Dr
             rel = Path(file).resolve().relative_to(REPO)
         except ValueError:
             continue
-        if rel.parts[0] in ("agent", "plugins", "hardware"):
+        if rel.parts[0] in ("agent", "plugins", "hardware") and name != "<module>":  # not the imports
             own.append((tottime, cumtime, f"`{name}` ({rel}:{line})"))
     own.sort(reverse=True)
     top = [f"{label} {tottime / calls * 1e6:.0f} µs own, {cumtime / calls * 1e6:.0f} µs cumulative"
