@@ -7,7 +7,8 @@ optional `rank`, and from the sandbox settings. The rest of the public CNDA test
 `cnda-test-book.csv` adds the identities the reference list lacks (HERMANN GATIEN, whose key fails mod-97) and
 `cnda-history.csv` gives the INSHISTO entries as the book has them (`matricule` of the active INS, then the
 historical one, its OID, `type` written as TypeMatricule (`none`: not written; empty: from the OID), and
-`start_date`/`end_date` written as DateDeb/DateFin), replacing the `history` column of that identity. `expected_cr` says what a matching search gives: `00` the identity,
+`start_date`/`end_date` written as DateDeb/DateFin), replacing the `history` column of that identity.
+`expected_cr` says what a matching search gives: `00` the identity,
 `01` nothing (the row is as if absent), `02` "several identities" (a homonym set the CSV stands for with one row).
 
 Traits search (`rechercherInsAvecTraitsIdentite`), inputs normalised (uppercase, accents and ligatures
