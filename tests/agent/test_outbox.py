@@ -470,3 +470,25 @@ async def test_stats_answered_from_memory_until_the_outbox_writes(store: Store, 
     assert done.is_set()
     stats = await ob.stats()
     assert stats["done"] == 1 and sum(stats.values()) == 1  # the claim and the outcome were seen too
+
+
+async def test_shared_outbox_stats_see_other_workstations_within_the_ttl(
+        request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared (PostgreSQL) outbox is written by the other workstations too: cached counts expire."""
+    import agent.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "SHARED_STATS_TTL", 0.2)
+    url = request.getfixturevalue("pg_url")
+    mine: Any = make_store(url, tmp_path / "a.db")
+    theirs: Any = make_store(url, tmp_path / "b.db")
+    await mine.open()
+    await theirs.open()
+    try:
+        here, there = Outbox(mine, owner="poste-1"), Outbox(theirs, owner="poste-2")
+        before = (await here.stats())["pending"]
+        await there.enqueue("shared.later", {"n": 1}, key=f"shared-{tmp_path.name}")
+        await asyncio.sleep(0.3)
+        assert (await here.stats())["pending"] == before + 1
+    finally:
+        await mine.close()
+        await theirs.close()
