@@ -41,6 +41,7 @@ class Sandbox:
         assert self.proc.stdout is not None
         info = json.loads(self.proc.stdout.readline())
         self.settings: dict[str, Any] = info["plugin_settings"]
+        self.secrets: dict[str, str] = info.get("secrets", {})  # for the agent's keyring
         self.admin = info["admin_url"]
         self.tls = ssl.create_default_context(cafile=self.settings["ca_files"][0])
         for extra in self.settings["ca_files"][1:]:
@@ -111,7 +112,7 @@ def start_agent(root: Path, sandbox: Sandbox, label: str, **ins: Any) -> AgentPr
     settings = {**sandbox.settings, **ins}
     profile = Profile(root / label, api={"rate_per_second": 100000, "rate_burst": 100000},
                       plugins={"ins": settings}, sandbox=True)
-    agent = AgentProcess(profile, label)
+    agent = AgentProcess(profile, label, secrets=sandbox.secrets)
     agent.start()
     agent.wait_started()
     deadline = time.monotonic() + 30
