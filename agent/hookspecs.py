@@ -250,8 +250,9 @@ def agent_stopping(context: PluginContext) -> None:
 
 @hookspec
 def pairing_requested(request: PairingRequest) -> None:
-    """An LGC asks to pair: show "Autoriser <client> à utiliser Vigie ?" and call
-    `request.accept()` or `request.refuse()`. Must not block; the LGC's socket waits.
+    """An LGC asks to pair: show `request.prompt` ("Autoriser <origin> (se présente comme
+    « <client> ») à utiliser Vigie ?") and call `request.accept()` or `request.refuse()`. Must not
+    block; the LGC's socket waits.
 
     Emitted through `agent.emitter` (hook first, then the `pairing.requested` event).
 

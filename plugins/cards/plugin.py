@@ -30,7 +30,7 @@ class CardsPlugin:
 
     @hookimpl
     async def startup(self, context: PluginContext) -> None:
-        self.settings = parse_settings(dict(context.settings), sandbox=context.sandbox)
+        self.settings = parse_settings(dict(context.settings))
         self._table = compile_table({**self.settings.atr, **ATR_TABLE})  # configured patterns first
         try:
             await asyncio.to_thread(__import__, "smartcard.scard")

@@ -225,7 +225,8 @@ async def test_app_pairing_consent_goes_through_the_hook(agent_config: Config) -
             async with session.ws_connect(f"{agent.server.url.replace('http', 'ws')}/ws") as ws:
                 await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "session.open", "params": {"token": token}})
                 assert (await ws.receive_json(timeout=5))["result"]["client"] == "Cabinet LGC"
-        assert prompts == ["Autoriser « Cabinet LGC » à utiliser Vigie ?"]
+        # The origin (what the browser vouches for) leads; the name is the requester's claim (issue 18 item 3).
+        assert prompts == ["Autoriser http://lgc.test (se présente comme « Cabinet LGC ») à utiliser Vigie ?"]
     finally:
         await agent.stop()
 

@@ -26,7 +26,7 @@ def card_service(agent: Agent, settings: Any) -> CardService:
 
 def test_cards_settings_defaults_follow_the_mode() -> None:
     assert parse_settings({}).vitale_reader == "sesam"
-    assert parse_settings({}, sandbox=True).vitale_reader == "apdu"
+    assert parse_settings({"vitale_reader": "apdu"}).vitale_reader == "apdu"  # what the sandbox's stand-in sets
     s = parse_settings({"auth_key_id": "0220", "atr": {"3B 11 22": "maison"}, "pin_timeout": 30})
     assert (s.auth_key_id, s.atr, s.pin_timeout) == (b"\x02\x20", {"3B 11 22": "maison"}, 30.0)
 
@@ -90,7 +90,7 @@ async def test_cards_reader_back_while_its_removal_waits_is_reported_in_order(ag
     agent.plugins.register(recorder, "recorder")
     await agent.start()
     try:
-        service = card_service(agent, parse_settings({}, sandbox=True))
+        service = card_service(agent, parse_settings({"vitale_reader": "apdu"}))
         reader = "Virtual PCD 00 00"
         for event in (mon.MonitorEvent(mon.READER_ADDED, reader=reader),
                       mon.MonitorEvent(mon.CARD_INSERTED, reader=reader, atr="3B0F0102030405"),
