@@ -113,9 +113,9 @@ class SelfReportingPlugin(SamplePlugin):
     """Starts fine, but its own monitor reports a lost dependency before `startup` returns."""
 
     @hookimpl
-    async def startup(self, agent: Any) -> None:
+    async def startup(self, context: Any) -> None:
         self.started += 1
-        agent.plugins.mark_degraded("selfreport", "service PC/SC indisponible")
+        context.status.degraded("service PC/SC indisponible")
         await asyncio.sleep(0)
 
 
@@ -157,7 +157,7 @@ async def test_app_plugin_not_ready_is_degraded_then_retried(agent_config: Confi
 async def test_app_startup_bug_degrades_plugin_but_agent_runs(agent_config: Config) -> None:
     class Broken:
         @hookimpl
-        def startup(self, agent: Any) -> None:
+        def startup(self, context: Any) -> None:
             raise KeyError("bug")
 
     agent = Agent(agent_config, host=host_with(broken=Broken(), sample=SamplePlugin()), load_plugins=False)

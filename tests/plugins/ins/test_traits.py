@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from plugins.common.nir import key_is_valid
 from plugins.ins.models import Traits
-from plugins.ins.nir import key_is_valid
 from plugins.ins.text import clean, fold, tokens
 from plugins.ins.traits import (
     CONSISTENT,

@@ -139,18 +139,20 @@ async def test_scan_image_path_is_for_admin_clients_only(scanner_agent: AgentFac
     from agent.errors import UserFacingError
     from agent.rpc import FORBIDDEN, RpcContext
     from plugins.scanner.plugin import ScannerPlugin
+    from plugins.scanner.rpc import rpc_methods
 
     agent, recorder = await scanner_agent()
     plugin = agent.plugins.pm.get_plugin("scanner")
     assert isinstance(plugin, ScannerPlugin)
+    handlers = {name: handler for name, handler, _ in rpc_methods(plugin._service)}
     image = tmp_path / "scan.png"
     image.write_bytes(png(images.symbol_image(PAYLOAD)))
     paired_lgc = RpcContext(client="LGC web", scopes=frozenset({"lgc"}), transport="ws", connection_id=1)
     with pytest.raises(UserFacingError) as refused:
-        await plugin.image({"path": str(image)}, paired_lgc)
+        await handlers["scan.image"]({"path": str(image)}, paired_lgc)
     assert refused.value.code == FORBIDDEN and recorder.scans == []
     admin = RpcContext(client="admin", scopes=frozenset({"lgc", "admin"}), transport="http", connection_id=2)
-    answer = await plugin.image({"path": str(image)}, admin)
+    answer = await handlers["scan.image"]({"path": str(image)}, admin)
     assert answer["codes"][0]["kind"] == "ins_datamatrix" and len(recorder.scans) == 1
 
 
