@@ -59,7 +59,9 @@ async def test_eprescription_sandbox_run_create_demo_script_and_cli(sandbox: dic
                           "-o", str(out_pdf)], env=subprocess_env(sandbox["home"]), capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 0, run.stderr
-    assert re.search(r"ordonnance numérique EP-\S+ \(QR code imprimé\)", run.stdout), run.stdout
+    # Issue 19 item 6: rendered, not printed: it does not say "(QR code imprimé)".
+    assert re.search(r"ordonnance numérique EP-\S+ \(avec QR code\)", run.stdout), run.stdout
+    assert "imprimé" not in run.stdout
     assert out_pdf.read_bytes().startswith(b"%PDF")
 
     bad = tmp_path / "bad.json"
@@ -67,7 +69,9 @@ async def test_eprescription_sandbox_run_create_demo_script_and_cli(sandbox: dic
     run = subprocess.run([PYTHON, "-m", "agent.cli", "prescription", "render", str(bad), "-o", str(out_pdf)],
                          env=subprocess_env(sandbox["home"]), capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
-    assert "items : L'ordonnance doit comporter au moins une ligne." in run.stderr
+    # Each error once, with its French field name (the summary sentence is not repeated under the list).
+    assert run.stderr.count("L'ordonnance doit comporter au moins une ligne.") == 1, run.stderr
+    assert "  Lignes de l'ordonnance : L'ordonnance doit comporter au moins une ligne." in run.stderr
 
     proc = sandbox["proc"]
     proc.send_signal(signal.SIGINT)
@@ -86,6 +90,7 @@ def test_eprescription_cli_render_local_without_agent(tmp_path: Path) -> None:
     assert "sans code 2D" in run.stdout
     text = subprocess.run(["pdftotext", str(out_pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "N° RPPS" in text and "EP-" not in text
+    assert "Brouillon" in text and "téléservice indisponible" not in text  # issue 19 item 15: a draft says so
     assert out_pdf.read_bytes().startswith(b"%PDF-")  # a real PDF was written (any non-empty file passed)
 
 
