@@ -347,6 +347,7 @@ class Agent:
             "services": services,
             "outbox": await self.outbox.stats(),
             "acting_user": acting_user_dict(self.acting_user),
+            "keyring": SecretStore.backend_name(),  # `vigie doctor`: a memory keyring loses secrets at restart
         }
 
     # -- hooks the host itself fires -------------------------------------------------------------

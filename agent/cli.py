@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
+from agent import __version__, cli_fr
 from agent.config import Config, load_config
 from agent.errors import ConfigError, RegistrationError, UserFacingError
 from agent.hookcall import call_registration
@@ -144,6 +144,7 @@ def _clashes(name: str, commands: dict[str, Any]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    cli_fr.install()  # argparse's own texts ("usage:", "options", errors) in French
     host = PluginHost()
     try:
         # Plugins are loaded only to learn their CLI commands; nothing starts here.

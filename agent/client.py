@@ -76,16 +76,24 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def sandbox_profile() -> Path | None:
+    """The configuration of the running `vigie run --sandbox`, from its pointer file; None when none runs."""
+    pointer = sandbox_pointer_path()
+    if pointer.exists():
+        try:
+            data = json.loads(pointer.read_text())
+            if _pid_alive(int(data["pid"])):
+                return Path(data["config"])
+        except (OSError, ValueError, KeyError):
+            pass  # a stale or half-written pointer: fall back to the default configuration
+    return None
+
+
 def client_for(config_path: Path | None, config: Config | None = None) -> AgentClient:
     config = config or load_config(config_path)
     token = config.api.tokens[0] if config.api.tokens else None
     if token is None and config_path is None:
-        pointer = sandbox_pointer_path()
-        if pointer.exists():
-            try:
-                data = json.loads(pointer.read_text())
-                if _pid_alive(int(data["pid"])):
-                    return client_for(Path(data["config"]))
-            except (OSError, ValueError, KeyError):
-                pass  # a stale or half-written pointer: fall back to the default configuration
+        profile = sandbox_profile()
+        if profile is not None:
+            return client_for(profile)
     return AgentClient(f"http://127.0.0.1:{config.api.port}", token)

@@ -21,9 +21,9 @@ from plugins.eprescription.printing import KEPT_ADVICE
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, metavar="FICHIER.json", help="l'ordonnance (format de prescription.create)")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="SORTIE.pdf")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="SORTIE.pdf", help="le PDF à écrire")
     parser.add_argument("--print", action="store_true", help="imprimer aussi (imprimante par défaut ou --printer)")
-    parser.add_argument("--printer", default=None, help="nom de l'imprimante")
+    parser.add_argument("--printer", default=None, metavar="IMPRIMANTE", help="nom de l'imprimante")
     parser.add_argument("--local", action="store_true",
                         help="rendre ici, sans agent ni téléservice (brouillon sans code 2D, non partagé)")
 
