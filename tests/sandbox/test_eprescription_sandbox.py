@@ -105,20 +105,20 @@ async def test_eprescription_demo_page_button_in_headless_chromium(sandbox: dict
     await page.get_by_role("button", name="Ouvrir le dossier de ADRTROIS DOMINIQUE").click()
     section = page.locator("#prescription")
     await section.get_by_role("button", name="Rédiger une ordonnance").click()
-    rx = json.loads(await section.locator("textarea").input_value())
-    assert rx["patient"]["birth_name"] == "ADRTROIS" and rx["patient"]["identity_id"]  # the opened record's
+    # The form's patient is the opened record's (and its identity_id goes with it).
+    await expect(section.get_by_label("Nom de naissance")).to_have_value("ADRTROIS")
+    assert await section.locator("form").get_attribute("data-identity-id")
     for mode, expected in (("ok", "Ordonnance numérique EP-"),
                            ("ko", "Ordonnance sans code 2D : Le téléservice e-prescription a refusé")):
-        await section.locator("select").select_option(mode)
+        await section.get_by_label("Téléservice (bac à sable)").select_option(mode)
         await section.get_by_role("button", name="Valider l'ordonnance").click()
         await expect(section).to_contain_text(expected, timeout=30_000)
         await expect(section.get_by_role("link", name="Ouvrir le PDF")).to_be_visible()
         await page.screenshot(path=artifact(request, f"{mode}.png"), full_page=True)
-    # A malformed ordonnance: the page lists the fields the agent refused.
-    rx["prescriber"]["rpps"] = "123"
-    await section.locator("textarea").fill(json.dumps(rx))
+    # A malformed ordonnance: the page lists the fields the agent refused, by their French names.
+    await section.get_by_label("N° RPPS").fill("123")
     await section.get_by_role("button", name="Valider l'ordonnance").click()
-    await expect(section).to_contain_text("prescriber.rpps : Le numéro RPPS doit comporter 11 chiffres.")
+    await expect(section).to_contain_text("Prescripteur, N° RPPS : Le numéro RPPS doit comporter 11 chiffres.")
     assert errors == []
     proc = sandbox["proc"]
     proc.send_signal(signal.SIGINT)  # a clean stop removes the stand-ins' throwaway certificates too
