@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from plugins.ins.matching import match_key
+
 NAMESPACE = "ins"
 
-MIGRATIONS: dict[int, str] = {
+MIGRATIONS: dict[int, str | Callable[[Any], None]] = {
     1: """
     CREATE TABLE ins_identities (
         id TEXT PRIMARY KEY,
@@ -83,7 +85,22 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (batch_id, position)
     );
     """,
+    # One matching rule for every source (plugins/ins/matching.py): the strict traits' indexed part, and
+    # the INS to find an identity by.
+    2: """
+    ALTER TABLE ins_identities ADD COLUMN match_key TEXT;
+    CREATE INDEX ins_identities_match ON ins_identities (match_key);
+    CREATE INDEX ins_identities_ins ON ins_identities (ins_matricule);
+    """,
+    3: lambda conn: _backfill_match_keys(conn),
 }
+
+
+def _backfill_match_keys(conn: Any) -> None:
+    """Identities stored before migration 2 get their match key (computed in Python: it folds accents)."""
+    rows = conn.execute("SELECT id, traits FROM ins_identities WHERE match_key IS NULL").fetchall()
+    for r in rows:
+        conn.execute("UPDATE ins_identities SET match_key = ? WHERE id = ?", (match_key(json.loads(r[1])), r[0]))
 
 
 @dataclass
@@ -145,15 +162,30 @@ def find_by_traits(conn: sqlite3.Connection, traits_key: str) -> IdentityRow | N
     return None if r is None else _row(r)
 
 
+def find_by_ins(conn: sqlite3.Connection, matricule: str) -> list[IdentityRow]:
+    """The identities INSi gave this 13-character matricule (the caller checks the key and OID)."""
+    rows = conn.execute("SELECT * FROM ins_identities WHERE ins_matricule = ? ORDER BY updated_at DESC",
+                        (matricule,)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def find_by_match_key(conn: sqlite3.Connection, key: str) -> list[IdentityRow]:
+    """Candidates for the strict-traits rule (plugins/ins/matching.py decides among them)."""
+    rows = conn.execute("SELECT * FROM ins_identities WHERE match_key = ? ORDER BY updated_at DESC LIMIT 20",
+                        (key,)).fetchall()
+    return [_row(r) for r in rows]
+
+
 def insert(conn: sqlite3.Connection, row: IdentityRow) -> None:
     conn.execute(
         "INSERT INTO ins_identities (id, local_id, source, status, attributes, traits, traits_key, ins_matricule,"
         " ins_key, ins_oid, insi, insi_state, created_at, updated_at, insi_requested_at, insi_at,"
-        " qualified_at, expected_ins, card) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " qualified_at, expected_ins, card, match_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (row.id, row.local_id, row.source, row.status, json.dumps(row.attributes), json.dumps(row.traits),
          row.traits_key, *(_ins_cols(row.ins)), _json(row.insi), row.insi_state,
          row.created_at, row.updated_at, row.insi_requested_at, row.insi_at, row.qualified_at,
-         _json(row.expected_ins), _json(row.card)),
+         _json(row.expected_ins), _json(row.card), match_key(row.traits)),
     )
 
 
@@ -162,11 +194,12 @@ def update(conn: sqlite3.Connection, row: IdentityRow) -> None:
     conn.execute(
         "UPDATE ins_identities SET local_id = ?, status = ?, attributes = ?, traits = ?, traits_key = ?,"
         " ins_matricule = ?, ins_key = ?, ins_oid = ?, insi = ?, insi_state = ?, updated_at = ?,"
-        " insi_requested_at = ?, insi_at = ?, qualified_at = ?, expected_ins = ?, card = ? WHERE id = ?",
+        " insi_requested_at = ?, insi_at = ?, qualified_at = ?, expected_ins = ?, card = ?, match_key = ?"
+        " WHERE id = ?",
         (row.local_id, row.status, json.dumps(row.attributes), json.dumps(row.traits), row.traits_key,
          *(_ins_cols(row.ins)), _json(row.insi), row.insi_state,
          row.updated_at, row.insi_requested_at, row.insi_at, row.qualified_at, _json(row.expected_ins),
-         _json(row.card), row.id),
+         _json(row.card), match_key(row.traits), row.id),
     )
 
 
