@@ -20,7 +20,6 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 from agent.client import AgentClient, sandbox_profile

@@ -16,6 +16,7 @@ from plugins.ins.schemas import SCHEMAS
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
+JOURNAL_TRAY_LABEL = "Journal des qualifications"
 CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concurrencies are lower
 
 if TYPE_CHECKING:
@@ -56,6 +57,14 @@ class InsPlugin:
         register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
         register("ins.datamatrix", self.datamatrix, params=SCHEMAS["identity.get"],
                  description="INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents.")
+        register("identity.batch_csv", self.batch_csv, params=SCHEMAS["identity.batch_csv"],
+                 description="Start-of-day batch from the CSV text the LGC exported (batch page).")
+        register("identity.batch_file", self.batch_file, params=SCHEMAS["identity.batch_file"],
+                 description="Start-of-day batch from the configured day file ([plugins.ins] batch_file).")
+        register("identity.batch_status", self.batch_status, params=SCHEMAS["identity.batch_status"],
+                 description="Counts, remaining time and the lines to look at, of one batch (the latest).")
+        register("identity.journal", self.journal, params=SCHEMAS["identity.journal"], scope="admin",
+                 description="Journal des qualifications of one day (audit trail), with its CSV export.")
         register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
                  description="Audit trail of one identity (identitovigilance cell).")
 
@@ -73,6 +82,23 @@ class InsPlugin:
 
     async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().batch(params["patients"])
+
+    async def batch_csv(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().batch_csv(params["csv"], params.get("name"))
+
+    async def batch_file(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().batch_from_file()
+
+    async def batch_status(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().batch_status(params.get("batch_id"))
+
+    async def journal(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        from plugins.ins.journal import to_csv
+
+        items = await self._service().journal(params["day"], only_qualifications=params.get("only_qualifications",
+                                                                                             True))
+        return {"day": params["day"], "entries": items, "csv": to_csv(items),
+                "filename": f"journal-qualifications-{params['day']}.csv"}
 
     async def datamatrix(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().datamatrix(params["identity_id"])
@@ -116,9 +142,26 @@ class InsPlugin:
     @hookimpl
     def register_tray_items(self, register: Any) -> None:
         register(BATCH_TRAY_LABEL, self._tray_batch)
+        register(JOURNAL_TRAY_LABEL, self._tray_journal)
 
-    async def _tray_batch(self) -> dict[str, Any]:
-        return await self._service().batch_from_file()
+    async def _tray_batch(self) -> dict[str, Any] | None:
+        """The configured day file, when there is one, runs at once; the batch page shows its progress (and,
+        without a configured file, lets the secretary choose the day's CSV: no configuration to edit)."""
+        service = self._service()
+        result = await service.batch_from_file() if service.settings.batch_file is not None else None
+        if self._context is None or self._context.open_page is None:
+            return result if result is not None else await service.batch_from_file()  # says what to configure
+        try:
+            await self._context.open_page("batch.html")
+        except UserFacingError:
+            if result is None:
+                raise  # no browser and nothing started: say where the page is
+        return result
+
+    async def _tray_journal(self) -> None:
+        if self._context is None or self._context.open_page is None:
+            raise UserFacingError("Journal des qualifications indisponible : l'agent ne sert pas ses pages ici.")
+        await self._context.open_page("journal.html")
 
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:

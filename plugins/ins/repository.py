@@ -93,6 +93,11 @@ MIGRATIONS: dict[int, str | Callable[[Any], None]] = {
     CREATE INDEX ins_identities_ins ON ins_identities (ins_matricule);
     """,
     3: lambda conn: _backfill_match_keys(conn),
+    # The start-of-day batch page (agent/web/batch.html): what the list was, and its lines refused at once.
+    4: """
+    ALTER TABLE ins_batches ADD COLUMN name TEXT;
+    ALTER TABLE ins_batches ADD COLUMN rejected TEXT;
+    """,
 }
 
 
@@ -243,10 +248,12 @@ def record_call(conn: sqlite3.Connection, identity_id: str | None, *, operation:
     )
 
 
-def create_batch(conn: sqlite3.Connection, batch_id: str, items: list[tuple[str, str]]) -> None:
-    """`items`: (identity_id, state) in the order of the LGC's list."""
+def create_batch(conn: sqlite3.Connection, batch_id: str, items: list[tuple[str, str]], *, name: str | None = None,
+                 rejected: list[dict[str, Any]] | None = None) -> None:
+    """`items`: (identity_id, state) in the order of the LGC's list; `rejected`: the lines refused at once."""
     conn.execute(
-        "INSERT INTO ins_batches (id, total, created_at) VALUES (?, ?, ?)", (batch_id, len(items), time.time())
+        "INSERT INTO ins_batches (id, total, created_at, name, rejected) VALUES (?, ?, ?, ?, ?)",
+        (batch_id, len(items), time.time(), name, json.dumps(rejected or [])),
     )
     conn.executemany(
         "INSERT INTO ins_batch_items (batch_id, position, identity_id, state) VALUES (?, ?, ?, ?)",
@@ -268,6 +275,41 @@ def batch_progress(conn: sqlite3.Connection, batch_id: str) -> tuple[int, int]:
         "SELECT COUNT(*), SUM(state != 'pending') FROM ins_batch_items WHERE batch_id = ?", (batch_id,)
     ).fetchone()
     return int(row[1] or 0), int(row[0])
+
+
+def audit_between(conn: sqlite3.Connection, start: float, end: float) -> list[dict[str, Any]]:
+    """Every audit entry of [start, end), oldest first, with the identity's current status, traits and INS."""
+    rows = conn.execute(
+        "SELECT a.*, i.status AS current_status, i.traits AS current_traits, i.ins_matricule, i.ins_key, i.ins_oid"
+        " FROM ins_audit a JOIN ins_identities i ON i.id = a.identity_id WHERE a.at >= ? AND a.at < ?"
+        " ORDER BY a.at, a.id", (start, end)).fetchall()
+    out = []
+    for r in rows:
+        d = dict(r)
+        for k in ("actor", "traits_before", "traits_after", "current_traits"):
+            d[k] = json.loads(d[k]) if d[k] else None
+        out.append(d)
+    return out
+
+
+def batch_rows(conn: sqlite3.Connection, batch_id: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """One batch (the latest when `batch_id` is None) and its lines with their identity's current state."""
+    if batch_id is None:
+        b = conn.execute("SELECT * FROM ins_batches ORDER BY created_at DESC LIMIT 1").fetchone()
+    else:
+        b = conn.execute("SELECT * FROM ins_batches WHERE id = ?", (batch_id,)).fetchone()
+    if b is None:
+        return None, []
+    batch = {"batch_id": b["id"], "total": b["total"], "created_at": b["created_at"], "name": b["name"],
+             "rejected": json.loads(b["rejected"]) if b["rejected"] else []}
+    rows = conn.execute(
+        "SELECT bi.position, bi.state AS item_state, i.id AS identity_id, i.status, i.traits, i.insi, i.insi_state"
+        " FROM ins_batch_items bi JOIN ins_identities i ON i.id = bi.identity_id WHERE bi.batch_id = ?"
+        " ORDER BY bi.position", (b["id"],)).fetchall()
+    lines = [{"position": r["position"], "item_state": r["item_state"], "identity_id": r["identity_id"],
+              "status": r["status"], "traits": json.loads(r["traits"]),
+              "insi": json.loads(r["insi"]) if r["insi"] else None, "insi_state": r["insi_state"]} for r in rows]
+    return batch, lines
 
 
 Work = Callable[[sqlite3.Connection], Any]

@@ -53,7 +53,8 @@ def decide(row: repo.IdentityRow, actor: Actor, method: str, document_type: str 
     if blocked is not None and precondition_refusal(status, row.attributes, actor, method) is None:
         return QualifyDecision(False, blocked)
     insi = insi_traits(row)
-    comparison = compare(Traits.from_dict(row.traits), insi, ins_matricule=ins_matricule(row)) if insi is not None else None
+    local = Traits.from_dict(row.traits)
+    comparison = compare(local, insi, ins_matricule=ins_matricule(row)) if insi is not None else None
     return can_qualify(status, row.attributes, comparison, actor, method, document_type, documents)
 
 
@@ -82,7 +83,8 @@ def identity_get(row: repo.IdentityRow, actor: Actor, documents: list[str] | Non
         result["insi"] = {k: row.insi.get(k) for k in ("outcome", "code", "returned_traits", "at", "message")}
         insi = insi_traits(row)
         # Compared now, not when INSi answered: the local traits may have changed since.
-        comparison = compare(Traits.from_dict(row.traits), insi, ins_matricule=ins_matricule(row)) if insi is not None else []
+        local = Traits.from_dict(row.traits)
+        comparison = compare(local, insi, ins_matricule=ins_matricule(row)) if insi is not None else []
         result["insi"]["differences"] = [asdict(c) for c in comparison if c.state != "equal"]
     return result
 
