@@ -62,7 +62,11 @@
     finally { start.disabled = !fileInput.files.length; $("use-configured").disabled = false; }
   }
 
-  fileInput.addEventListener("change", () => { start.disabled = !fileInput.files.length; say(""); });
+  fileInput.addEventListener("change", () => {
+    start.disabled = !fileInput.files.length; say("");
+    $("file-name").textContent = fileInput.files.length ? fileInput.files[0].name : "aucun fichier choisi";
+  });
+  $("pick").addEventListener("click", () => fileInput.click());
   $("choose").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const file = fileInput.files[0];

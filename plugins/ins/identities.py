@@ -70,8 +70,8 @@ class Identities:
         errors = validate_traits(traits)
         if errors:
             raise UserFacingError(
-                "Traits d'identité invalides : " + " ; ".join(f"{field} : {', '.join(msgs)}"
-                                                            for field, msgs in errors.items()),
+                # Each message names its field in French already; the keys (`birth_date`) are for `data`.
+                "Traits d'identité invalides : " + " ; ".join(m for msgs in errors.values() for m in msgs),
                 code=INVALID_PARAMS, data={"fields": errors},
             )
         return traits
