@@ -184,7 +184,7 @@ class ApiServer:
         path = web_file(request.match_info["name"])
         if path is None:
             raise web.HTTPNotFound()
-        headers = {hdrs.CACHE_CONTROL: "no-cache"}
+        headers: dict[str, str] = {hdrs.CACHE_CONTROL: "no-cache"}
         if path.suffix == ".html":  # the agent's own pages: its scripts only, never framed by another site
             headers.update({"Content-Security-Policy": "default-src 'self'; connect-src 'self' "
                             f"ws://{HOST}:{self.port} ws://localhost:{self.port}; frame-ancestors 'none'; "

@@ -57,8 +57,8 @@ async def _page(browser: Any, url: str, **kw: Any) -> Any:
     return page
 
 
-async def test_batch_page_runs_the_days_csv_with_counts_and_resumes(agent: Agent, insi_sandbox: InsiSandbox,
-                                                                    browser: Any, request: pytest.FixtureRequest) -> None:
+async def test_batch_page_runs_the_days_csv_with_counts_and_resumes(
+        agent: Agent, insi_sandbox: InsiSandbox, browser: Any, request: pytest.FixtureRequest) -> None:
     url = await _tray(agent, BATCH_TRAY_LABEL)  # no [plugins.ins] batch_file: the page chooses the file
     assert url.startswith(f"{agent.server.url}/web/batch.html#jeton=")
     page = await _page(browser, url)
