@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.client import AgentClient, sandbox_profile
+from agent.client import AgentClient, running_sandbox_profile
 from agent.config import Config, load_config
 from agent.errors import ConfigError, UserFacingError
 from agent.secrets import SecretStore
@@ -158,7 +158,7 @@ def run_checks(config_path: Path | None) -> list[Check]:
     profile = config_path
     try:
         config = load_config(config_path)
-        if config_path is None and not config.api.tokens and (running := sandbox_profile()) is not None:
+        if config_path is None and not config.api.tokens and (running := running_sandbox_profile()) is not None:
             profile, config = running, load_config(running)
     except ConfigError as exc:
         return [Check("Configuration", FAIL, f"{exc.key} : {exc.message_fr}")]

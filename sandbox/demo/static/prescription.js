@@ -211,8 +211,9 @@
       result.textContent = "Validation en cours…";
       go.disabled = true;
       try {
-        const r = await call("prescription.create", {prescription: collect(), sandbox_mode: mode.value,
-                                                     print: print.checked});
+        // The stand-in's answer is chosen on the stand-in itself: prescription.create is the product's, unchanged.
+        await call("sandbox.eprescription_mode", {mode: mode.value});
+        const r = await call("prescription.create", {prescription: collect(), print: print.checked});
         result.innerHTML = "";
         result.append(el("p", {class: "state " + (r.code_present ? "ok" : "wait")}, r.code_present
           ? `Ordonnance numérique ${r.identifier} avec code 2D`

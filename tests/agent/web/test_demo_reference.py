@@ -14,9 +14,12 @@ import pytest
 from playwright.async_api import expect
 
 from agent.app import Agent
+from agent.plugins import PluginHost
+from sandbox import hookspecs as sandbox_hookspecs
 from plugins.ins.models import ATTESTATION_TEXT
 from sandbox.demo.server import start_demo_page
 from sandbox.eprescription.server import start_eprescription_sandbox
+from sandbox.plugins import SANDBOX_PLUGINS
 from sandbox.insi.server import InsiSandbox
 from tests.agent.web.conftest import DemoSetup
 from tests.conftest import free_port
@@ -35,6 +38,7 @@ async def full_demo(tmp_path: Path, insi_sandbox: InsiSandbox,
     if shutil.which("cupsd") is None and not Path("/usr/sbin/cupsd").exists():
         pytest.skip("cupsd not installed (.ci/run installs it)")
     ep = await start_eprescription_sandbox(hold=30.0)
+    service = ep.as_service()  # as `vigie run --sandbox` wires it: the product plugin and the sandbox's own
     port = free_port()
     page = await start_demo_page(api_port=port)
     with cupsd.private_cupsd() as cups:
@@ -45,8 +49,14 @@ async def full_demo(tmp_path: Path, insi_sandbox: InsiSandbox,
         config.api.allowed_origins = list(page.origins)
         config.api.auto_accept_pairing = True
         config.plugins["ui"] = {"popup": False, "tray": False}
-        config.plugins["eprescription"] = {"url": ep.url, "timeout": 1.0, "export_dir": str(tmp_path / "exports")}
-        agent = Agent(config)
+        config.plugins["eprescription"] = {**service.plugin_settings["eprescription"], "timeout": 1.0,
+                                           "export_dir": str(tmp_path / "exports")}
+        config.plugins["sandbox-eprescription"] = service.plugin_settings["sandbox-eprescription"]
+        host = PluginHost()
+        host.add_hookspecs(sandbox_hookspecs)
+        host.register_references({"sandbox-eprescription": SANDBOX_PLUGINS["sandbox-eprescription"]}, [],
+                                 source="sandbox")
+        agent = Agent(config, host=host)
         events: list[tuple[str, dict[str, Any]]] = []
         agent.events.subscribe(lambda name, params: events.append((name, dict(params))))
         await agent.start()
