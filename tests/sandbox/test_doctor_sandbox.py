@@ -48,3 +48,5 @@ def test_doctor_checks_the_running_sandbox_agent(sandbox: dict[str, Any]) -> Non
     assert keyring[0] == "attention" and "en mémoire" in keyring[1] and "redémarrage" in keyring[1], out
     assert rows["Lecteurs virtuels du bac à sable (vpcd)"][0] == "ok", out
     assert run.returncode == 0, out
+    # Issue 19 item 12: the sandbox ships a sample day for the start-of-day batch (no configuration to write).
+    assert "journee-exemple.csv" in (sandbox["profile"] / "config.toml").read_text()
