@@ -15,12 +15,12 @@ from playwright.async_api import expect
 
 from agent.app import Agent
 from agent.plugins import PluginHost
-from sandbox import hookspecs as sandbox_hookspecs
 from plugins.ins.models import ATTESTATION_TEXT
+from sandbox import hookspecs as sandbox_hookspecs
 from sandbox.demo.server import start_demo_page
 from sandbox.eprescription.server import start_eprescription_sandbox
-from sandbox.plugins import SANDBOX_PLUGINS
 from sandbox.insi.server import InsiSandbox
+from sandbox.plugins import SANDBOX_PLUGINS
 from tests.agent.web.conftest import DemoSetup
 from tests.conftest import free_port
 from tests.plugins.eprescription import cupsd
