@@ -12,7 +12,7 @@ from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.ins import repository
-from plugins.ins.schemas import SCHEMAS
+from plugins.ins.rpc import rpc_methods
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
@@ -21,7 +21,6 @@ CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concu
 
 if TYPE_CHECKING:
     from agent.context import PluginContext
-    from agent.rpc import RpcContext
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
 
@@ -47,76 +46,21 @@ class InsPlugin:
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
-        register("identity.submit", self.submit, params=SCHEMAS["identity.submit"],
-                 description="Record opened in the LGC: INSi is called in the background.")
-        register("identity.get", self.get, params=SCHEMAS["identity.get"])
-        register("identity.view", self.view, params=SCHEMAS["identity.view"],
-                 description="Everything a UI needs to render the qualification panel.")
-        register("identity.qualify", self.qualify, params=SCHEMAS["identity.qualify"])
-        register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
-        register("ins.datamatrix", self.datamatrix, params=SCHEMAS["identity.get"],
-                 description="INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents.")
-        register("identity.batch_csv", self.batch_csv, params=SCHEMAS["identity.batch_csv"],
-                 description="Start-of-day batch from the CSV text the LGC exported (batch page).")
-        register("identity.batch_file", self.batch_file, params=SCHEMAS["identity.batch_file"],
-                 description="Start-of-day batch from the configured day file ([plugins.ins] batch_file).")
-        register("identity.batch_status", self.batch_status, params=SCHEMAS["identity.batch_status"],
-                 description="Counts, remaining time and the lines to look at, of one batch (the latest).")
-        register("identity.journal", self.journal, params=SCHEMAS["identity.journal"], scope="admin",
-                 description="Journal des qualifications of one day (audit trail), with its CSV export.")
-        register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
-                 description="Audit trail of one identity (identitovigilance cell).")
-
-    async def submit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().submit(params["traits"], local_id=params.get("local_id"), source="lgc")
-
-    async def get(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().get(params["identity_id"])
-
-    async def view(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().view(params["identity_id"])
-
-    async def qualify(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().qualify(params["identity_id"], params["method"], params.get("document_type"))
-
-    async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().batch(params["patients"])
-
-    async def batch_csv(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().batch_csv(params["csv"], params.get("name"))
-
-    async def batch_file(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().batch_from_file()
-
-    async def batch_status(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().batch_status(params.get("batch_id"))
-
-    async def journal(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        from plugins.ins.journal import to_csv
-
-        items = await self._service().journal(params["day"], only_qualifications=params.get("only_qualifications",
-                                                                                             True))
-        return {"day": params["day"], "entries": items, "csv": to_csv(items),
-                "filename": f"journal-qualifications-{params['day']}.csv"}
-
-    async def datamatrix(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().datamatrix(params["identity_id"])
-
-    async def audit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return {"entries": await self._service().audit(params["identity_id"])}
+        for name, handler, options in rpc_methods(self._service):
+            register(name, handler, **options)
 
     @hookimpl
     def register_outbox_handlers(self, register: Any) -> None:
         # Record opened, card inserted, Datamatrix scanned: the practitioner is waiting for the popup.
         # Registration comes before the configuration is read: the outbox may claim up to CLAIM_LIMIT jobs,
         # the service lets `lookup_concurrency` / `batch_concurrency` of them reach INSi (semaphores).
-        register("ins.lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+        register("ins.lookup", self._lookup_job, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
                  base_delay=20.0, max_delay=300.0)
         # Start-of-day batch: bounded concurrency and a rate limit (service.py).
-        register("ins.batch_lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+        register("ins.batch_lookup", self._lookup_job, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
                  base_delay=30.0, max_delay=600.0)
 
-    async def _lookup(self, job: Any) -> None:
+    async def _lookup_job(self, job: Any) -> None:
         await self._service().run_lookup(job)
 
     @hookimpl
