@@ -5,9 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck bench clean
+SYSTEM_PACKAGES := installer/system-packages.sh
 
-$(STAMP): pyproject.toml
+.PHONY: install run test lint typecheck bench clean system-packages-run system-packages-test
+
+## System packages (installer/packages/debian-*.txt): installed when root with apt, else the command is printed.
+system-packages-run:
+	@bash $(SYSTEM_PACKAGES) run
+
+system-packages-test:
+	@bash $(SYSTEM_PACKAGES) test
+
+$(STAMP): pyproject.toml | system-packages-run
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
@@ -19,7 +28,7 @@ run: install
 	$(BIN)/vigie run --sandbox
 
 ## Lint, type-check, then the whole test suite (parallel). pytest's exit code 5 (no test) fails too.
-test: install lint typecheck
+test: system-packages-test install lint typecheck
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 lint: install
