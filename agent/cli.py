@@ -25,7 +25,7 @@ EPILOG = """Premiers pas : `vigie run --sandbox` démarre l'agent sur des servic
 Configuration : fichier TOML (voir `vigie doctor`), surchargeable par des variables VIGIE_SECTION_CLE."""
 
 
-BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins")
+BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins", "selftest", "autostart")
 GROUP_HELP = {"sandbox": "piloter le bac à sable (cartes et lecteurs virtuels, scanner simulé)",
               "prescription": "ordonnances (e-prescription)"}
 
@@ -54,6 +54,10 @@ def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Call
     doctor = sub.add_parser("doctor", help="vérifier l'installation (configuration, base, port, lecteurs...)")
     _add_config(doctor)
     sub.add_parser("version", help="afficher la version")
+    selftest = sub.add_parser("selftest", help="auto-test du programme (modules, fenêtre, cartes, trousseau)",
+                              description="Vérifie que ce programme fonctionne sur ce poste, sans service "
+                                          "national : code de sortie non nul et raisons en cas d'échec.")
+    _add_config(selftest)
     plugins = sub.add_parser("plugins", help="lister les modules et leur état")
     _add_config(plugins)
 
@@ -91,7 +95,11 @@ def _collect_plugin_commands(host: PluginHost) -> dict[str, tuple[str, Callable[
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.sandbox:
-        from sandbox.supervisor import run_sandbox
+        try:
+            from sandbox.supervisor import run_sandbox
+        except ImportError:  # the installed (frozen) build never ships the sandbox
+            raise UserFacingError("Le bac à sable n'est pas inclus dans cette version installée de Vigie "
+                                  "(il vient avec les sources : `make run`).") from None
 
         return asyncio.run(run_sandbox(config_path=args.config, port=args.port, headless=args.headless))
     config = load_config(args.config)
@@ -161,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent import doctor
 
             return doctor.main(args.config)
+        if args.command == "selftest":
+            from agent import selftest
+
+            return selftest.main(args.config)
         if args.command == "version":
             print(f"vigie {__version__}")
             return 0
