@@ -58,6 +58,11 @@ def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Call
                               description="Vérifie que ce programme fonctionne sur ce poste, sans service "
                                           "national : code de sortie non nul et raisons en cas d'échec.")
     _add_config(selftest)
+    autostart = sub.add_parser("autostart", help="démarrer Vigie avec la session (activer, désactiver, état)",
+                               description="Démarrage automatique à l'ouverture de session : entrée XDG (Linux), "
+                                           "clé Run (Windows), LaunchAgent (macOS), pour cet utilisateur.")
+    autostart.add_argument("action", choices=("enable", "disable", "status"), nargs="?", default="status",
+                           help="enable : activer, disable : désactiver, status : état (défaut)")
     plugins = sub.add_parser("plugins", help="lister les modules et leur état")
     _add_config(plugins)
 
@@ -173,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent import selftest
 
             return selftest.main(args.config)
+        if args.command == "autostart":
+            from agent import autostart
+
+            return autostart.main(args.action)
         if args.command == "version":
             print(f"vigie {__version__}")
             return 0
