@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -14,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from agent.plugins import DEFAULT_PLUGINS
+from agent.store import CORE_MIGRATIONS
 from tests.conftest import free_port
 from tests.installer.desktop import SECRET_SERVICE, frozen_build, home_env, run_in_session
+from tests.plugins.ins.test_upgrade_store import FIXTURE
 from tests.ui_support import xvfb
 
 BUILD = frozen_build()
@@ -81,10 +85,11 @@ def test_frozen_selftest_fails_with_french_reasons(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_frozen_run_answers_health_then_stops_on_sigterm(tmp_path: Path) -> None:
+def start_and_stop(tmp_path: Path, *extra: str) -> str:
+    """`vigie run --headless` until /health answers, then SIGTERM: returns what it printed."""
     port = free_port()
     env = home_env(tmp_path, None)
-    proc = subprocess.Popen([str(exe()), "run", "--headless", "--port", str(port)], env=env,
+    proc = subprocess.Popen([str(exe()), "run", "--headless", "--port", str(port), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline, health = time.monotonic() + 30, None
@@ -102,7 +107,30 @@ def test_frozen_run_answers_health_then_stops_on_sigterm(tmp_path: Path) -> None
             proc.kill()
             proc.wait()
     assert proc.stdout is not None
-    assert "à l'écoute" in proc.stdout.read()
+    return proc.stdout.read()
+
+
+def test_frozen_run_answers_health_then_stops_on_sigterm(tmp_path: Path) -> None:
+    assert "à l'écoute" in start_and_stop(tmp_path)
+
+
+def test_frozen_build_starts_on_an_older_store(tmp_path: Path) -> None:
+    """Upgrade: the installed build migrates a store an older Vigie left (tests/plugins/ins/test_upgrade_store.py
+    runs its queued jobs from the source tree)."""
+    store = tmp_path / "old.sqlite3"
+    shutil.copyfile(FIXTURE, store)
+    store.chmod(0o600)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\npath = "{store}"\n')
+    start_and_stop(tmp_path, "--config", str(config))
+    conn = sqlite3.connect(store)
+    try:
+        versions = dict(conn.execute("SELECT namespace, MAX(version) FROM schema_migrations GROUP BY namespace"))
+        identities = conn.execute("SELECT COUNT(*) FROM ins_identities").fetchone()[0]
+    finally:
+        conn.close()
+    assert versions["agent"] == max(m.version for m in CORE_MIGRATIONS if m.namespace == "agent")
+    assert "eprescription" in versions and identities == 3
 
 
 def test_frozen_sandbox_is_refused_in_french(tmp_path: Path) -> None:
