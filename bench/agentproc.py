@@ -112,8 +112,9 @@ class Profile:
 class AgentProcess:
     """One `vigie run --headless` child. Use as a context manager: it is killed on the way out."""
 
-    def __init__(self, profile: Profile, label: str = "agent") -> None:
+    def __init__(self, profile: Profile, label: str = "agent", command: Sequence[str] | None = None) -> None:
         self.profile = profile
+        self.command = list(command) if command is not None else vigie_command()  # e.g. the frozen build
         self.label = label
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -139,7 +140,7 @@ class AgentProcess:
     def start(self) -> float:
         """Launch the agent; return the seconds from launch to `/health` answering `ok`."""
         config = self.profile.write_config(self.port)
-        cmd = [*vigie_command(), "run", "--headless", "--config", str(config)]
+        cmd = [*self.command, "run", "--headless", "--config", str(config)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.launched_at = time.perf_counter()
             self.proc = subprocess.Popen(cmd, env=isolated_env(self.profile.home), stdout=out, stderr=err,
