@@ -22,8 +22,14 @@ needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="Debi
 
 
 def run(*args: str, env: dict[str, str] | None = None, user: int | None = None) -> subprocess.CompletedProcess[str]:
-    prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user is not None else []
-    return subprocess.run([*prefix, "bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
+    script = SCRIPT
+    prefix: list[str] = []
+    if user is not None:  # the clone may sit in a folder only root can enter (/root): run a copy
+        prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+        script = Path((env or {})["VIGIE_PACKAGE_LISTS"]) / "system-packages.sh"
+        shutil.copyfile(SCRIPT, script)
+        script.chmod(0o755)
+    return subprocess.run([*prefix, "bash", str(script), *args], capture_output=True, text=True, timeout=60,
                           env={**os.environ, **(env or {})})
 
 
