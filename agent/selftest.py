@@ -70,7 +70,7 @@ def _throwaway(config: Config, root: Path) -> Config:
     return replace(
         config,
         api=replace(config.api, port=_free_port()),
-        store=replace(config.store, path=root / "selftest.sqlite3"),
+        store=replace(config.store, path=root / "selftest.sqlite3", url=""),  # never the practice's shared store
         log=replace(config.log, dir=root / "log", console=False),
         plugins=plugins,
     )
@@ -195,6 +195,9 @@ def check_keyring() -> Check:
 def check_store_writable(config: Config) -> Check:
     """The real store's folder takes a new file and the store takes a write lock; nothing is changed."""
     path = config.store.path
+    if config.store.url:
+        return Check("Base locale inscriptible", WARN, "base partagée du cabinet (PostgreSQL) : vérifiée par "
+                                                       "`vigie doctor`, pas par l'auto-test")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".selftest-", dir=path.parent)
