@@ -34,30 +34,24 @@ def exec_line(argv: list[str]) -> str:
 def parse_exec(line: str) -> list[str]:
     """The reverse of `exec_line`, as a session manager reads the key (spec's quoting rules)."""
     args: list[str] = []
-    current: list[str] | None = None
-    quoted = escape = False
+    current: list[str] = []
+    started = quoted = escape = False
     for c in line:
-        if quoted:
-            if escape:
-                current.append(c)  # type: ignore[union-attr]
-                escape = False
-            elif c == "\\":
-                escape = True
-            elif c == '"':
-                quoted = False
-            else:
-                current.append(c)  # type: ignore[union-attr]
-        elif c in " \t":
-            if current is not None:
+        if quoted and escape:
+            current.append(c)
+            escape = False
+        elif quoted and c == "\\":
+            escape = True
+        elif c == '"':
+            quoted, started = not quoted, True
+        elif c in " \t" and not quoted:
+            if started:
                 args.append("".join(current))
-                current = None
+            current, started = [], False
         else:
-            current = current if current is not None else []
-            if c == '"':
-                quoted = True
-            else:
-                current.append(c)
-    if current is not None:
+            current.append(c)
+            started = True
+    if started:
         args.append("".join(current))
     return [a.replace("%%", "%") for a in args]
 
