@@ -55,6 +55,17 @@ def test_frozen_toc_has_every_plugin_and_no_sandbox() -> None:
     assert not list(internal.glob("libpcsclite*")), "libpcsclite must come from the system (pcscd protocol)"
 
 
+def test_frozen_build_carries_every_data_file_of_the_product() -> None:
+    """Web assets, value sets, schemas...: every tracked non-Python file of agent/, plugins/, hardware/."""
+    assert BUILD is not None
+    root = Path(__file__).resolve().parents[2]
+    listed = subprocess.run(["git", "ls-files", "agent", "plugins", "hardware"], cwd=root, capture_output=True,
+                            text=True, timeout=60, check=True).stdout.split()
+    data = [p for p in listed if not p.endswith(".py")]
+    missing = [p for p in data if not (BUILD / "_internal" / p).is_file()]
+    assert data and missing == []
+
+
 def test_frozen_selftest_passes_on_a_desktop(tmp_path: Path, pcscd: object) -> None:
     with xvfb() as display:
         env = {**home_env(tmp_path, display), "PYTHON_KEYRING_BACKEND": SECRET_SERVICE}
