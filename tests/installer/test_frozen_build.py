@@ -51,7 +51,8 @@ def test_frozen_toc_has_every_plugin_and_no_sandbox() -> None:
     internal = BUILD / "_internal"
     assert not [p for p in internal.iterdir() if p.name in FORBIDDEN]
     assert (internal / "agent" / "web" / "vigie.js").is_file()
-    assert list(internal.glob("vigie-*.dist-info/entry_points.txt"))  # third-party plugins' entry points
+    entry_points = list(internal.glob("vigie-*.dist-info/entry_points.txt"))  # third-party plugins' group
+    assert len(entry_points) == 1 and "vigie.sandbox" not in entry_points[0].read_text()
     assert not list(internal.glob("libpcsclite*")), "libpcsclite must come from the system (pcscd protocol)"
 
 
@@ -148,5 +149,5 @@ def test_frozen_sandbox_is_refused_in_french(tmp_path: Path) -> None:
     result = subprocess.run([str(exe()), "run", "--sandbox"], env=home_env(tmp_path, None), capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 1
-    assert "Le bac à sable n'est pas inclus dans cette version installée" in result.stderr
+    assert "Le bac à sable n'est pas installé avec cette version de Vigie" in result.stderr
     assert "Traceback" not in result.stderr
