@@ -11,6 +11,8 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
+from lxml import etree
+
 from plugins.common.clinical import cda, xds
 from plugins.common.clinical.model import DocumentMetadata
 from plugins.dmp import soap
@@ -22,7 +24,7 @@ from plugins.dmp.vihf import VihfContext
 
 @dataclass(frozen=True)
 class BuiltSubmission:
-    body: object  # lxml element (ProvideAndRegisterDocumentSetRequest)
+    body: etree._Element  # ProvideAndRegisterDocumentSetRequest
     part: soap.Part
     size: int
     sha1: str
@@ -43,7 +45,7 @@ async def send(client: DmpClient, ctx: VihfContext, meta: DocumentMetadata, pdf:
                replaces_entry_uuid: str | None = None) -> str:
     """ITI-41; returns "sent" or "duplicate" (already in the DMP); DmpError otherwise."""
     built = await asyncio.to_thread(build_iti41, meta, pdf, attempt=attempt, replaces_entry_uuid=replaces_entry_uuid)
-    answer = await client.call(tx.ACTION_ITI41, built.body, ctx, parts=[built.part])  # type: ignore[arg-type]
+    answer = await client.call(tx.ACTION_ITI41, built.body, ctx, parts=[built.part])
     result = _registry(answer.element)
     if result.ok:
         return "sent"
@@ -52,9 +54,9 @@ async def send(client: DmpClient, ctx: VihfContext, meta: DocumentMetadata, pdf:
     raise explain_registry(result.errors)
 
 
-def _registry(element: object) -> tx.RegistryResult:
+def _registry(element: etree._Element) -> tx.RegistryResult:
     try:
-        return tx.read_registry(element)  # type: ignore[arg-type]
+        return tx.read_registry(element)
     except ValueError as exc:
         raise DmpError("transport", "Réponse du DMP illisible.", detail=str(exc)[:200]) from None
 
@@ -67,7 +69,8 @@ async def find_by_unique_id(client: DmpClient, ctx: VihfContext, unique_id: str)
         raise explain_registry(result.errors)
     found = [e for e in result.entries if e.unique_id == unique_id]
     approved = [e for e in found if e.status == xds.APPROVED]
-    return (approved or found or [None])[-1]
+    candidates = approved or found
+    return candidates[-1] if candidates else None
 
 
 async def find_documents(client: DmpClient, ctx: VihfContext, patient_id: str) -> list[xds.EntryView]:

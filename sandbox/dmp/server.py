@@ -330,6 +330,7 @@ class DmpSandbox:
             element = objects.find(f"rim:ExtrinsicObject[@id='{entry.entry_uuid}']", NS)
             assert element is not None and entry.patient_id is not None
             element.set("lid", element.get("lid") or entry.entry_uuid)
+            _add_slot(element, "repositoryUniqueId", REPOSITORY_ID)  # set by the repository, as in XDS.b
             self.documents[entry.entry_uuid] = Stored(view=entry, element=element, content=contents[entry.entry_uuid],
                                                       patient=entry.patient_id)
         return answers.registry_response()
@@ -406,6 +407,7 @@ class DmpSandbox:
             raise _Reject(("XDSMetadataUpdateError", "Une mise à jour de métadonnées ne change pas le document."))
         element = objects.find(f"rim:ExtrinsicObject[@id='{entry.entry_uuid}']", NS)
         assert element is not None
+        _add_slot(element, "repositoryUniqueId", REPOSITORY_ID)
         previous.element.set("status", xds.DEPRECATED)
         self.documents[entry.entry_uuid] = Stored(view=entry, element=element, content=previous.content,
                                                   patient=previous.patient)
@@ -428,6 +430,12 @@ class DmpSandbox:
         return web.json_response([{"unique_id": d.view.unique_id, "status": d.element.get("status"),
                                    "confidentiality": [c for c, _ in d.view.confidentiality]}
                                   for d in self.documents.values()])
+
+
+def _add_slot(element: etree._Element, name: str, value: str) -> None:
+    slot = etree.Element(f"{{{xds.NS_RIM}}}Slot", name=name)
+    etree.SubElement(etree.SubElement(slot, f"{{{xds.NS_RIM}}}ValueList"), f"{{{xds.NS_RIM}}}Value").text = value
+    element.insert(0, slot)
 
 
 async def start_dmp_sandbox(*, pki: SandboxPki | None = None, port: int = 0, **config: Any) -> DmpSandbox:

@@ -70,6 +70,8 @@ class DocumentEntry:
     hash: str  # SHA-1 hex of the document's bytes (the CDA for the DMP)
     size: int
     uri: str | None = None  # XDM only: the file name inside the IHE_XDM folder
+    logical_id: str | None = None  # ITI-57 metadata update: the entryUUID of the first version (lid)
+    previous_version: str | None = None  # ITI-57: the versionName being replaced ("1", ...)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ def _extrinsic(parent: etree._Element, ids: _Ids, entry: DocumentEntry) -> None:
     obj = m.entry_uuid
     el = etree.SubElement(parent, _R + "ExtrinsicObject", id=obj, mimeType=m.mime_type, objectType=DOCUMENT_ENTRY,
                           status=APPROVED)
+    if entry.logical_id:
+        el.set("lid", entry.logical_id)
     _slot(el, "creationTime", hl7_time(m.creation_time))
     _slot(el, "hash", entry.hash)
     _slot(el, "languageCode", m.language)
@@ -222,8 +226,9 @@ def submit_objects_request(submission: SubmissionSet, entries: Sequence[Document
     for entry in entries:
         _extrinsic(objects, ids, entry)
     for n, entry in enumerate(entries, 1):
+        extra = {"PreviousVersion": entry.previous_version} if entry.previous_version else {}
         association(objects, f"as{n:02d}", HAS_MEMBER, submission.entry_uuid, entry.meta.entry_uuid,
-                    SubmissionSetStatus="Original")
+                    SubmissionSetStatus="Original", **extra)
     for n, (new, old) in enumerate((replaces or {}).items(), 1):
         association(objects, f"rplc{n:02d}", RPLC, new, old)
     return root
@@ -244,6 +249,7 @@ class EntryView:
     confidentiality: list[tuple[str, str | None]] = field(default_factory=list)
     slots: dict[str, list[str]] = field(default_factory=dict)
     has_author: bool = False
+    logical_id: str | None = None
 
     def first(self, slot: str) -> str | None:
         values = self.slots.get(slot)
@@ -274,7 +280,7 @@ def read_registry_objects(root: etree._Element) -> list[EntryView]:
     entries: list[EntryView] = []
     for el in root.iter(_R + "ExtrinsicObject"):
         view = EntryView(entry_uuid=el.get("id", ""), status=el.get("status"), mime_type=el.get("mimeType"),
-                         slots=_slots(el))
+                         slots=_slots(el), logical_id=el.get("lid") or el.get("id"))
         name = el.find(f"{_R}Name/{_R}LocalizedString")
         view.title = name.get("value") if name is not None else None
         for cl in el.iterfind(_R + "Classification"):
