@@ -60,3 +60,63 @@ def document(*, qualified: bool = True, pdf: bytes = PDF, ins: str = INS, doc_id
         patient_ins=PatientIns(matricule=ins, oid=INS_OID) if qualified else None,
         metadata={"patient": {"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F",
                               "birth_date": "1997-02-26", "identity_id": "id-1"}})
+
+
+# -- an agent (INS + e-prescription + DMP) against the INSi, e-prescription and DMP stand-ins -------------
+from collections.abc import Awaitable, Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from agent.app import Agent  # noqa: E402
+from agent.secrets import SecretStore  # noqa: E402
+from plugins.dmp.settings import PKCS12_SECRET  # noqa: E402
+from sandbox.eprescription.server import EprescriptionSandbox, start_eprescription_sandbox  # noqa: E402
+from sandbox.insi.server import InsiSandbox  # noqa: E402
+from tests.plugins.ins.conftest import ins_config, insi_sandbox, lgc_for, wait_until  # noqa: E402,F401
+
+DOMINIQUE = {"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F", "birth_date": "1997-02-26"}
+AgentFactory = Callable[..., Awaitable[Agent]]
+
+
+@pytest.fixture
+async def ep_sandbox() -> AsyncIterator[EprescriptionSandbox]:
+    sandbox = await start_eprescription_sandbox(hold=30.0)
+    yield sandbox
+    await sandbox.stop()
+
+
+def dmp_agent_config(tmp_path: Path, insi: InsiSandbox, dmp: DmpSandbox, ep_url: str | None, **dmp_settings: Any):
+    config = ins_config(tmp_path, insi)
+    raw = dmp.plugin_settings()
+    SecretStore().set(PKCS12_SECRET, raw.pop("pkcs12_passphrase_sandbox"))
+    raw.update(dmp_settings)
+    config.plugins["dmp"] = raw
+    if ep_url:
+        config.plugins["eprescription"] = {"url": ep_url, "timeout": 1.0}
+    config.disabled_plugins = ["ui", "scanner", "cards"]
+    return config
+
+
+@pytest.fixture
+async def dmp_agent(tmp_path: Path, insi_sandbox: InsiSandbox, dmp_sandbox: DmpSandbox,  # noqa: F811
+                    ep_sandbox: EprescriptionSandbox) -> AsyncIterator[AgentFactory]:
+    agents: list[Agent] = []
+
+    async def make(**dmp_settings: Any) -> Agent:
+        agent = Agent(dmp_agent_config(tmp_path, insi_sandbox, dmp_sandbox, ep_sandbox.url, **dmp_settings))
+        await agent.start()
+        agents.append(agent)
+        await wait_until(lambda: all(agent.plugins.states[n].started for n in ("ins", "dmp", "eprescription")),
+                         what="plugins started")
+        return agent
+
+    yield make
+    for agent in agents:
+        if agent._started:
+            await agent.stop()
+
+
+def assert_validated(sandbox: DmpSandbox) -> None:
+    """Every ITI-41 / ITI-57 the sandbox accepted went through all its checks (CDA, metadata, VIHF)."""
+    stored = [e for e in sandbox.exchanges if e.outcome == "ok" and ("ProvideAndRegister" in e.action
+                                                                  or "UpdateDocumentSet" in e.action)]
+    assert stored and all(e.validated and e.vihf is not None for e in stored)
