@@ -48,7 +48,8 @@ async def _up(port: int, proc: subprocess.Popen[bytes]) -> None:
 def _state(store: Path, document_id: str) -> tuple[str, int] | None:
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:
-        row = conn.execute("SELECT state, in_flight FROM dmp_documents WHERE document_id = ?", (document_id,)).fetchone()
+        row = conn.execute("SELECT state, in_flight FROM dmp_documents WHERE document_id = ?",
+                           (document_id,)).fetchone()
         return (row[0], row[1]) if row else None
     except sqlite3.OperationalError:
         return None
