@@ -57,9 +57,17 @@ class ApiConfig:
 
 @dataclass
 class StoreConfig:
-    """`[store]`: the SQLite file holding the outbox, paired clients, settings and plugin tables."""
+    """`[store]`: the database holding the outbox, paired clients, settings and plugin tables.
+
+    The embedded SQLite file at `path` by default (one workstation). `url = "postgresql://…"` puts it in
+    the practice's PostgreSQL, shared by every workstation's agent (add `?sslmode=verify-full` for TLS);
+    `workstation` names this agent among them (default: host name and API port).
+    """
 
     path: Path = field(default_factory=_default_store_path)
+    url: str = ""
+    pool_size: int = 4
+    workstation: str = ""
     # synchronous=FULL: each commit is fsynced (survives power loss, not only a crash). Costs
     # throughput; see docs/benchmarks.md.
     fsync: bool = False

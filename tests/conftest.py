@@ -22,7 +22,7 @@ TEST_TOKEN = "test-token-0123456789abcdef"
 
 # Card fixtures (private pcscd, virtual card slots, SoftHSM2 CPS token), defined once for every directory
 # so their session scope really is one per test process.
-pytest_plugins = ["tests.cardkit"]
+pytest_plugins = ["tests.cardkit", "tests.pgkit"]
 
 CARDS_ROOT = pytest.StashKey[Path]()
 

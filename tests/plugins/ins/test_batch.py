@@ -14,7 +14,7 @@ import tomli_w
 
 from agent.app import Agent
 from agent.config import config_to_dict
-from plugins.ins.service import _RateLimiter
+from plugins.ins.lookups import _RateLimiter
 from sandbox.insi.identities import synthetic_identities
 from sandbox.insi.server import InsiSandbox
 from tests.conftest import REPO, free_port, subprocess_env
@@ -60,7 +60,7 @@ async def test_batch_rate_limiter_spaces_calls(monkeypatch: Any) -> None:
     async def fake_sleep(delay: float) -> None:
         slept.append(delay)
 
-    monkeypatch.setattr("plugins.ins.service.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("plugins.ins.lookups.asyncio.sleep", fake_sleep)
     limiter = _RateLimiter(20.0, clock=lambda: now[0])
     for _ in range(4):  # four workers asking at the same instant
         await limiter.wait()
