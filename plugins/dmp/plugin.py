@@ -14,7 +14,7 @@ from plugins.dmp.api import SCHEMAS, DmpApi
 from plugins.dmp.service import JOB, UPDATE_JOB, DmpService
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.outbox import Job
     from sandbox.supervisor import SandboxService
 
@@ -29,7 +29,6 @@ class DmpPlugin:
     def __init__(self) -> None:
         self.service: DmpService | None = None
         self.api = DmpApi(self._service)
-        self._unsubscribe: Any = None
 
     def _service(self) -> DmpService:
         if self.service is None:
@@ -68,23 +67,21 @@ class DmpPlugin:
         return auto_type_code(document.source_plugin, (document.metadata.get("dmp") or {}).get("kind"))
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
+    async def startup(self, context: PluginContext) -> None:
         from plugins.dmp.wiring import build_service
 
-        self.service = await build_service(agent)
-        self._unsubscribe = agent.events.subscribe(self._on_event)
+        self.service = await build_service(context)
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+    async def shutdown(self) -> None:
         service, self.service = self.service, None
         if service is not None:
             await service.stop()
 
-    def _on_event(self, name: str, params: Any) -> None:
-        if name == "identity.updated" and self.service is not None and params.get("status") == "QUAL":
-            self.service.spawn(self.service.identity_changed(str(params.get("identity_id")), "QUAL"))
+    @hookimpl
+    async def identity_updated(self, identity_id: str, status: str, insi_outcome: str | None) -> None:
+        if self.service is not None:
+            await self.service.identity_changed(identity_id, status)  # a qualified identity: its documents go
 
     @hookimpl
     async def document_validated(self, document: ValidatedDocument) -> None:

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from agent.context import OutboxPort
 from agent.documents import PatientIns, ValidatedDocument
 from agent.errors import PermanentJobError, RetryJobLater, UserFacingError
-from agent.outbox import Job, Outbox
+from agent.outbox import Job
 from agent.store import Store
 from plugins.common import xmldsig
 from plugins.common.clinical import cda, xds
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 JOB = "dmp.send"
 UPDATE_JOB = "dmp.update"
 EVENT = "dmp.document.updated"
+ACTIVE = ("queued", "sending")  # the states the send job may change
 WAIT_QUALIFICATION = 600.0  # seconds; the identity.updated event brings the job forward anyway
 WAIT_CARD = 60.0
 WAIT_CONFIG = 900.0
@@ -57,12 +59,13 @@ NOT_CONSENTED = ("Consentement du patient à la consultation de son DMP non recu
 @dataclass(frozen=True)
 class Ports:
     store: Store
-    outbox: Outbox
+    outbox: OutboxPort
     emit: Callable[[str, dict[str, Any]], None]
     current_signer: Callable[[], xmldsig.Signer | None]  # the CPS in a reader (DIRECTE mode)
     acting_user: Callable[[], Any]  # agent.acting.ActingUser (who records a consent)
     qualified_ins: Callable[[sqlite3.Connection, str], dict[str, str] | None | bool]  # INS plugin read API
     traits: Callable[[sqlite3.Connection, str], dict[str, Any] | None]  # INS plugin: the identity's traits
+    spawn: Callable[[Any], Any] | None = None  # the host's task spawner (cancelled when it stops)
 
 
 class DmpService:
@@ -148,8 +151,8 @@ class DmpService:
             self._emit(row)
 
     def spawn(self, coro: Any) -> None:
-        """Run a short follow-up (hurrying jobs) from a sync event callback; exceptions are logged."""
-        task = asyncio.get_running_loop().create_task(coro)
+        """Run a short follow-up (hurrying jobs) from a sync callback; exceptions are logged."""
+        task = self.ports.spawn(coro) if self.ports.spawn else asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -185,14 +188,14 @@ class DmpService:
         found = problem(document, self.settings, row.type_code)
         if found is not None:
             if found.kind == REFUSE:
-                await self._set(document_id, state="failed", reason=found.reason)
+                await self._set(document_id, only_from=ACTIVE, state="failed", reason=found.reason)
                 return
-            await self._set(document_id, state="queued", reason=found.reason)
+            await self._set(document_id, only_from=ACTIVE, state="queued", reason=found.reason)
             raise RetryJobLater("identity not qualified", retry_after=WAIT_QUALIFICATION, count_attempt=False)
         try:
             await self._ensure_client()
         except RetryJobLater:
-            await self._set(document_id, state="queued", reason=f"En attente : {self.last_error}")
+            await self._set(document_id, only_from=ACTIVE, state="queued", reason=f"En attente : {self.last_error}")
             raise
         ctx = self._vihf_context(document)
         meta = metadata_for(document, self.settings, row.type_code, masking=row.masking)
@@ -215,17 +218,18 @@ class DmpService:
     async def _failed_attempt(self, document_id: str, exc: DmpError, job: Job, max_attempts: int) -> None:
         log.info("DMP send of %s: %s (%s)", document_id, exc.kind, exc.detail or exc.codes)
         if exc.kind == REJECTED:
-            await self._set(document_id, state="failed", reason=exc.message, in_flight=0)
+            await self._set(document_id, only_from=ACTIVE, state="failed", reason=exc.message, in_flight=0)
             return
         if exc.kind in (CARD, CONFIG):
-            await self._set(document_id, state="queued", reason=exc.message)
+            await self._set(document_id, only_from=ACTIVE, state="queued", reason=exc.message)
             raise RetryJobLater(exc.kind, retry_after=WAIT_CARD if exc.kind == CARD else WAIT_CONFIG,
                                 count_attempt=False)
         if job.attempts + 1 >= max_attempts:
-            await self._set(document_id, state="failed", reason=f"{exc.message} Échec après {max_attempts} essais : "
-                                                                 "renvoyez le document (dmp.send).")
+            reason = f"{exc.message} Échec après {max_attempts} essais : renvoyez le document (dmp.send)."
+            await self._set(document_id, only_from=ACTIVE, state="failed", reason=reason)
             raise PermanentJobError("DMP unreachable, attempts exhausted")
-        await self._set(document_id, state="queued", reason=f"{exc.message} Nouvel essai automatique.")
+        await self._set(document_id, only_from=ACTIVE, state="queued",
+                        reason=f"{exc.message} Nouvel essai automatique.")
         raise RuntimeError(f"DMP transport failure ({exc.detail or 'unknown'})")
 
     async def _sent(self, document_id: str, entry_uuid: str) -> None:
@@ -420,9 +424,11 @@ class DmpService:
             raise UserFacingError("Document inconnu du module DMP.")
         return row
 
-    async def _set(self, document_id: str, **changes: Any) -> None:
-        await self.ports.store.transaction(lambda c: repo.update(c, document_id, **changes))
-        self._emit(await self._row(document_id))
+    async def _set(self, document_id: str, *, only_from: tuple[str, ...] | None = None, **changes: Any) -> None:
+        """Update and emit; with `only_from`, only while the state is one of those (a concurrent
+        `cancel` is never overwritten by the send job)."""
+        if await self.ports.store.transaction(lambda c: repo.update(c, document_id, only_from=only_from, **changes)):
+            self._emit(await self._row(document_id))
 
     def _emit(self, row: repo.Row) -> None:
         if row.state in ("queued", "sending"):

@@ -1,8 +1,4 @@
-"""Build the DMP service from the agent: the only place that knows the Agent's shape.
-
-When the host passes a narrow `PluginContext` (agent/context.py, redesign in progress) this is the one
-function to adapt: the service itself takes `Ports`.
-"""
+"""Build the DMP service from the host's `PluginContext` (agent/context.py): the ports it needs, nothing more."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from plugins.dmp.service import DmpService, Ports
 from plugins.dmp.settings import PKCS12_SECRET, parse_settings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.documents import ValidatedDocument
 
 
@@ -38,18 +34,19 @@ def _traits(conn: sqlite3.Connection, identity_id: str) -> dict[str, object] | N
     return {**row.traits, "identity_id": identity_id} if row is not None else None
 
 
-async def build_service(agent: Agent) -> DmpService:
-    settings = parse_settings(agent.config.plugin_settings("dmp"))
-    if settings.sandbox_passphrase and agent.config.sandbox:
-        agent.secrets.set(PKCS12_SECRET, settings.sandbox_passphrase)
+async def build_service(context: PluginContext) -> DmpService:
+    settings = parse_settings(dict(context.settings))
+    if settings.sandbox_passphrase and context.sandbox:
+        context.secrets.set(PKCS12_SECRET, settings.sandbox_passphrase)
 
     def type_code(document: ValidatedDocument) -> str | None:
-        result: str | None = agent.plugins.hook.document_type_code(document=document)
+        result: str | None = context.decisions.decide("document_type_code", document=document)
         return result
 
-    ports = Ports(store=agent.store, outbox=agent.outbox, emit=agent.events.publish,
-                  current_signer=lambda: agent.card_signer, acting_user=lambda: agent.acting_user,
-                  qualified_ins=_qualified_ins, traits=_traits)
-    service = DmpService(settings, ports, passphrase=agent.secrets.get(PKCS12_SECRET), type_code=type_code)
+    acting = context.acting
+    ports = Ports(store=context.store, outbox=context.outbox, emit=context.emitter.publish,
+                  current_signer=lambda: acting.card_signer, acting_user=lambda: acting.current,
+                  qualified_ins=_qualified_ins, traits=_traits, spawn=context.spawn)
+    service = DmpService(settings, ports, passphrase=context.secrets.get(PKCS12_SECRET), type_code=type_code)
     await service.start()
     return service
