@@ -36,6 +36,7 @@ from agent.hookspecs import JobHandler, RpcHandler, StatusProvider, hookimpl
 from agent.outbox import Job, Outbox
 from agent.pairing import PairingBroker, PairingRequest
 from agent.plugins import DEGRADED, OK, PluginHost, PluginState
+from agent.practice import PracticeRelay
 from agent.rpc import PLUGIN_NOT_READY, RpcContext, RpcRegistry
 from agent.secrets import SecretStore
 from agent.server import ApiServer
@@ -101,6 +102,7 @@ class Agent:
         self.status_providers: dict[str, StatusProvider] = {}
         self.tray_items: list[TrayItem] = []
         self.emitter = Emitter(self.plugins, self.events)
+        self.practice = PracticeRelay(self.store, self.workstation, self._practice_fact)
         self.decisions = Decisions(self.plugins)
         # Who is acting: the CPS/CPE in a reader (set by the cards plugin), else the configured default.
         self.acting = ActingUsers(self.emitter)
@@ -129,6 +131,9 @@ class Agent:
         call_registration(self.plugins, "register_tray_items", self._tray_register_for)
         register_admin_methods(self.rpc, clients=self.clients, pairing=self.pairing, server=self.server)
         await self.outbox.start()
+        self.practice.start()
+        if self.practice.active:
+            self.emitter.relay = self.practice.send
         await self.server.start()
         self._started = True
         for name in list(self.plugins.states):
@@ -147,6 +152,8 @@ class Agent:
         await self.server.stop()
         # Jobs use their plugin's resources: let them finish (or put them back) before plugins stop.
         await self.outbox.stop(grace=0.5)
+        self.emitter.relay = None
+        self.practice.stop()
         for name in reversed(list(self.plugins.states)):
             await self._stop_plugin(name)
         await self.store.close()
@@ -371,6 +378,12 @@ class Agent:
         }
 
     # -- hooks the host itself fires -------------------------------------------------------------
+    async def _practice_fact(self, workstation: str, event: str, params: Mapping[str, Any]) -> None:
+        """Another workstation of the practice emitted a fact: our LGCs and plugins hear it too."""
+        self.events.publish(event, params)
+        await call_each(self.plugins, "practice_fact_received", workstation=workstation, event=event,
+                        params=params)
+
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._background.add(task)

@@ -268,6 +268,13 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     return config_from_dict(data, source=file if file.exists() else None)
 
 
+def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
+    """The defaults with the `VIGIE_*` overrides only (no file): what the sandbox starts from without --config."""
+    data: dict[str, Any] = {}
+    _apply_env(data, os.environ if environ is None else environ)
+    return config_from_dict(data)
+
+
 def config_to_dict(config: Config) -> dict[str, Any]:
     """The TOML-serialisable form of `config` (paths as strings); used to write sandbox profiles."""
 
@@ -290,6 +297,6 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 
 __all__ = [
-    "ApiConfig", "Config", "LogConfig", "StoreConfig", "config_from_dict", "config_to_dict",
+    "ApiConfig", "Config", "LogConfig", "StoreConfig", "config_from_dict", "config_from_env", "config_to_dict",
     "default_config_path", "load_config",
 ]

@@ -31,6 +31,9 @@ class Fact:
 
     event: str | None
     params: Params = lambda kwargs, results: dict(kwargs)
+    # Heard by the practice's other workstations too (shared store; agent/practice.py). Its event
+    # parameters must be ids and states only: they cross the network.
+    practice: bool = False
 
 
 def acting_user_dict(user: Any) -> dict[str, Any]:
@@ -63,10 +66,15 @@ FACTS: dict[str, Fact] = {
                                                          "prompt": a["request"].prompt}),
     "acting_user_changed": Fact("acting_user.changed", lambda a, r: {"acting_user": acting_user_dict(a["user"])}),
     "scan_received": Fact("scan.received", _scan_event),
-    "identity_updated": Fact("identity.updated"),
+    "identity_updated": Fact("identity.updated", practice=True),
     "pairing_requested": Fact("pairing.requested", lambda a, r: {"request_id": a["request"].id,
                                                                  "client_name": a["request"].client_name}),
 }
+
+
+# LGC-only events the practice's other workstations hear too (ids and counts only): a batch started at
+# reception is run by every agent of the practice, and each reports its share of the progress.
+PRACTICE_EVENTS = frozenset({"batch.progress"})
 
 
 class Emitter:
@@ -75,6 +83,8 @@ class Emitter:
     def __init__(self, host: PluginHost, events: EventBus) -> None:
         self._host = host
         self._events = events
+        # Set by the host when the store is shared: `relay(event, params)` tells the other agents.
+        self.relay: Callable[[str, Mapping[str, Any]], None] | None = None
 
     async def emit(self, hook: str, /, *, timeout: float | None = DEFAULT_TIMEOUT, **kwargs: Any) -> list[Any]:
         """Call `hook` on every started plugin, then publish its LGC event; the hooks' non-None results."""
@@ -83,7 +93,10 @@ class Emitter:
             raise KeyError(f"{hook!r} is not a fact of agent.emitter.FACTS")
         results = await call_each(self._host, hook, timeout=timeout, **kwargs)
         if fact.event is not None:
-            self._events.publish(fact.event, fact.params(kwargs, results))
+            params = fact.params(kwargs, results)
+            self._events.publish(fact.event, params)
+            if fact.practice and self.relay is not None:
+                self.relay(fact.event, params)
         return results
 
     def publish(self, name: str, params: Mapping[str, Any] | None = None) -> None:
@@ -91,3 +104,5 @@ class Emitter:
         if any(f.event == name for f in FACTS.values()):
             raise ValueError(f"{name!r} follows a hook: emit the hook instead")
         self._events.publish(name, params)
+        if name in PRACTICE_EVENTS and self.relay is not None:
+            self.relay(name, params or {})

@@ -89,10 +89,6 @@ class CliRegister(Protocol):
     ) -> None: ...
 
 
-class SandboxRegister(Protocol):
-    def __call__(self, name: str, start: Callable[[], Awaitable[Any]]) -> None: ...
-
-
 class TrayRegister(Protocol):
     def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None: ...
 
@@ -146,22 +142,13 @@ def register_cli_commands(register: CliRegister) -> None:
 
 
 @hookspec
-def register_sandbox_services(register: SandboxRegister) -> None:
-    """Add a local stand-in of a national service to `vigie run --sandbox`.
-
-    `register(name, start)`: `start()` is `async`, starts the stand-in on a free loopback port and
-    returns a `sandbox.supervisor.SandboxService` (its endpoint(s), extra config, and `stop()`).
-    """
-
-
-@hookspec
 def register_tray_items(register: TrayRegister) -> None:
     """Add entries to the tray menu: `register(label, action, section="main"|"sandbox")`.
 
     `label` is French and unique within its section; `action()` is `async` and runs on the agent's
     loop (the tray thread hands it over, it never waits for it); a `UserFacingError` it raises is
-    shown to the user. `sandbox` entries appear only under `vigie run --sandbox` (e.g. "Insérer une
-    carte Vitale de test").
+    shown to the user. The `sandbox` section belongs to the sandbox's plugins (`sandbox/*/plugin.py`,
+    registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test".
     """
 
 
@@ -324,6 +311,21 @@ def identity_updated(identity_id: str, status: str, insi_outcome: str | None) ->
     :param identity_id: the identity's id (`identity.get` / `identity.view` take it).
     :param status: the INS status after the change (`PROV`, `RECUP`, `VALI`, `QUAL`).
     :param insi_outcome: the last INSi outcome, or None when INSi was never asked.
+    """
+
+
+@hookspec
+def practice_fact_received(workstation: str, event: str, params: Mapping[str, Any]) -> None:
+    """Another workstation's agent of the practice emitted a fact (shared PostgreSQL store only).
+
+    Its LGC event (`event`, `params`: ids and states, e.g. `identity.updated`) has just been published to
+    this agent's LGCs too. The fact's own hook is not called here: the shared record is already up to
+    date in the store, so re-read what you show (a tray count), but do not act on the patient (no popup
+    for a patient scanned at reception until this workstation opens that record). Return at once.
+
+    :param workstation: the emitting agent's `[store] workstation` name.
+    :param event: the LGC event name (`identity.updated`, ...).
+    :param params: the event's parameters.
     """
 
 

@@ -479,28 +479,30 @@ class Outbox:
         by_kind: dict[str, list[_Outcome]] = {}
         for o in outcomes:
             by_kind.setdefault(o.kind, []).append(o)
-        guard = ", claimed_by = NULL, lease_until = NULL WHERE id = ? AND state = 'running' AND claimed_by = ?"
+        guard = " WHERE id = ? AND state = 'running' AND claimed_by = ?"
+        # Back to pending: nobody holds it. Done or dead: `claimed_by` keeps who ran it last.
+        free, ended = ", claimed_by = NULL, lease_until = NULL", ", lease_until = NULL"
         if done := by_kind.get(_DONE):
             conn.executemany(
                 # The payload may hold patient data and is useless once delivered: drop it now.
-                "UPDATE outbox SET state = 'done', payload = '{}', updated_at = ?" + guard,
+                "UPDATE outbox SET state = 'done', payload = '{}', updated_at = ?" + ended + guard,
                 [(now, o.job.id, owner) for o in done],
             )
         if release := by_kind.get(_RELEASE):
             conn.executemany(
-                "UPDATE outbox SET state = 'pending', updated_at = ?" + guard,
+                "UPDATE outbox SET state = 'pending', updated_at = ?" + free + guard,
                 [(now, o.job.id, owner) for o in release],
             )
         if retry := by_kind.get(_RETRY):
             conn.executemany(
                 "UPDATE outbox SET state = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?,"
-                " updated_at = ?" + guard,
+                " updated_at = ?" + free + guard,
                 [(o.attempts, o.next_at, o.error, now, o.job.id, owner) for o in retry],
             )
         dead = by_kind.get(_DEAD, [])
         if dead:
             conn.executemany(
-                "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, updated_at = ?" + guard,
+                "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, updated_at = ?" + ended + guard,
                 [(o.attempts, o.error, now, o.job.id, owner) for o in dead],
             )
         return [replace(o.job, attempts=o.attempts, last_error=o.error) for o in dead]

@@ -33,7 +33,7 @@ T = TypeVar("T")
 log = logging.getLogger("agent.store")
 
 MIGRATION_LOCK = 0x76696769  # pg_advisory_xact_lock key: agents starting together migrate one by one
-SERIALIZATION_RETRIES = 12
+SERIALIZATION_RETRIES = 40  # contention between a few workstations; each retry waits a little longer
 CONNECT_TIMEOUT = 5.0
 STATEMENT_TIMEOUT_MS = 30_000
 
@@ -222,6 +222,8 @@ class PostgresStore:
                     return fn(*args)
                 finally:
                     self._local.conn = None
+        except _retryable():
+            raise  # contention, not an outage: the caller's retry policy applies
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         except Exception as exc:
@@ -257,7 +259,7 @@ class PostgresStore:
                 if attempt == SERIALIZATION_RETRIES - 1:
                     raise
                 # Another workstation wrote the same rows: run the unit of work again on fresh data.
-                time.sleep(self._rng.uniform(0, 0.002 * 2**min(attempt, 6)))
+                time.sleep(self._rng.uniform(0, min(0.05, 0.001 * 2**attempt)))
         raise AssertionError("unreachable")
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
@@ -300,8 +302,9 @@ class PostgresStore:
                 applied.append((m.namespace, m.version))
 
         # One transaction for the whole set: an agent that starts during another's migration waits
-        # on the advisory lock, then sees them applied.
-        self.transaction_sync(work)
+        # on the advisory lock, then sees them applied. READ COMMITTED on purpose: a SERIALIZABLE
+        # snapshot would be taken before the lock is granted and miss the other agent's migrations.
+        self.transaction_sync(work, serializable=False)
         self._refresh_identity_tables(conn)
         return list(applied)
 

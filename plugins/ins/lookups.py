@@ -14,7 +14,6 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import __version__
@@ -23,7 +22,7 @@ from plugins.ins import repository as repo
 from plugins.ins.card import card_from_dict, card_search
 from plugins.ins.insi.client import InsiClient, InsiSettings
 from plugins.ins.insi.saml import PsAttributes
-from plugins.ins.insi.signer import Signer, SoftwareSigner
+from plugins.ins.insi.signer import Signer
 from plugins.ins.insi.types import InsiError, SearchOutcome, SearchTraits
 from plugins.ins.models import Traits
 from plugins.ins.outcome import CARD_MISSING, NEXT_STEPS, RETRYABLE, summarise
@@ -50,16 +49,14 @@ class LookupDeferred(RetryJobLater):
 
 class Lookups:
     def __init__(self, *, store: Store, outbox: OutboxPort, emitter: Emitter, secrets: SecretStore,
-                 acting: ActingUsers, settings: InsSettings, sandbox: bool = False,
-                 signer: Signer | None = None) -> None:
+                 acting: ActingUsers, settings: InsSettings, signer: Signer | None = None) -> None:
         self.store = store
         self.outbox = outbox
         self.emitter = emitter
         self.secrets = secrets
         self.acting = acting
         self.settings = settings
-        self.sandbox = sandbox
-        self.signer = signer  # CPS mode: the card layer plugs the CPS in; the sandbox a software key
+        self.signer = signer  # CPS mode: a signer given here, else the CPS the card layer plugs in
         self.client: InsiClient | None = None
         self.signs_with_card = False
         self._limiter = _RateLimiter(settings.batch_rate_per_second)
@@ -72,18 +69,11 @@ class Lookups:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings  # plugin.py checked `configured` before importing this module
-        if s.sandbox_passphrase and self.sandbox:
-            # Throwaway sandbox certificate: its passphrase goes through the keyring like a real one.
-            self.secrets.set(PASSPHRASE_SECRET, s.sandbox_passphrase)
         signer = self.signer or self.acting.card_signer  # the CPS in a reader (PKCS#11), if any
         # Signing with the card in a reader: the client signs with whichever card is in when it signs.
         self.signs_with_card = s.auth == "cps" and signer is not None and signer is self.acting.card_signer
         if s.auth == "cps" and signer is None:
-            if not (s.sandbox_signer and self.sandbox):
-                raise PluginNotReady("mode CPS : insérez la carte CPS (aucun signataire disponible)")
-            # Sandbox only: a software key stands in for the CPS card.
-            signer = await asyncio.to_thread(SoftwareSigner.from_files, Path(s.sandbox_signer["key"]),
-                                             Path(s.sandbox_signer["cert"]))
+            raise PluginNotReady("mode CPS : insérez la carte CPS (aucun signataire disponible)")
         instance_id = await self.store.get_setting(INSTANCE_SETTING)
         if instance_id is None:
             instance_id = str(uuid.uuid4())

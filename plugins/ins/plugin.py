@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from agent.rpc import RpcContext
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
-    from sandbox.supervisor import SandboxService
 
 declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins"})
 
@@ -127,16 +126,6 @@ class InsPlugin:
         register("ins", "INS : lot du début de journée (vigie ins batch FICHIER.csv)", configure_batch, run_batch)
 
     @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.insi.server import start_insi_sandbox
-
-            sandbox = await start_insi_sandbox()
-            return sandbox.as_service()
-
-        register("insi", start)
-
-    @hookimpl
     async def acting_user_changed(self, user: ActingUser) -> None:
         context = self._context
         if self.service is None:
@@ -163,7 +152,7 @@ class InsPlugin:
         module = await asyncio.to_thread(importlib.import_module, "plugins.ins.service")
         service: InsService = module.InsService(
             store=context.store, outbox=context.outbox, emitter=context.emitter, secrets=context.secrets,
-            acting=context.acting, settings=settings, sandbox=context.sandbox)
+            acting=context.acting, settings=settings)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
         self.service = service
 

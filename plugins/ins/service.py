@@ -28,15 +28,14 @@ if TYPE_CHECKING:
 
 class InsService:
     def __init__(self, *, store: Store, outbox: OutboxPort, emitter: Emitter, secrets: SecretStore,
-                 acting: ActingUsers, settings: InsSettings, sandbox: bool = False,
-                 signer: Signer | None = None) -> None:
+                 acting: ActingUsers, settings: InsSettings, signer: Signer | None = None) -> None:
         self.store = store
         self.settings = settings
         self.outbox = outbox
         self.emitter = emitter
         self.identities = Identities(store=store, outbox=outbox, emitter=emitter, acting=acting, settings=settings)
         self.lookups = Lookups(store=store, outbox=outbox, emitter=emitter, secrets=secrets, acting=acting,
-                               settings=settings, sandbox=sandbox, signer=signer)
+                               settings=settings, signer=signer)
 
     # -- lifecycle and status -----------------------------------------------------------------
     async def start(self) -> None:

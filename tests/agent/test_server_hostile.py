@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
 from agent.rpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RpcContext
-from tests.agent.api_fixtures import Api, call, closed, receive, reply_to, running_api
+from tests.agent.api_fixtures import Api, call, closed, receive, running_api
 
 SURROGATE_FRAMES = [
     '{"jsonrpc": "2.0", "id": "\\ud800", "method": "test.count"}',
@@ -53,7 +52,8 @@ async def test_ws_lone_surrogate_refused_and_socket_keeps_answering(api: Api, fr
 
 async def test_ws_valid_surrogate_pair_still_accepted(api: Api) -> None:
     ws = await api.session()
-    await ws.send_str('{"jsonrpc": "2.0", "id": "\\ud83d\\ude00", "method": "test.echo", "params": {"value": "\\u00e9"}}')
+    await ws.send_str('{"jsonrpc": "2.0", "id": "\\ud83d\\ude00", "method": "test.echo",'
+                      ' "params": {"value": "\\u00e9"}}')
     reply = await receive(ws)
     assert reply["id"] == "\U0001f600" and reply["result"]["value"] == "é"
 
