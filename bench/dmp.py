@@ -85,14 +85,15 @@ class _Poller(threading.Thread):
             time.sleep(0.02)
 
 
-async def _feed(count: int, settings: dict[str, Any], root: Path) -> tuple[float, list[float], float, int]:
+async def _feed(count: int, settings: dict[str, Any], secrets: dict[str, str],
+                root: Path) -> tuple[float, list[float], float, int]:
     from agent.app import Agent
     from agent.config import config_from_dict
     from agent.documents import DocumentAuthor, PatientIns, ValidatedDocument, publish
     from agent.secrets import SecretStore
     from plugins.dmp.settings import PKCS12_SECRET
 
-    SecretStore().set(PKCS12_SECRET, settings.pop("pkcs12_passphrase_sandbox"))
+    SecretStore().set(PKCS12_SECRET, secrets[PKCS12_SECRET])
     concurrency = int(settings.get("concurrency", 4))
     config = config_from_dict({"api": {"port": 0, "tokens": [TOKEN]}, "store": {"path": str(root / "vigie.sqlite3")},
                                "log": {"dir": str(root / "logs")}, "plugins": {"dmp": settings},
@@ -150,7 +151,7 @@ def run(options: BenchOptions) -> BenchGroup:
         assert sandbox.stdout is not None
         started = json.loads(sandbox.stdout.readline())
         settings = dict(started["settings"], auth_mode="INDIRECTE")
-        elapsed, info, per_doc_kb, concurrency = asyncio.run(_feed(count, settings, root))
+        elapsed, info, per_doc_kb, concurrency = asyncio.run(_feed(count, settings, started["secrets"], root))
     finally:
         sandbox.terminate()
         sandbox.wait(10)

@@ -16,7 +16,6 @@ from plugins.dmp.service import JOB, UPDATE_JOB, DmpService
 if TYPE_CHECKING:
     from agent.context import PluginContext
     from agent.outbox import Job
-    from sandbox.supervisor import SandboxService
 
 declare_personal_fields({"content", "patient_ins"})
 SEND_MAX_ATTEMPTS = 12
@@ -98,12 +97,3 @@ class DmpPlugin:
     def register_status_providers(self, register: Any) -> None:
         register("dmp", lambda: {"services": {"dmp": self.service.status() if self.service else
                                               {"state": "non démarré"}}})
-
-    @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.dmp.server import start_dmp_sandbox
-
-            return (await start_dmp_sandbox()).as_service()
-
-        register("dmp", start)

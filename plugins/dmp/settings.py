@@ -65,7 +65,6 @@ class DmpSettings:
     max_attempts: int = 12
     base_delay: float = 2.0
     max_delay: float = 600.0
-    sandbox_passphrase: str | None = None  # sandbox profiles only; moved into the keyring at startup
 
     @property
     def practitioner_name(self) -> str:
@@ -105,10 +104,9 @@ def parse_settings(raw: dict[str, Any]) -> DmpSettings:
             if key == "url" and not value.startswith("https://"):
                 raise _err(key, "une URL https:// est attendue", "an https:// URL is expected")
             setattr(s, key, value.rstrip("/") if key == "url" else value)
-        elif key == "pkcs12_passphrase_sandbox":
-            if not isinstance(value, str):
-                raise _err(key, "une chaîne est attendue", "a string is expected")
-            s.sandbox_passphrase = value
+        elif key.startswith("pkcs12_passphrase"):
+            raise _err(key, "les secrets vont dans le trousseau (secret « dmp.pkcs12 »), pas dans la configuration",
+                       "secrets go to the keyring (secret 'dmp.pkcs12'), not into the configuration")
         elif key == "auth_mode":
             if value not in AUTH_MODES:
                 raise _err(key, "« DIRECTE » ou « INDIRECTE » attendu", "DIRECTE or INDIRECTE expected")

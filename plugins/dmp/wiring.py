@@ -36,8 +36,6 @@ def _traits(conn: sqlite3.Connection, identity_id: str) -> dict[str, object] | N
 
 async def build_service(context: PluginContext) -> DmpService:
     settings = parse_settings(dict(context.settings))
-    if settings.sandbox_passphrase and context.sandbox:
-        context.secrets.set(PKCS12_SECRET, settings.sandbox_passphrase)
 
     def type_code(document: ValidatedDocument) -> str | None:
         result: str | None = context.decisions.decide("document_type_code", document=document)

@@ -1,5 +1,5 @@
 """`python -m sandbox.dmp`: run the DMP stand-in alone; prints one JSON line with its URL and
-`[plugins.dmp]` settings (the throwaway passphrase included), then serves until Ctrl-C.
+`[plugins.dmp]` settings and the secrets for the agent's keyring (the throwaway passphrase), then serves until Ctrl-C.
 
     python -m sandbox.dmp --latency 0.3
 """
@@ -18,7 +18,8 @@ from sandbox.signals import stop_on_signals
 async def _run(args: argparse.Namespace) -> int:
     sandbox = await start_dmp_sandbox(port=args.port, latency=args.latency)
     try:
-        print(json.dumps({"url": sandbox.url, "settings": sandbox.plugin_settings()}), flush=True)
+        print(json.dumps({"url": sandbox.url, "settings": sandbox.plugin_settings(), "secrets": sandbox.secrets()}),
+              flush=True)
         await stop_on_signals().wait()
     finally:
         await sandbox.stop()

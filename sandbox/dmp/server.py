@@ -88,17 +88,19 @@ class DmpSandbox:
         return found[-1] if found else None
 
     def plugin_settings(self, *, auth_mode: str = "INDIRECTE") -> dict[str, Any]:
-        """`[plugins.dmp]` for an agent talking to this stand-in (the passphrase goes to the keyring)."""
+        """`[plugins.dmp]` for an agent talking to this stand-in (the passphrase: `secrets()`, for the keyring)."""
         return {"url": self.url, "ca_files": [str(p) for p in self.pki.ca_files], "pkcs12": str(self.pki.client_p12),
                 "auth_mode": auth_mode, "structure_id": "3" + "12345678900019", "structure_name": "Cabinet Sandbox",
-                "practitioner": {"rpps": "10003456789", "family": "SANDBOX", "given": "Olivier"},
-                "pkcs12_passphrase_sandbox": self.pki.client_passphrase}
+                "practitioner": {"rpps": "10003456789", "family": "SANDBOX", "given": "Olivier"}}
+
+    def secrets(self) -> dict[str, str]:
+        return {"dmp.pkcs12": self.pki.client_passphrase}  # plugins.dmp.settings.PKCS12_SECRET
 
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
 
         return SandboxService(name="dmp", endpoints={"dmp": self.url}, stop=self.stop,
-                              plugin_settings={"dmp": self.plugin_settings()})
+                              plugin_settings={"dmp": self.plugin_settings()}, secrets=self.secrets())
 
     async def start(self, port: int = 0) -> None:
         app = web.Application(client_max_size=self.config.max_document_bytes * 2)

@@ -11,7 +11,7 @@ import pytest
 
 from agent.documents import DocumentAuthor, PatientIns, ValidatedDocument
 from plugins.dmp.client import DmpClient
-from plugins.dmp.settings import DmpSettings, parse_settings
+from plugins.dmp.settings import PKCS12_SECRET, DmpSettings, parse_settings
 from plugins.dmp.vihf import VihfContext
 from sandbox.dmp.server import DmpSandbox, start_dmp_sandbox
 from sandbox.insi.pki import SandboxPki
@@ -30,7 +30,7 @@ async def dmp_sandbox(insi_pki: SandboxPki) -> AsyncIterator[DmpSandbox]:
 
 def settings_for(sandbox: DmpSandbox, **overrides: Any) -> tuple[DmpSettings, str]:
     raw = sandbox.plugin_settings()
-    passphrase = raw.pop("pkcs12_passphrase_sandbox")
+    passphrase = sandbox.secrets()[PKCS12_SECRET]
     raw.update(overrides)
     return parse_settings(raw), passphrase
 
@@ -68,7 +68,6 @@ from pathlib import Path  # noqa: E402
 
 from agent.app import Agent  # noqa: E402
 from agent.secrets import SecretStore  # noqa: E402
-from plugins.dmp.settings import PKCS12_SECRET  # noqa: E402
 from sandbox.eprescription.server import EprescriptionSandbox, start_eprescription_sandbox  # noqa: E402
 from sandbox.insi.server import InsiSandbox  # noqa: E402
 from tests.plugins.ins.conftest import ins_config, insi_sandbox, lgc_for, wait_until  # noqa: E402,F401
@@ -87,7 +86,7 @@ async def ep_sandbox() -> AsyncIterator[EprescriptionSandbox]:
 def dmp_agent_config(tmp_path: Path, insi: InsiSandbox, dmp: DmpSandbox, ep_url: str | None, **dmp_settings: Any):
     config = ins_config(tmp_path, insi)
     raw = dmp.plugin_settings()
-    SecretStore().set(PKCS12_SECRET, raw.pop("pkcs12_passphrase_sandbox"))
+    SecretStore().set(PKCS12_SECRET, dmp.secrets()[PKCS12_SECRET])
     raw.update(dmp_settings)
     config.plugins["dmp"] = raw
     if ep_url:

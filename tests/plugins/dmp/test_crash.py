@@ -18,7 +18,9 @@ import tomli_w
 
 from agent.app import Agent
 from agent.config import config_from_dict, config_to_dict
+from agent.secrets import SecretStore
 from plugins.dmp.metadata import unique_id
+from plugins.dmp.settings import PKCS12_SECRET
 from sandbox.dmp.server import DmpSandbox
 from tests.conftest import PYTHON, TEST_TOKEN, free_port, subprocess_env
 from tests.plugins.dmp.conftest import INS, INS_OID, PDF
@@ -65,10 +67,11 @@ async def test_dmp_crash_kill9_during_send_gives_exactly_one_copy(tmp_path: Path
     config = config_from_dict({
         "api": {"port": port, "tokens": [TEST_TOKEN], "allowed_origins": ["http://lgc.test"]},
         "store": {"path": str(store)}, "log": {"dir": str(tmp_path / "logs")},
-        "plugins": {"dmp": settings}, "disabled_plugins": ["ui", "scanner", "cards", "eprescription"],
+        "plugins": {"dmp": settings},
+        "disabled_plugins": ["ui", "scanner", "cards", "eprescription", "sandbox-cards", "sandbox-scanner"],
     })
-    config.sandbox = True  # the throwaway passphrase of the sandbox profile goes to the keyring
     # A qualified identity, as the INS plugin leaves it (its tables exist once an agent ran on the store).
+    SecretStore().set(PKCS12_SECRET, dmp_sandbox.secrets()[PKCS12_SECRET])
     seeding = Agent(config)
     await seeding.start()
     now = time.time()
@@ -80,11 +83,13 @@ async def test_dmp_crash_kill9_during_send_gives_exactly_one_copy(tmp_path: Path
     await seeding.stop()
     cfg = tmp_path / "config.toml"
     cfg.write_text(tomli_w.dumps(config_to_dict(config)))
-    command = [PYTHON, "-m", "agent.cli", "run", "--headless", "--config", str(cfg)]
+    secrets = tmp_path / "secrets.json"  # the sandbox's agent process puts them in its keyring, then deletes the file
+    command = [PYTHON, "-m", "sandbox.child", "--headless", "--config", str(cfg), "--secrets", str(secrets)]
 
     # The DMP stores the document, then holds its answer: the agent is killed while it waits.
     dmp_sandbox.configure(faults=[{"kind": "hold_after_store", "action": "ProvideAndRegisterDocumentSet-b",
                                    "times": 1, "delay": 30.0}])
+    secrets.write_text(json.dumps(dmp_sandbox.secrets()))
     first = subprocess.Popen(command, env=subprocess_env(tmp_path / "home"), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
     document_id = "crash-doc-1"
@@ -112,6 +117,7 @@ async def test_dmp_crash_kill9_during_send_gives_exactly_one_copy(tmp_path: Path
             first.wait()
 
     sent_before = len([e for e in dmp_sandbox.exchanges if "ProvideAndRegister" in e.action])
+    secrets.write_text(json.dumps(dmp_sandbox.secrets()))
     second = subprocess.Popen(command, env=subprocess_env(tmp_path / "home"), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
     try:
