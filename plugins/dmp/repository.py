@@ -2,7 +2,7 @@
 
 `dmp_documents`: one row per document offered to the DMP, keyed by the document id (the dedup key of
 `document_validated`), with its state, the French reason, the XDS uniqueId, the masking options and the
-document payload (PDF included) until it is sent; `in_flight` = 1 from the moment an ITI-41 may have
+document payload (PDF included; kept after the send for ITI-57 updates); `in_flight` = 1 once an ITI-41 may have
 reached the DMP until its answer is recorded: after a crash, the next run asks the DMP (TD3.1) before
 sending again. `dmp_consent`: the patient's consultation consent / feeding opposition, who, when, how.
 """
@@ -97,13 +97,18 @@ def insert(conn: sqlite3.Connection, *, document_id: str, identity_id: str | Non
     return cur.rowcount == 1
 
 
-def get(conn: sqlite3.Connection, document_id: str) -> Row | None:
-    r = conn.execute(f"SELECT {_COLUMNS} FROM dmp_documents WHERE document_id = ?", (document_id,)).fetchone()
+_LIGHT = _COLUMNS.replace("payload", "NULL")
+
+
+def get(conn: sqlite3.Connection, document_id: str, *, payload: bool = True) -> Row | None:
+    """The row; with `payload=False` without the document (PDF) itself: what a state change needs."""
+    columns = _COLUMNS if payload else _LIGHT
+    r = conn.execute(f"SELECT {columns} FROM dmp_documents WHERE document_id = ?", (document_id,)).fetchone()
     return _row(r) if r else None
 
 
 def by_identity(conn: sqlite3.Connection, identity_id: str) -> list[Row]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM dmp_documents WHERE identity_id = ? ORDER BY created_at",
+    rows = conn.execute(f"SELECT {_LIGHT} FROM dmp_documents WHERE identity_id = ? ORDER BY created_at",
                         (identity_id,)).fetchall()
     return [_row(r) for r in rows]
 

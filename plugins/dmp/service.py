@@ -179,7 +179,7 @@ class DmpService:
 
     async def _run_send(self, job: Job, max_attempts: int) -> None:
         document_id = str(job.payload["document_id"])
-        row = await self._row(document_id)
+        row = await self._row(document_id, payload=True)
         if row.state not in ("queued", "sending") or row.payload is None:
             return  # sent, cancelled or failed meanwhile
         document = ValidatedDocument.from_payload(row.payload)
@@ -329,7 +329,7 @@ class DmpService:
     async def run_update(self, job: Job) -> None:
         await self._ensure_client()
         document_id = str(job.payload["document_id"])
-        row = await self._row(document_id)
+        row = await self._row(document_id, payload=True)
         if row.payload is None:
             raise PermanentJobError("document payload gone")
         document = ValidatedDocument.from_payload(row.payload)
@@ -418,8 +418,8 @@ class DmpService:
             patient_ins=ins.matricule, patient_ins_oid=ins.oid, lps_id=s.lps_id, lps_name=s.lps_name,
             lps_version=s.lps_version, homologation=s.homologation)
 
-    async def _row(self, document_id: str) -> repo.Row:
-        row = await self.ports.store.transaction(lambda c: repo.get(c, document_id))
+    async def _row(self, document_id: str, *, payload: bool = False) -> repo.Row:
+        row = await self.ports.store.transaction(lambda c: repo.get(c, document_id, payload=payload))
         if row is None:
             raise UserFacingError("Document inconnu du module DMP.")
         return row
