@@ -72,6 +72,7 @@ class DmpClient:
         self.structure_signer: Pkcs12Signer | None = None
         self._vihf: dict[tuple[str, int, str], tuple[float, etree._Element]] = {}
         self._vihf_lock = asyncio.Lock()
+        self._in_flight = asyncio.Semaphore(settings.concurrency)  # [plugins.dmp] concurrency
 
     async def start(self) -> None:
         if self._session is not None:
@@ -163,7 +164,7 @@ class DmpClient:
         else:
             content_type, data = f'application/soap+xml; charset=UTF-8; action="{action}"', env
         try:
-            async with asyncio.timeout(self.settings.timeout + 1.0):
+            async with self._in_flight, asyncio.timeout(self.settings.timeout + 1.0):
                 async with self._session.post(to, data=data, headers={"Content-Type": content_type},
                                               allow_redirects=False) as resp:
                     root, attachments = await _read(resp)

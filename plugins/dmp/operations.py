@@ -35,9 +35,9 @@ def build_iti41(meta: DocumentMetadata, pdf: bytes, *, attempt: str = "",
     """CDA + metadata + the MTOM part (blocking CPU work)."""
     document = cda.build_cda(meta, pdf)
     content_id = f"{uuid.uuid4().hex}@vigie"
-    body = tx.iti41_request(meta, document, content_id=content_id, attempt=attempt,
+    entry = xds.document_entry(meta, document)  # SHA-1 and size, once
+    body = tx.iti41_request(meta, entry, content_id=content_id, attempt=attempt,
                             replaces_entry_uuid=replaces_entry_uuid)
-    entry = xds.document_entry(meta, document)
     return BuiltSubmission(body=body, part=soap.Part(content_id, document), size=entry.size, sha1=entry.hash)
 
 

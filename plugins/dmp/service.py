@@ -77,7 +77,6 @@ class DmpService:
         self.client = DmpClient(settings, passphrase=passphrase, current_signer=ports.current_signer)
         self.last_error: str | None = None
         self.states: dict[str, str] = {}  # document id -> state, for the tray count (status is sync)
-        self._gate = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -174,10 +173,8 @@ class DmpService:
 
     # -- the outbox job ----------------------------------------------------------------------------
     async def run_send(self, job: Job, max_attempts: int) -> None:
-        async with self._gate:  # at most `concurrency` documents in flight (the outbox may run more jobs)
-            await self._run_send(job, max_attempts)
-
-    async def _run_send(self, job: Job, max_attempts: int) -> None:
+        """One `dmp.send` job. Several run at once; the client lets `concurrency` exchanges be in flight, so
+        the store work and the CDA build of the next documents overlap the DMP's latency."""
         document_id = str(job.payload["document_id"])
         row = await self._row(document_id, payload=True)
         if row.state not in ("queued", "sending") or row.payload is None:

