@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import ConfigError
+from plugins.common.clinical.derive import Practice
 
 PKCS12_SECRET = "dmp.pkcs12"
 AUTH_MODES = ("DIRECTE", "INDIRECTE")
@@ -65,6 +66,13 @@ class DmpSettings:
     max_attempts: int = 12
     base_delay: float = 2.0
     max_delay: float = 600.0
+
+    def practice(self) -> Practice:
+        p = self.practitioner
+        return Practice(structure_id=self.structure_id, structure_name=self.structure_name,
+                        source_oid=self.source_oid, activity_sector=self.activity_sector,
+                        practice_setting=self.practice_setting, ipp_oid=self.ipp_oid, rpps=p.rpps,
+                        family=p.family, given=p.given, profession=p.profession, specialty=p.specialty)
 
     @property
     def practitioner_name(self) -> str:

@@ -87,3 +87,25 @@ def test_xds_uri_slot_for_xdm() -> None:
     root = xds.submit_objects_request(xds.submission_set(meta), [xds.document_entry(meta, b"x", uri="DOC0001.XML")])
     (view,) = xds.read_registry_objects(root)
     assert view.slots["URI"] == ["DOC0001.XML"]
+
+
+def test_derive_metadata_from_a_validated_document() -> None:
+    from agent.documents import DocumentAuthor, PatientIns, ValidatedDocument
+    from plugins.common.clinical.derive import Practice, metadata_for, split_name, unique_id
+
+    document = ValidatedDocument(
+        id="doc-9", pdf=b"%PDF-1.4", type_code="57833-6", type_label="x", title="Ordonnance",
+        author=DocumentAuthor(name="Dr Marie Durand", rpps="10000123454"), created_at=1_767_600_000.0,
+        source_plugin="eprescription", patient_ins=PatientIns("297029912345697", "1.2.250.1.213.1.4.8"),
+        metadata={"patient": {"birth_name": "MARTIN", "first_names": "Claire Anne", "sex": "F",
+                              "birth_date": "1984-06-15"}})
+    practice = Practice(structure_id="312345678900019", structure_name="Cabinet", source_oid="1.2.3")
+    meta = metadata_for(document, practice, "57833-6", masking=["hidden_from_professionals"])
+    assert meta.unique_id == unique_id("doc-9") == metadata_for(document, practice, "57833-6").unique_id
+    assert (meta.author.family, meta.author.given, meta.author.national_id) == ("DURAND", "Marie", "810000123454")
+    assert (meta.patient.given, meta.patient.birth_date) == ("Claire", "19840615")
+    assert meta.patient.xds_patient_id == "297029912345697^^^&1.2.250.1.213.1.4.8&ISO^NH"
+    assert meta.class_code.code == "42" and meta.confidentiality_codes == ("N", "MASQUE_PS")
+    assert split_name("Pr Jean-Paul de La Tour") == ("TOUR", "Jean-Paul de La")
+    with pytest.raises(ValueError):
+        metadata_for(ValidatedDocument(**{**document.__dict__, "patient_ins": None}), practice, "57833-6")
