@@ -204,7 +204,7 @@ async def test_dmp_e2e_directe_vihf_signed_by_the_cps_rejected_then_resent(
 
     # a card whose certificate the DMP does not trust (the structure key posing as a CPS): VIHF refused
     dmp = agent.plugins.pm.get_plugin("dmp").service
-    await agent.set_acting_user(ActingUser(kind="cps", name="Olivier SANDBOX", national_id="810003456789"),
+    await agent.acting.set_card_user(ActingUser(kind="cps", name="Olivier SANDBOX", national_id="810003456789"),
                                 signer=dmp.client.structure_signer)
     failed = await lgc.event("dmp.document.updated", updated(document_id, "failed"), timeout=20)
     assert failed["reason"].startswith("VIHF refusé par le DMP")
@@ -213,7 +213,7 @@ async def test_dmp_e2e_directe_vihf_signed_by_the_cps_rejected_then_resent(
     # the real CPS (PKCS#11 on SoftHSM2, PIN through the prompt): sent again on request
     token = Pkcs11Token(cps_token.module, ask_pin=lambda tries: TEST_PIN, token_label=cps_token.label)
     try:
-        await agent.set_acting_user(ActingUser(kind="cps", name="Olivier SANDBOX", national_id="810003456789"),
+        await agent.acting.set_card_user(ActingUser(kind="cps", name="Olivier SANDBOX", national_id="810003456789"),
                                     signer=token)
         again = await lgc.result("dmp.send", {"document_id": document_id})
         assert again["state"] == "queued"
@@ -223,5 +223,5 @@ async def test_dmp_e2e_directe_vihf_signed_by_the_cps_rejected_then_resent(
         assert dmp_sandbox.copies(sent["dmp_unique_id"]) == 1
         assert_validated(dmp_sandbox)
     finally:
-        await agent.set_acting_user(None)
+        await agent.acting.set_card_user(None)
         token.close()
