@@ -96,6 +96,37 @@ class TrayRegister(Protocol):
     def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None: ...
 
 
+PanelView = Callable[[str], Awaitable[Mapping[str, Any] | None]]
+
+
+class PanelRegister(Protocol):
+    def __call__(
+        self,
+        kind: str,
+        *,
+        view: PanelView,
+        renderer: str,
+        title: str,
+        queue_label: str,
+        refresh_on: Mapping[str, str],
+        methods: tuple[str, ...] = (),
+    ) -> None: ...
+
+
+class TrayBadge(Protocol):
+    """What a badge provider returns: `count` things waiting, said by `label` (French, plural form), and
+    whether they need the user (`attention`: the icon turns orange) or only wait (`hint` says for what)."""
+
+    count: int
+    label: str
+    attention: bool
+    hint: str | None
+
+
+class BadgeRegister(Protocol):
+    def __call__(self, name: str, provider: Callable[[], TrayBadge | None]) -> None: ...
+
+
 # ---------------------------------------------------------------- 1. registration (sync, once)
 
 
@@ -164,7 +195,39 @@ def register_tray_items(register: TrayRegister) -> None:
     """
 
 
+@hookspec
+def register_ui_panels(register: PanelRegister) -> None:
+    """Contribute a kind of panel to the host's popup (and its queue count to the tray).
+
+    `register(kind, *, view, renderer, title, queue_label, refresh_on, methods=())`:
+    - `view(key)` (async) returns the panel's view model (a JSON-safe dict), or None when the item is gone;
+    - `renderer` is `"module:Class"`, imported in the popup process (tkinter), built as
+      `Class(master, host)` and asked to `render(view)` (see agent/popup/__init__.py);
+    - `title` heads one item in the popup ("Identité à qualifier" → "Identité à qualifier 1 sur 3");
+    - `queue_label` names the queued items in the tray ("Qualifications en attente");
+    - `refresh_on` maps an event name to the event parameter holding the key
+      (`{"identity.updated": "identity_id"}`): on each such event the host asks `view(key)` again and then
+      `popup_offer` whether to show it;
+    - `methods`: the local-API methods the renderer may call from the popup (an allow-list).
+    Keys are unique across kinds (use UUIDs). No domain rule lives in the host: it only queues and shows.
+    """
+
+
+@hookspec
+def register_tray_badges(register: BadgeRegister) -> None:
+    """Add a count to the tray: `register(name, provider)`; `provider()` is sync and fast (called at each
+    tray refresh) and returns a `TrayBadge`-shaped object (`count`, `label`, `attention`, `hint`) or None.
+    Shown as "label (count)" with its hint in the menu and in the tooltip when `count` > 0."""
+
+
 # ---------------------------------------------------------------- 2. decisions (firstresult, pure)
+
+
+@hookspec(firstresult=True)
+def popup_offer(kind: str, view: Mapping[str, Any]) -> str | None:
+    """Should the popup come up for this panel view? `raise` (show it now), `queue` (list it, count it in
+    the tray, do not interrupt), `drop` (nothing left to do: take it out of the queue) or `wait` (not yet:
+    leave the queue as it is). None when the plugin does not own `kind`; nobody answering means `queue`."""
 
 
 @hookspec(firstresult=True)
@@ -223,6 +286,14 @@ def agent_stopping(agent: Agent) -> None:
 def pairing_requested(request: PairingRequest) -> None:
     """An LGC asks to pair: show "Autoriser <client> à utiliser Vigie ?" and call
     `request.accept()` or `request.refuse()`. Must not block; the LGC's socket waits."""
+
+
+@hookspec
+def user_notice(text: str, level: str) -> None:
+    """A short French notice for the person at the workstation (a card inserted and what it allows, an
+    unknown card, a wrong PIN, a scan of a patient already qualified): shown without taking the keyboard
+    (popup, tray). `level` is `info`, `ok`, `warning` or `error`. Emit it with `agent.panels.notify_user`,
+    which also publishes the `agent.notice` event to the LGC. No personal data beyond what the user sees."""
 
 
 @hookspec

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agent.acting import ActingUser
 from agent.errors import PluginNotReady
 from agent.hookcall import call_each
+from agent.panels import notify_user
 from agent.plugins import OK
 from agent.prompts import PinRequest
 from hardware import atr as atr_table
@@ -27,6 +28,7 @@ from hardware.pkcs11.modules import find_module
 from hardware.process_env import PCSC_SOCKET, PROCESS_ENV, SOFTHSM_CONF, SettingFrozen
 from hardware.vitale.reader import ApduVitaleReader, VitaleReader, confirm_vitale
 from hardware.vitale.sesam import SesamVitaleReader
+from plugins.cards import notices
 from plugins.cards.settings import CardSettings
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class CardService:
         self.inserted_at: dict[str, float] = {}  # reader -> monitor time of the insertion (benchmarks)
         self._pin_requests: dict[str, list[PinRequest]] = {}  # reader -> PIN prompts awaiting an answer
         self._stopped = False
+        self._notices: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -176,6 +179,9 @@ class CardService:
         self.kinds[reader] = kind
         self.agent.events.publish("card.inserted", {"reader": reader, "kind": kind})
         await call_each(self.agent.plugins, "card_inserted", reader=reader, atr=atr, kind=kind)
+        if kind == atr_table.UNKNOWN:
+            await notify_user(self.agent.plugins, self.agent.events, notices.unknown_card(reader),
+                              level="warning", topic="card.unknown")
         if kind == atr_table.VITALE:
             await self._read_vitale(reader)
         elif kind == atr_table.CPS:
@@ -193,10 +199,18 @@ class CardService:
         self.agent.events.publish("card.removed", {"reader": reader, "kind": kind})
         await call_each(self.agent.plugins, "card_removed", reader=reader, kind=kind)
 
+    def _spawn_notice(self, text: str, level: str, topic: str) -> None:
+        task = asyncio.ensure_future(notify_user(self.agent.plugins, self.agent.events, text, level=level,
+                                                 topic=topic))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
     def _read_failed(self, reader: str, exc: CardError) -> None:
         # The detail may name the card's state, never its content: safe for the log.
         log.warning("card read failed on %s: %s (%s)", reader, exc.message_fr, exc.detail)
         self.agent.events.publish("card.read_failed", {"reader": reader, "message": exc.message_fr})
+        # A wrong PIN, a mute card: said to the person at the desk too, without taking the keyboard.
+        self._spawn_notice(notices.read_failed(reader, exc.message_fr), "warning", "card.read_failed")
 
     async def _read_vitale(self, reader: str) -> None:
         try:
@@ -236,6 +250,8 @@ class CardService:
         user = ActingUser(kind=holder.kind, name=holder.name, national_id=holder.national_id,
                           profession=holder.profession, reader=reader)
         await self.agent.set_acting_user(user, signer=token)
+        await notify_user(self.agent.plugins, self.agent.events, notices.professional_card(holder.kind, holder.name),
+                          level="ok", topic=f"card.{holder.kind}")
 
     def _ask_pin_blocking(self, reader: str, card_label: str, tries: int | None) -> str | None:
         """Called from a worker thread by the token: ask on the loop, wait for the answer here."""

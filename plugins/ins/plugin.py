@@ -11,10 +11,12 @@ from agent.acting import ActingUser
 from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
-from plugins.ins import repository
+from plugins.ins import offer, repository
+from plugins.ins.display import load_communes, scan_message
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
+PANEL_METHODS = ("identity.view", "identity.qualify", "identity.relaunch")
 CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concurrencies are lower
 
 if TYPE_CHECKING:
@@ -92,6 +94,8 @@ class InsPlugin:
                  description="Everything a UI needs to render the qualification panel.")
         register("identity.qualify", self.qualify, params=SCHEMAS["identity.qualify"])
         register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
+        register("identity.relaunch", self.relaunch, params=SCHEMAS["identity.get"],
+                 description="Relancer la recherche INSi (panel button) after a final answer.")
         register("ins.datamatrix", self.datamatrix, params=SCHEMAS["identity.get"],
                  description="INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents.")
         register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
@@ -111,6 +115,26 @@ class InsPlugin:
 
     async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().batch(params["patients"])
+
+    async def relaunch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().relaunch(params["identity_id"])
+
+    # -- the popup's qualification panel (agent/panels.py) -------------------------------------------
+    @hookimpl
+    def register_ui_panels(self, register: Any) -> None:
+        register(offer.KIND, view=self._panel_view, renderer="plugins.ins.popup_panel:IdentityPanel",
+                 title="Identité à qualifier", queue_label="Qualifications en attente",
+                 refresh_on={"identity.updated": "identity_id"}, methods=PANEL_METHODS)
+
+    async def _panel_view(self, identity_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._service().view(identity_id)
+        except (UserFacingError, PluginNotReady):  # gone, or the module stopped: nothing to show
+            return None
+
+    @hookimpl
+    def popup_offer(self, kind: str, view: Mapping[str, Any]) -> str | None:
+        return offer.offer(view) if kind == offer.KIND else None
 
     async def datamatrix(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().datamatrix(params["identity_id"])
@@ -142,9 +166,10 @@ class InsPlugin:
         if kind != "ins_datamatrix" or self.service is None:
             return None
         try:
-            return await self.service.datamatrix_scanned(dict(content), source)
+            result = await self.service.datamatrix_scanned(dict(content), source)
         except UserFacingError as exc:  # traits INSi cannot take: say so to the scanner, stay healthy
             return {"message": exc.message}
+        return {**result, "message": scan_message(result["status"])}
 
     @hookimpl
     def register_status_providers(self, register: Any) -> None:
@@ -208,6 +233,7 @@ class InsPlugin:
             raise PluginNotReady("INSi non configuré : renseignez [plugins.ins] url, idam et ca_files")
         # lxml, signxml and cryptography take a few hundred ms to import: not on the event loop, which is
         # already answering the local API.
+        await asyncio.to_thread(load_communes)  # the COG table the panels name birth places with
         module = await asyncio.to_thread(importlib.import_module, "plugins.ins.service")
         service: InsService = module.InsService(agent=agent, settings=settings)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import UserFacingError
 from agent.hookcall import call_each
 from agent.logging import redact
+from agent.panels import notify_user
 from agent.rpc import INVALID_PARAMS
 from plugins.scanner.settings import ScannerSettings
 
@@ -63,6 +64,11 @@ def route(host: Any, data: bytes) -> Routed:
     return Routed(kind, answer.get("content") or {}, [])
 
 
+# Where whoever scanned reads the answer itself (the LGC's call, the popup's field); other sources are
+# hardware scanners, whose result is said as a notice.
+ANSWERED_SOURCES = ("lgc", "popup")
+
+
 class ScanService:
     def __init__(self, *, agent: Agent, settings: ScannerSettings) -> None:
         self.agent = agent
@@ -85,6 +91,9 @@ class ScanService:
             log.info("scan refused from %s (kind %s, %d errors)", source, routed.kind, len(routed.errors))
             self.agent.events.publish("scan.rejected", {"source": source, "kind": routed.kind,
                                                         "errors": routed.errors, "message": message})
+            if source not in ANSWERED_SOURCES:  # a hardware scanner: nobody reads the answer, say it
+                await notify_user(self.agent.plugins, self.agent.events, f"Code scanné refusé : {message}",
+                                  level="warning", topic="scan.rejected")
             raise UserFacingError(message, code=SCAN_UNRECOGNISED if routed.kind is None else SCAN_REFUSED,
                                   data={"kind": routed.kind, "errors": routed.errors})
         self.counts["received"] += 1
@@ -103,6 +112,9 @@ class ScanService:
         if "identity_id" in answer:
             event["identity_id"] = answer["identity_id"]
         self.agent.events.publish("scan.received", event)
+        if source not in ANSWERED_SOURCES and answer.get("message"):
+            await notify_user(self.agent.plugins, self.agent.events, str(answer["message"]), level="info",
+                              topic="scan.received")
         return answer
 
     async def scan_bytes(self, data: bytes) -> dict[str, Any]:

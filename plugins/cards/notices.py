@@ -1,0 +1,33 @@
+"""What the person at the desk is told when a card goes in (pure): whose card it is and what it allows,
+or why nothing happens. Shown as a short notice (popup, tray) and sent to the LGC as `agent.notice`."""
+
+from __future__ import annotations
+
+import re
+
+ALLOWS = {
+    "cps": "vous pouvez interroger l'INSi et qualifier les identités (document d'identité ou attestation).",
+    "cpe_nominative": "vous pouvez qualifier avec un document d'identité ; l'attestation reste au praticien.",
+    "cpe_anonymous": "elle permet de consulter, pas de qualifier une identité.",
+}
+CARD_NAMES = {"cps": "Carte CPS", "cpe_nominative": "Carte CPE", "cpe_anonymous": "Carte CPE anonyme"}
+
+
+def reader_name(reader: str) -> str:
+    """`Virtual PCD 00 00` → `Virtual PCD` (PC/SC's slot numbers mean nothing to the user)."""
+    return re.sub(r"(\s+\d{2})+$", "", reader).strip() or reader
+
+
+def professional_card(kind: str, name: str | None) -> str:
+    card = CARD_NAMES.get(kind, "Carte professionnelle")
+    who = f" de {name}" if name and kind != "cpe_anonymous" else ""
+    return f"{card}{who} insérée : {ALLOWS.get(kind, 'rien de plus à faire.')}"
+
+
+def unknown_card(reader: str) -> str:
+    return (f"Carte non reconnue dans le lecteur « {reader_name(reader)} » : Vigie lit les cartes Vitale, CPS et "
+            "CPE ; vérifiez la carte et son sens d'insertion.")
+
+
+def read_failed(reader: str, message: str) -> str:
+    return f"Lecteur « {reader_name(reader)} » : {message}"
