@@ -143,6 +143,9 @@ def _cards(s: TraySnapshot) -> tuple[MenuEntry, ...]:
         entries.append(MenuEntry(f"Lecteur {index} ({name}) : {what}", None))
     if not s.readers:
         entries.append(MenuEntry("Aucun lecteur de cartes branché : branchez-le pour lire Vitale et CPS", None))
+    scanner = s.services.get("scanner")
+    if isinstance(scanner, Mapping) and scanner.get("state"):  # already said in French by the scanner plugin
+        entries.append(MenuEntry(f"Douchettes : {scanner['state']}", None))
     source = user.get("source")
     if source == "card":
         kind = USER_LABELS.get(str(user.get("kind")), "carte")

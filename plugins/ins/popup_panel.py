@@ -44,8 +44,8 @@ class IdentityPanel(tk.Frame):
                  font=("TkDefaultFont", 10, "bold")).pack(fill="x", pady=(0, 4))
         if view.get("qualified"):
             self._qualified(view["qualified"])
-        if view.get("message"):
-            self.widgets["message"] = self._text(view["message"])
+        if view.get("panel_message"):
+            self.widgets["message"] = self._text(view["panel_message"])
         self._table(view)
         self._former(view)
         if view["status"] != "QUAL":
@@ -141,15 +141,16 @@ class IdentityPanel(tk.Frame):
         confirm = tk.Button(self, text=view["confirm_label"], command=self._confirm, relief="flat", padx=10)
         confirm.pack(anchor="w", pady=(4, 0))
         self.widgets["confirm"] = confirm
-        if by_doc.get("notice"):
-            self._text(by_doc["notice"], fg="#8a4b00")
+        notices = view.get("notices") or {}
+        if notices.get("qualify_document"):
+            self.widgets["why_document"] = self._text(notices["qualify_document"], fg="#8a4b00")
         att = tk.Button(self, text=view["attestation_text"], wraplength=WRAP - 10, justify="left",
                         state="normal" if attest["allowed"] else "disabled", disabledforeground=DISABLED_FG,
                         command=lambda: self._qualify("attestation", None))
         att.pack(fill="x", pady=(6, 0))
         self.widgets["attestation"] = att
-        if attest.get("notice"):
-            self._text(attest["notice"], fg="#8a4b00")
+        if notices.get("qualify_attestation"):
+            self.widgets["why_attestation"] = self._text(notices["qualify_attestation"], fg="#8a4b00")
         later = tk.Button(self, text="Plus tard (Échap)", command=self.host.postpone,
                           state="normal" if actions["postpone"]["allowed"] else "disabled")
         later.pack(anchor="e", pady=(6, 0))

@@ -127,9 +127,9 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
     # else: waiting for the outbox's next attempt after a timeout/unavailable answer, which says so
     message = (row.insi or {}).get("message") if outcome not in (None, "pending") else NEXT_STEPS[outcome or "idle"]
     qualified = row.status == Status.QUAL.value
-    message, notices = one_message(message, decisions, insi is not None)
+    panel_message, notices = one_message(message, decisions, insi is not None, blocking_reason(row))
     if qualified:
-        message = None  # the pre-qualification instruction has nothing left to say
+        panel_message = None  # the pre-qualification instruction has nothing left to say
     relaunch = relaunch_action(row, outcome)
     return {
         "identity_id": row.id,
@@ -148,9 +148,12 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
         "insi": {"state": row.insi_state, "outcome": outcome, "code": (row.insi or {}).get("code"),
                  "at": (row.insi or {}).get("at"), "ins_mismatch": bool((row.insi or {}).get("ins_mismatch"))},
         "message": message,
+        "panel_message": panel_message,
+        # What a renderer shows under each button: its refusal, unless `panel_message` already says it.
+        "notices": {"qualify_document": notices["document"], "qualify_attestation": notices["attestation"]},
         "actions": {
-            "qualify_document": {**decisions["document"], "notice": notices["document"]},
-            "qualify_attestation": {**decisions["attestation"], "notice": notices["attestation"]},
+            "qualify_document": decisions["document"],
+            "qualify_attestation": decisions["attestation"],
             "postpone": {"allowed": True, "reason": None},
             "relaunch": relaunch,
         },
@@ -188,13 +191,14 @@ def display_rows(local: Traits, comparison: list[FieldComparison]) -> list[dict[
             for f in ROW_FIELDS if values.get(f) not in (None, "", [])]
 
 
-def one_message(message: str | None, decisions: dict[str, Any], insi_found: bool
+def one_message(message: str | None, decisions: dict[str, Any], insi_found: bool, blocked: str | None
                 ) -> tuple[str | None, dict[str, str | None]]:
-    """One message per state: what each button's refusal adds under it (`notice`), None when the panel's
-    message already says it. `reason` stays in the view as the API's answer (identity.qualify's error)."""
+    """One message per state for the renderers (`panel_message`), and what each button's refusal adds under
+    it (`notice`), None when the panel's message already says it. `message` and `reason` stay in the view as
+    the API's contract (the INSi summary, identity.qualify's error)."""
     notices: dict[str, str | None] = {m: d["reason"] for m, d in decisions.items()}
     for m, reason in notices.items():
-        if reason and (reason == message or (not insi_found and reason.startswith(NO_INSI_ANSWER))):
+        if reason and (reason in (message, blocked) or (not insi_found and reason.startswith(NO_INSI_ANSWER))):
             notices[m] = None  # the state message explains it, with what to do next
     reasons = {r for r in notices.values() if r}
     if len(reasons) == 1 and all(notices.values()):
