@@ -208,7 +208,11 @@ def one_message(message: str | None, decisions: dict[str, Any], insi_found: bool
 
 
 def relaunch_action(row: repo.IdentityRow, outcome: str | None) -> dict[str, Any]:
-    allowed = (row.status != Status.QUAL.value and row.insi_state != "pending" and outcome in RELAUNCHABLE
+    # A PROV identity INSi "found" had discordant traits when it answered: once the record is corrected, a
+    # new search is what the panel tells the user to run.
+    again = outcome in RELAUNCHABLE or (outcome == "found" and row.status == Status.PROV.value
+                                        and not (row.insi or {}).get("ins_mismatch"))
+    allowed = (row.status != Status.QUAL.value and row.insi_state != "pending" and again
                and insi_allowed(Status(row.status), row.attributes))
     return {"allowed": allowed, "reason": None, "label": RELAUNCH_LABEL}
 
