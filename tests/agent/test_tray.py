@@ -60,8 +60,8 @@ def test_build_tray_tooltip_is_short_and_latin1() -> None:
 
 
 def test_build_tray_menu_ready_outside_sandbox() -> None:
-    model = build_tray(TraySnapshot(plugins=OK_PLUGINS, queues=queued(0),
-                                    items=[("Insérer une carte Vitale de test", "sandbox"), ("Lot INS du jour", "main")]))
+    items = [("Insérer une carte Vitale de test", "sandbox"), ("Lot INS du jour", "main")]
+    model = build_tray(TraySnapshot(plugins=OK_PLUGINS, queues=queued(0), items=items))
     assert labels(model.menu) == ["Qualifications en attente (0)", "Saisir un code scanné…",
                                   "Cartes et lecteurs", "Lot INS du jour", "Ouvrir le dossier des journaux",
                                   "Exporter un diagnostic (anonymisé)", "Quitter Vigie"]
@@ -111,7 +111,8 @@ def test_build_tray_menu_readers_and_services() -> None:
         acting_user={"kind": "cps", "name": "Dr Martin", "reader": "Virtual PCD 00 00", "source": "card"}))
     cards = find(model.menu, "Cartes et lecteurs")
     assert labels(cards.children) == ["Lecteur 1 (Virtual PCD) : carte CPS de Dr Martin",
-                                      "Lecteur 2 (Virtual PCD) : carte Vitale", "Lecteur 3 (Gemalto USB) : pas de carte",
+                                      "Lecteur 2 (Virtual PCD) : carte Vitale",
+                                      "Lecteur 3 (Gemalto USB) : pas de carte",
                                       "Vous agissez avec la carte CPS de Dr Martin"]
     assert all(e.action is None for e in cards.children)
     waiting = find(model.menu, "En attente")
