@@ -41,6 +41,17 @@ async def rpc(agent: Agent, method: str, **params: Any) -> Any:
     return response["result"]
 
 
+# Words of the English the view models' keys and values are made of: none may reach a rendered panel.
+ENGLISH = {"birth", "name", "names", "first", "sex", "place", "used", "status", "pending", "found", "several",
+           "unknown", "null", "undefined", "true", "false", "none", "error", "field", "local", "equal",
+           "different", "outcome", "timeout", "identity", "scan", "queue"}
+
+
+def english_words(text: str) -> set[str]:
+    """English words (or snake_case keys) in a rendered text: what the "French only" tests refuse."""
+    return {w for w in re.findall(r"[A-Za-z_]+", text) if w.lower() in ENGLISH or "_" in w}
+
+
 def require_binary(*names: str) -> None:
     missing = [n for n in names if shutil.which(n) is None]
     if missing:

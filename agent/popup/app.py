@@ -14,6 +14,8 @@ import queue
 import sys
 import time
 import tkinter as tk
+import tkinter.font as tkfont
+from tkinter import ttk
 from typing import Any
 
 from agent.panels import load_renderer
@@ -145,7 +147,7 @@ class PopupApp:
                 "title": self.title.cget("text"), "scan_result": self.scan_result.cget("text"),
                 "notice": self.notice.cget("text") if self.notice.winfo_ismapped() else "",
                 "visible": self._visible, "queue": len(self.queue), "prompts": len(self.prompts),
-                "focus": self._focused_name()})
+                "focus": self._focused_name(), "all_text": self.all_text(), "overflow": self.overflowing()})
 
     # -- what renderers call (the `host` they are built with) ----------------------------------------
     def update(self, key: str, view: dict[str, Any]) -> None:
@@ -396,6 +398,53 @@ class PopupApp:
             return None
         named = {**self._panel_widgets(), "scan": self.scan_entry, "pin": self.pin_entry, "prompt_ok": self.prompt_ok}
         return next((name for name, w in named.items() if w is widget), "other")
+
+    def _shown_widgets(self) -> list[Any]:
+        out: list[Any] = []
+
+        def walk(w: Any) -> None:
+            if w.winfo_ismapped():
+                out.append(w)
+                for child in w.winfo_children():
+                    walk(child)
+
+        walk(self.root)
+        return out
+
+    def all_text(self) -> list[str]:
+        """Every text on screen (labels, buttons, list entries), for the "French only" test."""
+        texts: list[str] = []
+        for w in self._shown_widgets():
+            if isinstance(w, ttk.Combobox):
+                texts += [str(v) for v in w.cget("values")]
+            else:
+                try:
+                    texts.append(str(w.cget("text")))
+                except tk.TclError:
+                    continue
+        return [t for t in texts if t]
+
+    def overflowing(self) -> list[str]:
+        """Shown widgets whose text does not fit: clipped by their own size, by the window, or (a list) an entry
+        wider than the field. Empty when the layout holds."""
+        self.root.update_idletasks()
+        bottom = self.root.winfo_rooty() + self.root.winfo_height()
+        right = self.root.winfo_rootx() + self.root.winfo_width()
+        out = []
+        for w in self._shown_widgets():
+            if w is self.root or isinstance(w, tk.Frame):
+                continue
+            name = f"{w.winfo_class()}:{str(w.cget('text'))[:30] if not isinstance(w, ttk.Combobox) else 'list'}"
+            if w.winfo_rooty() + w.winfo_height() > bottom or w.winfo_rootx() + w.winfo_width() > right:
+                out.append(name)
+            elif isinstance(w, tk.Label | tk.Button) and (w.winfo_reqheight() > w.winfo_height() + 1):
+                out.append(name)
+            elif isinstance(w, ttk.Combobox):
+                font = tkfont.nametofont("TkTextFont")
+                widest = max([font.measure(str(v)) for v in w.cget("values")] + [0])
+                if widest > w.winfo_width() - 24:  # the arrow takes ~20 px
+                    out.append(name)
+        return out
 
     def _panel_widgets(self) -> dict[str, Any]:
         return dict(getattr(self._panel, "widgets", {}) or {})

@@ -13,14 +13,9 @@ from playwright.async_api import expect
 
 from plugins.ins.models import ATTESTATION_TEXT
 from tests.agent.web.conftest import DemoSetup
-from tests.ui_support import artifact, rpc
+from tests.ui_support import artifact, english_words, rpc
 
 pytestmark = pytest.mark.slow
-
-# Words of the English the view model's keys and values are made of: none may reach the screen.
-ENGLISH = {"birth", "name", "names", "first", "sex", "place", "used", "status", "pending", "found", "several",
-           "unknown", "null", "undefined", "true", "false", "none", "error", "field", "local", "insi_state",
-           "equal", "different", "document_type", "attestation_text", "outcome", "timeout"}
 
 DE_VINCI = {"local_id": "v-1", "traits": {"birth_name": "DE VINCI", "first_names": ["LEONARDO"], "sex": "M",
                                           "birth_date": "2014-02-01"}}
@@ -69,10 +64,6 @@ async def wait_until_async(probe: Any, accept: Any, timeout: float = 15.0) -> No
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"last value {value!r}")
-
-
-def english_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[A-Za-z_]+", text) if w.lower() in ENGLISH or "_" in w}
 
 
 @pytest.mark.parametrize("patient", [DE_VINCI, HOUILLES, ADRTROIS, LUNAR], ids=["several", "none", "found", "lunar"])
