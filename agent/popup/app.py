@@ -79,6 +79,9 @@ class PopupApp:
         self.body = tk.Frame(root, bg=BG)
         self.body.pack(fill="both", expand=True)
         self.prompt_frame = tk.Frame(self.body, bg=BG)
+        # Always one slave in the body: Tk's packer keeps a master's last size when its last slave goes, so
+        # the window would stay panel-high after the last panel left.
+        tk.Frame(self.body, height=1, bg=BG).pack(side="bottom")
         root.withdraw()
         root.after(POLL_MS, self._poll)
         channel.send("ready")
@@ -287,7 +290,7 @@ class PopupApp:
             focus = panel.first_focus()
             fixed = True
         else:
-            self.title.configure(text="Vigie — saisie d'un code scanné")
+            self.title.configure(text="Vigie — saisie d'un code scanné" if self.scan_open else "Vigie")
             focus = self.scan_entry
         wanted = bool(self.prompts or self.queue or self.scan_open or self.menu is not None or self._notice_active())
         if wanted and (show or self._visible):

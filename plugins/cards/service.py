@@ -249,7 +249,13 @@ class CardService:
         self.tokens[reader] = token
         user = ActingUser(kind=holder.kind, name=holder.name, national_id=holder.national_id,
                           profession=holder.profession, reader=reader)
-        await self.agent.set_acting_user(user, signer=token)
+        loop = asyncio.get_running_loop()
+
+        def pin_failed(message: str) -> None:  # on the signing thread: hand it to the loop
+            loop.call_soon_threadsafe(self._spawn_notice, notices.pin_failed(reader, message), "warning",
+                                      "card.pin_failed")
+
+        await self.agent.set_acting_user(user, signer=notices.NoticingSigner(token, pin_failed))
         await notify_user(self.agent.plugins, self.agent.events, notices.professional_card(holder.kind, holder.name),
                           level="ok", topic=f"card.{holder.kind}")
 

@@ -91,6 +91,7 @@ async def test_popup_says_identity_qualified_then_closes(popup_agent: Agent, dis
     layout = await _wait_text(popup_agent, "notice")
     assert layout["notice"] == "Identité qualifiée : ADRTROIS DOMINIQUE — INS 297022A02077878 (NIR), par Dr Olivier SANDBOX"
     assert layout["queue"] == 0
+    assert layout["widgets"]["window"][3] < 300  # back to the notice's own size, not a panel-high window
     await asyncio.to_thread(screenshot, display, artifact(request, "qualified.png"))
     await wait_until_async(lambda: _visible(popup_agent), False)  # closes on its own once said
 
@@ -102,7 +103,7 @@ async def test_popup_hardware_notice_is_non_modal(popup_agent: Agent, display: s
     text = "Carte CPS de Dr Olivier SANDBOX insérée : vous pouvez interroger l'INSi et qualifier les identités."
     await notify_user(popup_agent.plugins, popup_agent.events, text, level="ok", topic="card.cps")
     layout = await _wait_text(popup_agent, "notice")
-    assert layout["notice"] == text and layout["visible"]
+    assert layout["notice"] == text and layout["visible"] and layout["title"] == "Vigie"
     assert layout["focus"] is None  # never takes the keyboard from the LGC
     assert seen == [{"text": text, "level": "ok", "topic": "card.cps"}]  # and the LGC is told
     await asyncio.to_thread(screenshot, display, artifact(request, "notice.png"))
