@@ -89,7 +89,8 @@ async def test_popup_says_identity_qualified_then_closes(popup_agent: Agent, dis
     await click(popup_agent, display, "attestation")
     await wait_until_async(lambda: _status(popup_agent, identity_id), "QUAL")
     layout = await _wait_text(popup_agent, "notice")
-    assert layout["notice"] == "Identité qualifiée : ADRTROIS DOMINIQUE — INS 297022A02077878 (NIR), par Dr Olivier SANDBOX"
+    assert layout["notice"] == ("Identité qualifiée : ADRTROIS DOMINIQUE — INS 297022A02077878 (NIR), "
+                                "par Dr Olivier SANDBOX")
     assert layout["queue"] == 0
     assert layout["widgets"]["window"][3] < 300  # back to the notice's own size, not a panel-high window
     await asyncio.to_thread(screenshot, display, artifact(request, "qualified.png"))

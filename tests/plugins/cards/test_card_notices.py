@@ -28,7 +28,8 @@ def test_notices_professional_card_says_whose_and_what_it_allows(kind: str, name
 
 def test_notices_name_the_reader_without_pcsc_numbers() -> None:
     assert notices.unknown_card("Virtual PCD 00 01").startswith("Carte non reconnue dans le lecteur « Virtual PCD » :")
-    assert notices.read_failed("Gemalto USB 00 00", "Code PIN incorrect.") == "Lecteur « Gemalto USB » : Code PIN incorrect."
+    assert notices.read_failed("Gemalto USB 00 00", "Code PIN incorrect.") == \
+        "Lecteur « Gemalto USB » : Code PIN incorrect."
 
 
 async def test_card_notices_unknown_card(card_agent: AgentFactory, lgc_for: Any, slots: Slots) -> None:
