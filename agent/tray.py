@@ -385,6 +385,8 @@ class TrayController:
                     await self._try_dock(icon)
                 elif self.docked is not True:
                     await self._docked_now(icon)
+                else:
+                    await self._follow_size(icon)  # the host may resize the icon after docking
             await asyncio.sleep(DOCK_RETRY)
 
     async def _try_dock(self, icon: Any) -> None:
@@ -406,6 +408,9 @@ class TrayController:
         self.docked = True
         self._said_no_tray = False
         log.info("tray icon docked")
+        await self._follow_size(icon)
+
+    async def _follow_size(self, icon: Any) -> None:
         size = await asyncio.to_thread(docked_size, self.env.get("DISPLAY"), icon._window.id)
         if size and size != self.icon_size:
             self.icon_size = size
