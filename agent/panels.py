@@ -114,14 +114,10 @@ class PanelRegistry:
 LEVELS = ("info", "ok", "warning", "error")
 
 
-async def notify_user(host: Any, events: Any, text: str, *, level: str = "info", topic: str = "") -> None:
-    """One notice, two audiences: the `user_notice` hook (popup, tray) and the `agent.notice` event for the
+async def notify_user(emitter: Any, text: str, *, level: str = "info", topic: str = "") -> None:
+    """One notice, two audiences: the `user_notice` hook (popup, tray), then the `agent.notice` event for the
     LGC (`{text, level, topic}`; `topic` is a stable code, e.g. `card.cps`, for LGCs that filter)."""
-    from agent.hookcall import call_each
-
-    level = level if level in LEVELS else "info"
-    events.publish("agent.notice", {"text": text, "level": level, "topic": topic})
-    await call_each(host, "user_notice", text=text, level=level)
+    await emitter.emit("user_notice", text=text, level=level if level in LEVELS else "info", topic=topic)
 
 
 def decision(answer: Any) -> str:

@@ -180,6 +180,8 @@ def build_tray(s: TraySnapshot) -> TrayModel:
         for i, (_kind, label, n) in enumerate(s.queues)
     ]
     menu.append(MenuEntry("Saisir un code scanné…", ("open", "scan"), default=s.waiting == 0))
+    if s.notice:  # the last notice (a card inserted...), for whoever missed it in the popup
+        menu.append(MenuEntry(f"Dernier message : {s.notice}", None))
     menu.append(MenuEntry("Cartes et lecteurs", None, children=_cards(s)))
     waiting = _waiting(s)
     if waiting:

@@ -149,7 +149,7 @@ class UiPlugin:
         self.refresh_tray()
 
     @hookimpl
-    def user_notice(self, text: str, level: str) -> None:
+    def user_notice(self, text: str, level: str, topic: str) -> None:
         self.notify(text, level=level, focus=False)
 
     # -- panels ----------------------------------------------------------------------------------------

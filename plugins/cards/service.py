@@ -180,7 +180,7 @@ class CardService:
         self.agent.events.publish("card.inserted", {"reader": reader, "kind": kind})
         await call_each(self.agent.plugins, "card_inserted", reader=reader, atr=atr, kind=kind)
         if kind == atr_table.UNKNOWN:
-            await notify_user(self.agent.plugins, self.agent.events, notices.unknown_card(reader),
+            await notify_user(self.agent.emitter, notices.unknown_card(reader),
                               level="warning", topic="card.unknown")
         if kind == atr_table.VITALE:
             await self._read_vitale(reader)
@@ -200,7 +200,7 @@ class CardService:
         await call_each(self.agent.plugins, "card_removed", reader=reader, kind=kind)
 
     def _spawn_notice(self, text: str, level: str, topic: str) -> None:
-        task = asyncio.ensure_future(notify_user(self.agent.plugins, self.agent.events, text, level=level,
+        task = asyncio.ensure_future(notify_user(self.agent.emitter, text, level=level,
                                                  topic=topic))
         self._notices.add(task)
         task.add_done_callback(self._notices.discard)
@@ -256,7 +256,7 @@ class CardService:
                                       "card.pin_failed")
 
         await self.agent.set_acting_user(user, signer=notices.NoticingSigner(token, pin_failed))
-        await notify_user(self.agent.plugins, self.agent.events, notices.professional_card(holder.kind, holder.name),
+        await notify_user(self.agent.emitter, notices.professional_card(holder.kind, holder.name),
                           level="ok", topic=f"card.{holder.kind}")
 
     def _ask_pin_blocking(self, reader: str, card_label: str, tries: int | None) -> str | None:

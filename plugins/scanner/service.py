@@ -92,7 +92,7 @@ class ScanService:
             self.agent.events.publish("scan.rejected", {"source": source, "kind": routed.kind,
                                                         "errors": routed.errors, "message": message})
             if source not in ANSWERED_SOURCES:  # a hardware scanner: nobody reads the answer, say it
-                await notify_user(self.agent.plugins, self.agent.events, f"Code scanné refusé : {message}",
+                await notify_user(self.agent.emitter, f"Code scanné refusé : {message}",
                                   level="warning", topic="scan.rejected")
             raise UserFacingError(message, code=SCAN_UNRECOGNISED if routed.kind is None else SCAN_REFUSED,
                                   data={"kind": routed.kind, "errors": routed.errors})
@@ -113,7 +113,7 @@ class ScanService:
             event["identity_id"] = answer["identity_id"]
         self.agent.events.publish("scan.received", event)
         if source not in ANSWERED_SOURCES and answer.get("message"):
-            await notify_user(self.agent.plugins, self.agent.events, str(answer["message"]), level="info",
+            await notify_user(self.agent.emitter, str(answer["message"]), level="info",
                               topic="scan.received")
         return answer
 

@@ -185,3 +185,10 @@ async def test_ui_runs_only_menu_actions_the_menu_offers() -> None:
     ui._on_popup({"op": "menu_action", "action": ["open", "queue"]})  # disabled (nothing waits): ignored
     await asyncio.sleep(0.05)
     assert ran == [("quit",)]
+
+
+def test_build_tray_menu_repeats_the_last_notice() -> None:
+    model = build_tray(TraySnapshot(notice="Carte CPS de Dr Martin insérée : vous pouvez interroger l'INSi."))
+    entry = find(model.menu, "Dernier message")
+    assert entry.label == "Dernier message : Carte CPS de Dr Martin insérée : vous pouvez interroger l'INSi."
+    assert entry.action is None

@@ -102,7 +102,7 @@ async def test_popup_hardware_notice_is_non_modal(popup_agent: Agent, display: s
     seen: list[dict[str, Any]] = []
     popup_agent.events.subscribe(lambda name, params: seen.append(dict(params)) if name == "agent.notice" else None)
     text = "Carte CPS de Dr Olivier SANDBOX insérée : vous pouvez interroger l'INSi et qualifier les identités."
-    await notify_user(popup_agent.plugins, popup_agent.events, text, level="ok", topic="card.cps")
+    await notify_user(popup_agent.emitter, text, level="ok", topic="card.cps")
     layout = await _wait_text(popup_agent, "notice")
     assert layout["notice"] == text and layout["visible"] and layout["title"] == "Vigie"
     assert layout["focus"] is None  # never takes the keyboard from the LGC
