@@ -153,7 +153,7 @@ def _cards(s: TraySnapshot) -> tuple[MenuEntry, ...]:
     elif source == "configured" and user.get("name"):
         entries.append(MenuEntry(f"Utilisateur configuré : {user['name']} (aucune carte CPS insérée)", None))
     else:
-        entries.append(MenuEntry("Aucune carte CPS : insérez la vôtre pour interroger l'INSi et qualifier", None))
+        entries.append(MenuEntry("Aucune carte CPS : insérez la vôtre pour que Vigie agisse en votre nom", None))
     return tuple(entries)
 
 

@@ -65,7 +65,7 @@ class PopupApp:
         self.header.pack(fill="x")
         self.title = tk.Label(self.header, text="Vigie", font=("TkDefaultFont", 11, "bold"), bg=BG, anchor="w")
         self.title.pack(side="left")
-        self.next_button = tk.Button(self.header, text="Suivante ›", command=self.next_identity)
+        self.next_button = tk.Button(self.header, text="Suivante ›", command=self.next_item)
         self.notice = tk.Label(root, text="", bg="#eef6ff", wraplength=WIDTH - 30, justify="left", anchor="w",
                                padx=6, pady=4)
         # The scan field sits at the bottom, whatever the panel's length (pack order: bottom first).
@@ -212,7 +212,7 @@ class PopupApp:
         self._notice_until = 0.0
         self._hide()
 
-    def next_identity(self) -> None:
+    def next_item(self) -> None:
         if self.queue:
             self.current = (self.current + 1) % len(self.queue)
             self.refresh()

@@ -127,8 +127,8 @@
       // One message per state (panel_message); older agents send only `message`.
       const message = "panel_message" in view ? view.panel_message : view.message;
       if (message) {
-        body.append(el("p", {class: "message" + (pending ? " busy" : ""), role: "status", "aria-live": "polite"},
-          message));
+        body.append(el("p", {class: "message" + (pending ? " busy" : ""), id: "msg-" + n, role: "status",
+          "aria-live": "polite"}, message));
       }
       if (view.qualified) body.append(this._qualified(view.qualified));
       body.append(this._table(view));
@@ -202,9 +202,11 @@
       }
       const docText = "notices" in view ? notices.qualify_document : byDoc.reason;
       const docWhy = docText ? el("p", {class: "why", id: "why-doc-" + n}, docText) : null;
+      // A refused button is described by its own notice, else by the panel's message that says why.
+      const stateWhy = (view.panel_message || view.message) ? "msg-" + n : null;
       out.push(el("fieldset", {}, el("legend", {}, "Document d'identité vérifié"), ...radios));
       const confirm = el("button", {class: "primary confirm", type: "button", "data-action": "document",
-        "aria-describedby": docWhy ? "why-doc-" + n : null}, view.confirm_label);
+        "aria-describedby": docWhy ? "why-doc-" + n : (byDoc.allowed ? null : stateWhy)}, view.confirm_label);
       confirm.addEventListener("click", () => this._qualify("document", this._document));
       this._confirm = confirm;
       out.push(confirm);
@@ -212,7 +214,8 @@
       const attText = "notices" in view ? notices.qualify_attestation : attest.reason;
       const attWhy = attText ? el("p", {class: "why", id: "why-att-" + n}, attText) : null;
       const attButton = el("button", {class: "attest", type: "button", "data-action": "attestation",
-        disabled: !attest.allowed, "aria-describedby": attWhy ? "why-att-" + n : null}, view.attestation_text);
+        disabled: !attest.allowed,
+        "aria-describedby": attWhy ? "why-att-" + n : (attest.allowed ? null : stateWhy)}, view.attestation_text);
       attButton.addEventListener("click", () => this._qualify("attestation", null));
       out.push(attButton);
       if (attWhy) out.push(attWhy);

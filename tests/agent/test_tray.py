@@ -121,7 +121,7 @@ def test_build_tray_menu_readers_and_services() -> None:
     assert not [label for label in everything if any(word in label for word in JARGON)]
     empty = labels(find(build_tray(TraySnapshot()).menu, "Cartes").children)
     assert empty == ["Aucun lecteur de cartes branché : branchez-le pour lire Vitale et CPS",
-                     "Aucune carte CPS : insérez la vôtre pour interroger l'INSi et qualifier"]
+                     "Aucune carte CPS : insérez la vôtre pour que Vigie agisse en votre nom"]
 
 
 def test_build_tray_menu_says_what_waits_and_why() -> None:
