@@ -150,7 +150,8 @@ class PopupApp:
                 "title": self.title.cget("text"), "scan_result": self.scan_result.cget("text"),
                 "notice": self.notice.cget("text") if self.notice.winfo_ismapped() else "",
                 "visible": self._visible, "queue": len(self.queue), "prompts": len(self.prompts),
-                "focus": self._focused_name(), "all_text": self.all_text(), "overflow": self.overflowing()})
+                "focus": self._focused_name(), "all_text": self.all_text(), "overflow": self.overflowing(),
+                "colours": self.colours()})
 
     # -- what renderers call (the `host` they are built with) ----------------------------------------
     def update(self, key: str, view: dict[str, Any]) -> None:
@@ -447,6 +448,14 @@ class PopupApp:
                 widest = max([font.measure(str(v)) for v in w.cget("values")] + [0])
                 if widest > w.winfo_width() - 24:  # the arrow takes ~20 px
                     out.append(name)
+        return out
+
+    def colours(self) -> dict[str, list[str]]:
+        """Background, foreground and state of the panel's named buttons (a disabled one must look it)."""
+        out = {}
+        for name, w in self._panel_widgets().items():
+            if isinstance(w, tk.Button) and w.winfo_exists():
+                out[name] = [str(w.cget("bg")), str(w.cget("fg")), str(w.cget("state"))]
         return out
 
     def _panel_widgets(self) -> dict[str, Any]:

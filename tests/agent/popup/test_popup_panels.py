@@ -45,6 +45,9 @@ async def test_popup_panel_is_french_and_nothing_is_clipped(popup_agent: Agent, 
     assert "nom de naissance" in layout["all_text"]  # labelled in French with or without an INSi answer
     # Wrapped, not clipped; the document list is as wide as its longest label.
     assert layout["overflow"] == [], layout["overflow"]
+    # No document picked yet: the confirm button is disabled and looks it (grey, not the primary blue).
+    bg, _fg, state = layout["colours"]["confirm"]
+    assert state == "disabled" and bg.lower() != "#1f5fa8"
     await asyncio.to_thread(screenshot, display, artifact(request, "popup.png"))
 
 
