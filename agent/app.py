@@ -75,6 +75,21 @@ class CorePlugin:
     async def info(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self.agent.info()
 
+    @hookimpl
+    def register_status_providers(self, register: Callable[..., None]) -> None:
+        register("store", self.store_status)
+
+    def store_status(self) -> dict[str, Any]:
+        """The database in `agent.info` (services.store): which one, and whether it answers now."""
+        store = self.agent.store
+        status: dict[str, Any] = {"kind": store.dialect, "workstation": self.agent.workstation}
+        if getattr(store, "available", True):
+            status.update(state="ok", label="Base de données : disponible")
+        else:
+            status.update(state="injoignable", label="Base de données du cabinet injoignable : le travail "
+                          "attend son retour (rien n'est perdu), vérifiez le réseau ou le serveur")
+        return {"services": {"store": status}}
+
 
 class Agent:
     def __init__(self, config: Config, *, host: PluginHost | None = None, load_plugins: bool = True) -> None:
@@ -373,9 +388,16 @@ class Agent:
             "plugins": self.plugins.summary(),
             "readers": readers,
             "services": services,
-            "outbox": await self.outbox.stats(),
+            "outbox": await self._outbox_stats(),
             "acting_user": acting_user_dict(self.acting_user),
         }
+
+    async def _outbox_stats(self) -> dict[str, int] | None:
+        """None while the practice database is unreachable: agent.info must answer all the same."""
+        try:
+            return await self.outbox.stats()
+        except UserFacingError:
+            return None
 
     # -- hooks the host itself fires -------------------------------------------------------------
     async def _practice_fact(self, workstation: str, event: str, params: Mapping[str, Any]) -> None:

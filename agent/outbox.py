@@ -47,7 +47,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.errors import PermanentJobError, RegistrationError, RetryJobLater
+from agent.errors import PermanentJobError, RegistrationError, RetryJobLater, StoreUnavailable
 from agent.hookspecs import JobHandler
 from agent.store import Store
 
@@ -62,6 +62,7 @@ _MAX_SLEEP = 60.0  # re-check now and then: the wall clock may jump (suspend, NT
 _MAX_SLEEP_SHARED = 5.0  # other agents' leases expire and NOTIFY may be missed while reconnecting
 LEASE = 30.0  # seconds a claimed job stays ours without a heartbeat
 NOTIFY_CHANNEL = "vigie_outbox"
+STORE_WAIT = 2.0  # seconds before a job that met an unreachable database runs again (attempts kept)
 
 # Outcome kinds recorded by a finished handler task, applied by the next flush.
 _DONE, _RETRY, _DEAD, _RELEASE = "done", "retry", "dead", "release"
@@ -225,7 +226,8 @@ class Outbox:
             existing = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
             return int(existing[0]), False
 
-        job_id, inserted = await self._store.transaction(work)
+        # READ COMMITTED is enough: INSERT ... ON CONFLICT DO NOTHING is atomic on the unique key.
+        job_id, inserted = await self._store.transaction(work, serializable=False)
         if inserted:
             self._poke()
         return job_id
@@ -546,6 +548,8 @@ class Outbox:
     def _failure(self, job: Job, spec: _Handler, exc: BaseException) -> _Outcome:
         if isinstance(exc, RetryJobLater) and not exc.count_attempt:
             return _Outcome(_RETRY, job, job.attempts, self._clock() + exc.retry_after, _describe(exc))
+        if isinstance(exc, StoreUnavailable):  # the database was away, not the job's fault
+            return _Outcome(_RETRY, job, job.attempts, self._clock() + STORE_WAIT, _describe(exc))
         attempts = job.attempts + 1
         error = _describe(exc)
         if isinstance(exc, PermanentJobError) or attempts >= spec.max_attempts:
