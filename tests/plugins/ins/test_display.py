@@ -29,7 +29,8 @@ def test_display_dates(value: str | None, shown: str | None) -> None:
 
 
 def test_display_sex_and_types() -> None:
-    assert (sex_label("F"), sex_label("M"), sex_label("m"), sex_label(None)) == ("Féminin", "Masculin", "Masculin", None)
+    shown = (sex_label("F"), sex_label("M"), sex_label("m"), sex_label(None))
+    assert shown == ("Féminin", "Masculin", "Masculin", None)
     assert ins_type("1.2.250.1.213.1.4.8") == "NIR" and ins_type("1.2.250.1.213.1.4.9") == "NIA"
     assert ins_type("1.2.3") == "type inconnu"
 
