@@ -345,11 +345,13 @@ class PopupApp:
                 for child in entry["children"]:
                     add(child, indent + 14)
             elif entry.get("action") is None:
-                tk.Label(self.prompt_frame, text=entry["label"], bg=BG, fg="#5a6a7a", anchor="w").pack(
-                    fill="x", padx=(indent, 0))
+                # Informative lines say whole sentences ("Lecteur 1 (…) : carte CPS de …"): wrapped.
+                tk.Label(self.prompt_frame, text=entry["label"], bg=BG, fg="#5a6a7a", anchor="w", justify="left",
+                         wraplength=WIDTH - 40 - indent).pack(fill="x", padx=(indent, 0))
             else:
                 action = entry["action"]
-                button = tk.Button(self.prompt_frame, text=entry["label"], anchor="w",
+                button = tk.Button(self.prompt_frame, text=entry["label"], anchor="w", justify="left",
+                                   wraplength=WIDTH - 50 - indent,
                                    state="normal" if entry.get("enabled", True) else "disabled",
                                    command=lambda: self._menu_choose(action))
                 button.pack(fill="x", padx=(indent, 0), pady=1)

@@ -15,7 +15,7 @@ from agent.config import Config
 from agent.hookspecs import hookimpl
 from tests.agent.popup.conftest import ui_of
 from tests.plugins.ins.conftest import wait_until
-from tests.ui_support import artifact, require_binary, trayer, x_env, xvfb
+from tests.ui_support import artifact, english_words, require_binary, trayer, x_env, xvfb
 
 pytestmark = pytest.mark.slow
 
@@ -148,6 +148,8 @@ async def test_tray_click_opens_the_popup_and_quit_stops(tray_agent: tuple[Agent
     await asyncio.to_thread(xdo, display, "mousemove", "--window", window, "5", "5", "click", "1")
     layout = await until(lambda: _menu_layout(agent))
     assert layout["title"] == "Vigie — menu"
+    assert layout["overflow"] == [], layout["overflow"]  # whole sentences wrap in the popup's menu
+    assert not english_words("\n".join(layout["all_text"])), layout["all_text"]
     assert {"menu:Saisir un code scanné…", "menu:Ouvrir le dossier des journaux",
             "menu:Exporter un diagnostic (anonymisé)", "menu:Insérer une carte Vitale de test",
             "menu:Quitter Vigie"} <= set(layout["widgets"])
