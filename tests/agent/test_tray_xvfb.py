@@ -204,9 +204,9 @@ async def test_tray_without_a_tray_host_says_it_once_then_docks_quietly(
                                  what="docked once the tray host is there")
                 window = await wait_for_window(display, "^Vigie : rien en attente")  # the tooltip (WM_NAME)
                 size = await wait_until_size(display, window)
-                await wait_until(lambda: ui.tray is not None and ui.tray.icon_size == size, timeout=10,
-                                 what="icon redrawn at the tray's size")
-                assert ui.tray._icon.icon.size == (size, size)
+                await wait_until(lambda: ui.tray is not None and ui.tray._icon.icon.size == (size, size),
+                                 timeout=10, what="icon redrawn at the tray's size")
+                assert ui.tray.icon_size == size
                 await asyncio.sleep(0.5)  # let the X backend draw it
                 await asyncio.to_thread(subprocess.run, ["import", "-display", display, "-window", "root",
                                                          str(artifact(request, "tray.png"))], check=True, timeout=20)
