@@ -129,3 +129,24 @@ async def test_popup_scan_of_an_already_qualified_patient_says_so(popup_agent: A
     await asyncio.to_thread(xdo, display, "key", "Return")
     layout = await _wait_text(popup_agent, "scan_result")
     assert layout["scan_result"] == "Datamatrix INS lu : ce patient a déjà une identité qualifiée, rien à faire."
+
+
+async def test_popup_notice_for_a_hardware_scan_of_a_qualified_patient(popup_agent: Agent, display: str,
+                                                                       request: pytest.FixtureRequest) -> None:
+    """A serial/HID scanner's result has nobody to answer to: the popup says it, without taking the keyboard."""
+    from tests.plugins.scanner.conftest import scanner_service
+
+    submitted = await rpc(popup_agent, "identity.submit", local_id="p-1", traits=DOMINIQUE)
+    await shown_identity(popup_agent)
+    await wait_until_async(lambda: _status(popup_agent, submitted["identity_id"]), "RECUP")
+    qualified = await popup_agent.rpc.handle({"jsonrpc": "2.0", "id": 1, "method": "identity.qualify", "params": {
+        "identity_id": submitted["identity_id"], "method": "attestation"}}, CTX)
+    assert qualified["result"]["status"] == "QUAL"
+    await wait_until(lambda: not ui_of(popup_agent).offered, timeout=15, what="qualified identity dropped")
+    await wait_until_async(lambda: _visible(popup_agent), False, timeout=20)
+    payload = sandbox_payload("ADRTROIS", "DOMINIQUE").encode()
+    await scanner_service(popup_agent).submit(payload, "serial")
+    layout = await _wait_text(popup_agent, "notice")
+    assert layout["notice"] == "Datamatrix INS lu : ce patient a déjà une identité qualifiée, rien à faire."
+    assert layout["visible"] and layout["focus"] is None
+    await asyncio.to_thread(screenshot, display, artifact(request, "scan-notice.png"))
