@@ -28,7 +28,6 @@ class PanelKind:
     renderer: str
     title: str
     queue_label: str
-    refresh_on: Mapping[str, str]
     methods: tuple[str, ...]
     plugin: str
 
@@ -58,15 +57,14 @@ class PanelRegistry:
 
     def panel_register_for(self, plugin: str) -> Callable[..., None]:
         def register(kind: str, *, view: PanelView, renderer: str, title: str, queue_label: str,
-                     refresh_on: Mapping[str, str], methods: tuple[str, ...] = ()) -> None:
+                     methods: tuple[str, ...] = ()) -> None:
             if not _KIND.match(kind):
                 raise RegistrationError(f"panel kind {kind!r}: lowercase letters, digits, _ (plugin {plugin})")
             if kind in self.kinds:
                 raise RegistrationError(f"panel kind {kind!r} registered twice (plugin {plugin})")
             if not _RENDERER.match(renderer):
                 raise RegistrationError(f"panel {kind!r}: renderer must be 'module:Class' (plugin {plugin})")
-            self.kinds[kind] = PanelKind(kind, view, renderer, title, queue_label, dict(refresh_on),
-                                         tuple(methods), plugin)
+            self.kinds[kind] = PanelKind(kind, view, renderer, title, queue_label, tuple(methods), plugin)
         return register
 
     def badge_register_for(self, plugin: str) -> Callable[..., None]:
@@ -79,15 +77,6 @@ class PanelRegistry:
     def methods(self) -> frozenset[str]:
         """What the popup's renderers may call, all kinds together."""
         return frozenset(m for k in self.kinds.values() for m in k.methods)
-
-    def keys_for(self, event: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """(kind, key) of the panels an event refreshes."""
-        out = []
-        for k in self.kinds.values():
-            param = k.refresh_on.get(event)
-            if param is not None and isinstance(params.get(param), str):
-                out.append((k.kind, params[param]))
-        return out
 
     def offer(self, kind: str, key: str, view: Mapping[str, Any]) -> None:
         if key not in self.offered and len(self.offered) >= MAX_OFFERED:

@@ -23,7 +23,9 @@ from agent.hookspecs import hookimpl
 from agent.panels import DROP, RAISE, WAIT, PanelRegistry, decision
 
 if TYPE_CHECKING:
+    from agent.acting import ActingUser
     from agent.app import Agent
+    from agent.context import PluginContext
     from agent.outbox import Job
     from agent.pairing import PairingRequest
     from agent.popup.host import PopupProcess
@@ -84,7 +86,6 @@ class UiPlugin:
         # When the popup window was mapped, for tests and benchmarks; bounded, the oldest go first.
         self.shown: asyncio.Queue[tuple[str | None, float]] = asyncio.Queue(maxsize=64)
         self._layout: asyncio.Future[dict[str, Any]] | None = None
-        self._unsubscribe: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.tray_actions: TrayActions | None = None
         self.last_notice: str | None = None  # the tray's tooltip repeats it (no popup on screen, or missed)
@@ -96,9 +97,10 @@ class UiPlugin:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
+    async def startup(self, context: PluginContext, agent: Agent) -> None:
+        # The host's own shell: the popup and the tray drive the agent's RPC registry, pairing and info.
         self.agent = agent
-        settings = parse_ui_settings(agent.config.plugin_settings("ui"))
+        settings = parse_ui_settings(context.settings)
         self.panels = PanelRegistry()
         call_registration(agent.plugins, "register_ui_panels", self.panels.panel_register_for)
         call_registration(agent.plugins, "register_tray_badges", self.panels.badge_register_for)
@@ -106,7 +108,6 @@ class UiPlugin:
         if env is None or not (settings.popup or settings.tray):
             log.info("no display or UI disabled: running headless")
             return
-        self._unsubscribe = agent.events.subscribe(self._on_event)
         if settings.popup:
             from agent.popup.host import PopupProcess
 
@@ -123,9 +124,7 @@ class UiPlugin:
             await self.tray.start()
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+    async def shutdown(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         stops = [c.stop() for c in (self.tray, self.popup) if c is not None]
@@ -148,14 +147,39 @@ class UiPlugin:
     def plugin_status_changed(self, name: str, status: str, reason: str | None) -> None:
         self.refresh_tray()
 
+    # -- facts the tray and the popup show (hooks, not the LGC's websocket events) --------------------
     @hookimpl
     def user_notice(self, text: str, level: str, topic: str) -> None:
         self.notify(text, level=level, focus=False)
 
-    # -- panels ----------------------------------------------------------------------------------------
-    def _on_event(self, name: str, params: Mapping[str, Any]) -> None:
-        for kind, key in self.panels.keys_for(name, params):
+    @hookimpl
+    def panel_changed(self, kind: str, key: str) -> None:
+        if kind in self.panels.kinds:
             self._spawn(self._consider(kind, key))
+        self.refresh_tray()
+
+    @hookimpl
+    def acting_user_changed(self, user: ActingUser) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def reader_added(self, reader: str) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def reader_removed(self, reader: str) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def card_service_changed(self, available: bool, reason: str | None) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def card_inserted(self, reader: str, atr: str, kind: str) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def card_removed(self, reader: str, kind: str) -> None:
         self.refresh_tray()
 
     async def _consider(self, kind: str, key: str) -> None:

@@ -13,7 +13,7 @@ from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.ins import offer, repository
 from plugins.ins.display import load_communes, scan_message
-from plugins.ins.schemas import SCHEMAS
+from plugins.ins.rpc import rpc_methods
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
@@ -22,7 +22,6 @@ CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concu
 
 if TYPE_CHECKING:
     from agent.context import PluginContext
-    from agent.rpc import RpcContext
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
 
@@ -48,73 +47,21 @@ class InsPlugin:
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
-        register("identity.submit", self.submit, params=SCHEMAS["identity.submit"],
-                 description="Record opened in the LGC: INSi is called in the background.")
-        register("identity.get", self.get, params=SCHEMAS["identity.get"])
-        register("identity.view", self.view, params=SCHEMAS["identity.view"],
-                 description="Everything a UI needs to render the qualification panel.")
-        register("identity.qualify", self.qualify, params=SCHEMAS["identity.qualify"])
-        register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
-        register("identity.relaunch", self.relaunch, params=SCHEMAS["identity.get"],
-                 description="Relancer la recherche INSi (panel button) after a final answer.")
-        register("ins.datamatrix", self.datamatrix, params=SCHEMAS["identity.get"],
-                 description="INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents.")
-        register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
-                 description="Audit trail of one identity (identitovigilance cell).")
-
-    async def submit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().submit(params["traits"], local_id=params.get("local_id"), source="lgc")
-
-    async def get(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().get(params["identity_id"])
-
-    async def view(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().view(params["identity_id"])
-
-    async def qualify(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().qualify(params["identity_id"], params["method"], params.get("document_type"))
-
-    async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().batch(params["patients"])
-
-    async def relaunch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().relaunch(params["identity_id"])
-
-    # -- the popup's qualification panel (agent/panels.py) -------------------------------------------
-    @hookimpl
-    def register_ui_panels(self, register: Any) -> None:
-        register(offer.KIND, view=self._panel_view, renderer="plugins.ins.popup_panel:IdentityPanel",
-                 title="Identité à qualifier", queue_label="Qualifications en attente",
-                 refresh_on={"identity.updated": "identity_id"}, methods=PANEL_METHODS)
-
-    async def _panel_view(self, identity_id: str) -> dict[str, Any] | None:
-        try:
-            return await self._service().view(identity_id)
-        except (UserFacingError, PluginNotReady):  # gone, or the module stopped: nothing to show
-            return None
-
-    @hookimpl
-    def popup_offer(self, kind: str, view: Mapping[str, Any]) -> str | None:
-        return offer.offer(view) if kind == offer.KIND else None
-
-    async def datamatrix(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().datamatrix(params["identity_id"])
-
-    async def audit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return {"entries": await self._service().audit(params["identity_id"])}
+        for name, handler, options in rpc_methods(self._service):
+            register(name, handler, **options)
 
     @hookimpl
     def register_outbox_handlers(self, register: Any) -> None:
         # Record opened, card inserted, Datamatrix scanned: the practitioner is waiting for the popup.
         # Registration comes before the configuration is read: the outbox may claim up to CLAIM_LIMIT jobs,
         # the service lets `lookup_concurrency` / `batch_concurrency` of them reach INSi (semaphores).
-        register("ins.lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+        register("ins.lookup", self._lookup_job, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
                  base_delay=20.0, max_delay=300.0)
         # Start-of-day batch: bounded concurrency and a rate limit (service.py).
-        register("ins.batch_lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+        register("ins.batch_lookup", self._lookup_job, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
                  base_delay=30.0, max_delay=600.0)
 
-    async def _lookup(self, job: Any) -> None:
+    async def _lookup_job(self, job: Any) -> None:
         await self._service().run_lookup(job)
 
     @hookimpl
@@ -132,6 +79,27 @@ class InsPlugin:
             return {"message": exc.message}
         return {**result, "message": scan_message(result["status"])}
 
+    # -- the popup's qualification panel (agent/panels.py, docs/ui.md) --------------------------------
+    @hookimpl
+    def register_ui_panels(self, register: Any) -> None:
+        register(offer.KIND, view=self._panel_view, renderer="plugins.ins.popup_panel:IdentityPanel",
+                 title="Identité à qualifier", queue_label="Qualifications en attente", methods=PANEL_METHODS)
+
+    async def _panel_view(self, identity_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._service().view(identity_id)
+        except (UserFacingError, PluginNotReady):  # gone, or the module stopped: nothing to show
+            return None
+
+    @hookimpl
+    def popup_offer(self, kind: str, view: Mapping[str, Any]) -> str | None:
+        return offer.offer(view) if kind == offer.KIND else None
+
+    @hookimpl
+    async def identity_updated(self, identity_id: str, status: str, insi_outcome: str | None) -> None:
+        if self._context is not None:  # our panel shows this identity: the host asks the view again
+            await self._context.emitter.emit("panel_changed", kind=offer.KIND, key=identity_id)
+
     @hookimpl
     def register_status_providers(self, register: Any) -> None:
         register("ins", lambda: {"services": {"insi": self.service.status() if self.service else
@@ -139,10 +107,7 @@ class InsPlugin:
 
     @hookimpl
     def register_tray_items(self, register: Any) -> None:
-        register(BATCH_TRAY_LABEL, self._tray_batch)
-
-    async def _tray_batch(self) -> dict[str, Any]:
-        return await self._service().batch_from_file()
+        register(BATCH_TRAY_LABEL, lambda: self._service().batch_from_file())
 
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:

@@ -17,8 +17,7 @@ async def _view(key: str) -> dict[str, Any] | None:
 
 def _register(reg: PanelRegistry, kind: str = "dmp_document", **changes: Any) -> None:
     args: dict[str, Any] = {"view": _view, "renderer": "plugins.dmp.popup:DocumentPanel", "title": "Document à envoyer",
-                            "queue_label": "Documents à envoyer", "refresh_on": {"document.updated": "document_id"},
-                            "methods": ("document.view",)}
+                            "queue_label": "Documents à envoyer", "methods": ("document.view",)}
     reg.panel_register_for("dmp")(kind, **{**args, **changes})
 
 
@@ -34,14 +33,10 @@ def test_panels_register_validates_and_refuses_duplicates() -> None:
     assert reg.methods() == frozenset({"document.view"})
 
 
-def test_panels_events_map_to_keys_and_the_queue_counts_per_kind() -> None:
+def test_panels_the_queue_counts_per_kind() -> None:
     reg = PanelRegistry()
     _register(reg)
-    _register(reg, kind="identity", queue_label="Qualifications en attente",
-              refresh_on={"identity.updated": "identity_id"}, methods=("identity.view",))
-    assert reg.keys_for("identity.updated", {"identity_id": "i-1", "status": "RECUP"}) == [("identity", "i-1")]
-    assert reg.keys_for("identity.updated", {"identity_id": 3}) == []  # not a key
-    assert reg.keys_for("card.inserted", {"reader": "r"}) == []
+    _register(reg, kind="identity", queue_label="Qualifications en attente", methods=("identity.view",))
     reg.offer("identity", "i-1", {"a": 1})
     reg.offer("identity", "i-2", {"a": 2})
     reg.offer("dmp_document", "d-1", {"b": 1})
