@@ -209,6 +209,8 @@ def register_ui_panels(register: PanelRegister) -> None:
       then `popup_offer` whether to show it;
     - `methods`: the local-API methods the renderer may call from the popup (an allow-list).
     Keys are unique across kinds (use UUIDs). No domain rule lives in the host: it only queues and shows.
+
+    :param register: the host's `PanelRegister`, bound to the calling plugin.
     """
 
 
@@ -216,7 +218,10 @@ def register_ui_panels(register: PanelRegister) -> None:
 def register_tray_badges(register: BadgeRegister) -> None:
     """Add a count to the tray: `register(name, provider)`; `provider()` is sync and fast (called at each
     tray refresh) and returns a `TrayBadge`-shaped object (`count`, `label`, `attention`, `hint`) or None.
-    Shown as "label (count)" with its hint in the menu and in the tooltip when `count` > 0."""
+    Shown as "label (count)" with its hint in the menu and in the tooltip when `count` > 0.
+
+    :param register: the host's `BadgeRegister`, bound to the calling plugin.
+    """
 
 
 # ---------------------------------------------------------------- 2. decisions (firstresult, pure)
@@ -226,7 +231,13 @@ def register_tray_badges(register: BadgeRegister) -> None:
 def popup_offer(kind: str, view: Mapping[str, Any]) -> str | None:
     """Should the popup come up for this panel view? `raise` (show it now), `queue` (list it, count it in
     the tray, do not interrupt), `drop` (nothing left to do: take it out of the queue) or `wait` (not yet:
-    leave the queue as it is). None when the plugin does not own `kind`; nobody answering means `queue`."""
+    leave the queue as it is). None when the plugin does not own `kind`; nobody answering means `queue`.
+
+    Stops at first non-None result.
+
+    :param kind: the panel kind (`register_ui_panels`); answer only for your own.
+    :param view: the view model the kind's `view(key)` returned.
+    """
 
 
 @hookspec(firstresult=True)

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
 
-declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins"})
+# The panel view model (popup_offer, hook tracing) carries traits under these keys too.
+declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins", "fields", "rows", "changes",
+                         "former_ins"})
 
 
 class InsPlugin:

@@ -51,9 +51,9 @@ async def test_card_notices_cps_says_whose_card_and_what_it_allows(card_agent: A
     agent, _ = await card_agent(auth="cps")
     lgc: Lgc = await lgc_for(agent)
     card = slots.insert(InertCard(CPS_ATR), slot=1)
-    await wait_until(lambda: agent.acting_user.from_card, what="acting user from the card")
+    await wait_until(lambda: agent.acting.current.from_card, what="acting user from the card")
     event = await lgc.event("agent.notice", lambda p: p["topic"] == "card.cps")
-    name = agent.acting_user.name
+    name = agent.acting.current.name
     assert name and event["text"] == notices.professional_card("cps", name) and event["level"] == "ok"
     card.remove()
 
