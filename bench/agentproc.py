@@ -113,8 +113,9 @@ class AgentProcess:
     """One `vigie run --headless` child. Use as a context manager: it is killed on the way out."""
 
     def __init__(self, profile: Profile, label: str = "agent", *, cprofile_to: Path | None = None,
-                 secrets: dict[str, str] | None = None) -> None:
+                 secrets: dict[str, str] | None = None, command: Sequence[str] | None = None) -> None:
         self.profile = profile
+        self.command = list(command) if command is not None else vigie_command()  # e.g. the frozen build
         self.label = label
         # Run the agent under cProfile, its statistics written to this file when it exits (SIGTERM).
         self.cprofile_to = cprofile_to
@@ -144,14 +145,19 @@ class AgentProcess:
     def start(self) -> float:
         """Launch the agent; return the seconds from launch to `/health` answering `ok`."""
         config = self.profile.write_config(self.port)
-        program = ([sys.executable, "-m", "cProfile", "-o", str(self.cprofile_to), "-m", "agent.cli"]
-                   if self.cprofile_to is not None else vigie_command())
+        module = ["-m", "agent.cli"]
         if self.secrets is not None:
             secrets_file = self.profile.root / f"{self.label}.secrets.json"
             fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(self.secrets, fh)
-            program = [sys.executable, "-m", "bench.seeded_agent", str(secrets_file)]
+            module = ["-m", "bench.seeded_agent", str(secrets_file)]
+        if self.cprofile_to is not None:
+            program = [sys.executable, "-m", "cProfile", "-o", str(self.cprofile_to), *module]
+        elif self.secrets is not None:
+            program = [sys.executable, *module]
+        else:
+            program = self.command  # the venv's vigie, or a frozen build's executable
         cmd = [*program, "run", "--headless", "--config", str(config)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.launched_at = time.perf_counter()
