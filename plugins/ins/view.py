@@ -248,6 +248,8 @@ def qualified_block(row: repo.IdentityRow, qualification: dict[str, Any] | None)
 
 def former_ins(entry: dict[str, Any]) -> dict[str, Any]:
     """One INSHISTO entry as shown: matricule, type (from the OID, or the one INSi gave), dates when given."""
+    from_oid = ins_type(entry.get("oid"))
+    given = entry.get("type") or entry.get("matricule_type")  # INSi's TypeMatricule, when it sends one
     return {"matricule": entry.get("matricule"), "oid": entry.get("oid"),
-            "type": entry.get("matricule_type") or ins_type(entry.get("oid")),
+            "type": from_oid if from_oid != "type inconnu" or not given else str(given),
             "start": date_label(entry.get("start_date")), "end": date_label(entry.get("end_date"))}
