@@ -13,7 +13,7 @@ asks firstresult hooks but cannot register plugins, `StatusPort` changes only th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +32,9 @@ class OutboxPort(Protocol):
     """Durable background jobs (agent/outbox.py), as plugins use them."""
 
     async def enqueue(self, handler: str, payload: Mapping[str, Any], *, key: str, delay: float = 0.0) -> int: ...
+
+    async def enqueue_many(self, handler: str, jobs: Sequence[tuple[Mapping[str, Any], str]], *,
+                           delay: float = 0.0) -> list[int]: ...
 
     async def hurry(self, handler: str) -> int: ...
 
@@ -100,3 +103,5 @@ class PluginContext:
     spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]] = _spawn_here
     # "My missing dependency just appeared (a CPS was inserted): try my startup again now."
     retry_soon: Callable[[], None] = _no_retry
+    # Open one of the agent's own pages (agent/pages.py: `batch.html`, `journal.html`) in the browser.
+    open_page: Callable[[str], Awaitable[str]] | None = None

@@ -25,7 +25,7 @@ BATCH_HANDLER = "ins.batch_lookup"
 
 
 async def start_batch(identities: Identities, outbox: OutboxPort, emitter: Emitter,
-                      patients: list[dict[str, Any]]) -> dict[str, Any]:
+                      patients: list[dict[str, Any]], *, name: str | None = None) -> dict[str, Any]:
     parsed: list[tuple[int, Traits | None, str | None, str | None]] = []
     for position, patient in enumerate(patients):
         try:
@@ -47,17 +47,15 @@ async def start_batch(identities: Identities, outbox: OutboxPort, emitter: Emitt
             if needs_call:
                 queued.append((len(items), row.id))
             items.append((row.id, "pending" if needs_call else "skipped"))
-        repo.create_batch(conn, batch_id, items)
+        repo.create_batch(conn, batch_id, items, name=name, rejected=rejected)
         return queued, len(items) - len(queued), rejected
 
     queued, skipped, rejected = await identities.store.transaction(work)
     total = len(queued) + skipped
     # Announced before the first job is queued: a fast lookup must not report progress before the start.
     emitter.publish("batch.progress", {"batch_id": batch_id, "done": skipped, "total": total})
-    for position, identity_id in queued:
-        await outbox.enqueue(
-            BATCH_HANDLER, {"identity_id": identity_id, "batch_id": batch_id, "position": position},
-            key=f"batch:{batch_id}:{position}",
-        )
+    await outbox.enqueue_many(BATCH_HANDLER, [
+        ({"identity_id": identity_id, "batch_id": batch_id, "position": position}, f"batch:{batch_id}:{position}")
+        for position, identity_id in queued])
     return {"batch_id": batch_id, "total": total, "queued": len(queued), "skipped": skipped,
             "rejected": rejected}
