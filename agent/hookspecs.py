@@ -194,6 +194,14 @@ def parse_scan(data: bytes) -> Mapping[str, Any] | None:
     """
 
 
+@hookspec(firstresult=True)
+def document_type_code(document: ValidatedDocument) -> str | None:
+    """The XDS typeCode (a JDV_J66 code, e.g. `57833-6`) of a validated document, chosen without the
+    user: e.g. the DMP plugin says an e-prescription is a prescription of health products. None when the
+    plugin does not know this kind of document (the producer's `document.type_code` then applies).
+    Pure: look only at the document."""
+
+
 # ---------------------------------------------------------------- 3. notifications
 
 
