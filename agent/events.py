@@ -14,7 +14,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # noun.verb or noun.sub.verb
 Subscriber = Callable[[str, Mapping[str, Any]], None]
 
 
@@ -34,7 +34,7 @@ class EventBus:
 
     def publish(self, name: str, params: Mapping[str, Any] | None = None) -> None:
         if not EVENT_NAME.match(name):
-            raise ValueError(f"event name must be <noun>.<verb>: {name!r}")
+            raise ValueError(f"event name must be <noun>.<verb> (or <noun>.<sub>.<verb>): {name!r}")
         payload = dict(params or {})
         for fn in list(self._subscribers):
             try:
