@@ -17,6 +17,7 @@ from agent.documents import DocumentAuthor, PatientIns, ValidatedDocument
 from agent.plugins import PluginHost
 from agent.secrets import SecretStore
 from tests.conftest import TEST_TOKEN
+from tests.plugins.ins.conftest import Lgc, lgc_for
 from tests.plugins.mss.mailservers import APP_MAILBOX, PRACTITIONER, MailServers, available, mail_servers
 
 QUALIFIED_INS = "146026322000196"
@@ -108,4 +109,4 @@ def document(*, qualified: bool = True, masking: tuple[str, ...] = (), identity_
         patient_ins=PatientIns(QUALIFIED_INS, "1.2.250.1.213.1.4.8") if qualified else None, metadata=meta)
 
 
-__all__ = ["APP_MAILBOX", "PRACTITIONER", "wait_until"]
+__all__ = ["APP_MAILBOX", "PRACTITIONER", "Lgc", "lgc_for", "wait_until"]

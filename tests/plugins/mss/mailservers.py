@@ -134,14 +134,27 @@ class MailServers:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop_postfix(self) -> None:
+        """Stop Postfix for real (the `start-fg` wrapper's SIGTERM alone leaves the master running)."""
+        conf = self.root / "postfix"
+        subprocess.run(["postfix", "-c", str(conf), "stop"], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                       capture_output=True, timeout=30)
         _stop(self._postfix)
         self._postfix = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.submission_port), timeout=0.2).close()
+                time.sleep(0.1)
+            except OSError:
+                return
+        raise RuntimeError("postfix still listening after stop")
 
     def start_postfix(self) -> None:
         self._postfix = _start_postfix(self)
 
     def close(self) -> None:
-        _stop(self._postfix)
+        if self._postfix is not None:
+            self.stop_postfix()
         _stop(self._dovecot)
 
 

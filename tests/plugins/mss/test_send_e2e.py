@@ -134,14 +134,23 @@ async def test_mss_invisible_to_patient_refused_to_patient_allowed_to_pros(make_
     assert msg["X-MSS-INS"] == "O"
 
 
-async def test_mss_opposition_blocks_patient_only(make_agent: AgentFactory, mail: MailServers) -> None:
+async def test_mss_opposition_blocks_patient_only(make_agent: AgentFactory, mail: MailServers, lgc_for) -> None:  # type: ignore[no-untyped-def]
     agent = await make_agent()
-    await agent.plugins.get_plugin("mss").service.record_opposition("id-opp", True, "test")
+    lgc = await lgc_for(agent)
+    assert await lgc.result("mss.opposition", {"identity_id": "id-opp", "opposed": True}) == {
+        "identity_id": "id-opp", "opposed": True}
     doc = document(identity_id="id-opp")
     await publish(agent, doc)
     rows = await wait_until(lambda: _settled(agent, doc.id, 2), what="settled")
     patient = next(r for r in rows if r.recipients[0].role == "patient")
     assert patient.state == "failed" and "opposé" in (patient.reason or "")
+    # The LGC follows each message's state through events and reads it back.
+    pro = next(r for r in rows if r.recipients[0].role == "treating")
+    await lgc.event("mss.message.updated", lambda p: p["message_id"] == pro.message_id and p["state"] == "sent")
+    listed = await lgc.result("mss.messages", {"identity_id": "id-opp"})
+    assert {m["message_id"] for m in listed["sent"]} == {pro.message_id, patient.message_id}
+    got = await lgc.result("mss.get", {"message_id": patient.message_id})
+    assert got["state"] == "failed" and got["recipients"][0]["role"] == "patient"
 
 
 async def test_mss_block_replies_sets_mes_fin(make_agent: AgentFactory, mail: MailServers) -> None:
