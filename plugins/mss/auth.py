@@ -96,7 +96,8 @@ class PscTokenSource:
                         body = await resp.json(content_type=None)
                         status = resp.status
             except (aiohttp.ClientError, TimeoutError, ValueError):
-                raise AuthFailed("Pro Santé Connect ne répond pas : nouvel essai automatique.", permanent=False) from None
+                raise AuthFailed("Pro Santé Connect ne répond pas : nouvel essai automatique.",
+                                 permanent=False) from None
             if status != 200 or not isinstance(body, dict) or "access_token" not in body:
                 raise AuthFailed("Session Pro Santé Connect expirée : reconnectez-vous avec votre carte CPS ou "
                                  "e-CPS.")

@@ -71,7 +71,7 @@ def idle(conn: imaplib.IMAP4, timeout: float, wake: socket.socket) -> bool:
     """IDLE until new mail (True), the timeout, or a wake-up (False). False at once without IDLE."""
     if "IDLE" not in conn.capabilities:
         return False
-    tag = conn._new_tag()  # type: ignore[attr-defined]
+    tag: bytes = conn._new_tag()
     conn.send(tag + b" IDLE\r\n")
     if not conn.readline().startswith(b"+"):
         return False

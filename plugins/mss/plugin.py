@@ -23,11 +23,13 @@ declare_personal_fields({"recipients", "address", "sender", "mailbox", "name"})
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
 _RECIPIENT = {"type": "object", "required": ["address"], "additionalProperties": False,
-              "properties": {"address": {"type": "string", "maxLength": 320}, "name": {"type": "string", "maxLength": 200},
+              "properties": {"address": {"type": "string", "maxLength": 320},
+                             "name": {"type": "string", "maxLength": 200},
                              "role": {"enum": ["treating", "prescriber", "professional"]}}}
 SCHEMAS: dict[str, dict[str, Any]] = {
     "mss.send": {"type": "object", "required": ["document_id"], "additionalProperties": False,
-                 "properties": {"document_id": _ID, "recipients": {"type": "array", "items": _RECIPIENT, "maxItems": 20},
+                 "properties": {"document_id": _ID,
+                                "recipients": {"type": "array", "items": _RECIPIENT, "maxItems": 20},
                                 "to_patient": {"type": "boolean"}, "to_treating": {"type": "boolean"},
                                 "block_replies": {"type": "boolean"}}},
     "mss.messages": {"type": "object", "additionalProperties": False,
@@ -82,7 +84,7 @@ class MssPlugin:
                 ("mss.get", self.get, "One sent or received message, with its recipients' states."),
                 ("mss.end_conversation", self.end_conversation, "Send the exact [FIN] subject to the patient."),
                 ("mss.directory.search", self.search, "Annuaire Santé: MSSanté addresses by name, RPPS or address."),
-                ("mss.opposition", self.opposition, "Record the patient's opposition to MSSanté sending (or lift it).")):
+                ("mss.opposition", self.opposition, "Record (or lift) the patient's opposition to MSSanté mail.")):
             register(name, handler, params=SCHEMAS[name], description=what)
 
     async def send(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:

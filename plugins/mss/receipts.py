@@ -50,14 +50,15 @@ def parse_receipt(msg: email.message.Message) -> list[Receipt]:
     if msg.get_content_type() != "multipart/report":
         return []
     report_type = (msg.get_param("report-type") or "").lower()  # type: ignore[union-attr]
-    parts = msg.get_payload()
-    if not isinstance(parts, list):
+    payload = msg.get_payload()
+    if not isinstance(payload, list):
         return []
+    parts: list[email.message.Message] = [p for p in payload if isinstance(p, email.message.Message)]
     returned_id: str | None = None
     for p in parts:
         if p.get_content_type() in ("text/rfc822-headers", "message/rfc822"):
             inner = p.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], email.message.Message):
                 returned_id = inner[0].get("Message-ID")
             elif isinstance(inner, str):
                 returned_id = email.message_from_string(inner).get("Message-ID")
@@ -101,7 +102,7 @@ def build_mdn(original: email.message.Message, reporter: str, *, error: tuple[st
 
     report = MIMEMultipart("report", report_type="disposition-notification")
     report["From"] = reporter
-    report["To"] = original.get("Disposition-Notification-To") or original.get("From", "")
+    report["To"] = str(original.get("Disposition-Notification-To") or original.get("From") or "")
     subject = original.get("Subject", "")
     report["Subject"] = (f"[KO Intégration système !][{error[0]}] {subject}" if error else f"Accusé de lecture : "
                          f"{subject}")

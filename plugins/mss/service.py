@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import email
 import email.policy
+import functools
 import logging
 import sqlite3
 import time
@@ -197,7 +198,7 @@ class MssService:
             now = time.time()
             row = repo.MessageRow(mid, document.id, identity_id, "document", states, state, reason, False, raw, now,
                                   now)
-            created = await self.store.transaction(lambda c, row=row: repo.insert_message(c, row))
+            created = await self.store.transaction(functools.partial(repo.insert_message, row=row))
             if created:
                 self._publish(row)
             if members:

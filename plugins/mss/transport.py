@@ -20,6 +20,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from plugins.mss.auth import xoauth2
 
@@ -210,8 +211,9 @@ def in_sent(ep: Endpoint, login: Login, message_id: str) -> bool:
     """Is a message with this Message-ID already in Sent (after an unknown outcome)?"""
     with imap_session(ep, login) as conn:
         _check(conn.select(sent_folder(conn), readonly=True), "SELECT")  # type: ignore[arg-type]
-        data = _check(conn.search(None, "HEADER", "Message-ID", f'"{message_id}"'), "SEARCH")  # type: ignore[arg-type]
-        return bool(data and data[0] and bytes(data[0]).strip())  # type: ignore[call-overload]
+        data = _check(conn.search(None, "HEADER", "Message-ID", f'"{message_id}"'), "SEARCH")
+        first: Any = data[0] if data else b""
+        return bool(first and bytes(first).strip())
 
 
 def probe(ep: Endpoint) -> None:

@@ -80,7 +80,7 @@ def build_xdm(meta: DocumentMetadata, cda: bytes, recipients: list[str], *, soft
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name, data in (("INDEX.HTM", _index(meta).encode()), ("README.TXT", _readme(meta, software).encode()),
                            (METADATA, metadata), (f"{SUBSET}/{DOC_NAME}", cda)):
-            info = zipfile.ZipInfo(name, date_time=stamp)  # type: ignore[arg-type]
+            info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
     return out.getvalue()
@@ -160,10 +160,10 @@ def read_xdm(data: bytes) -> XdmContent:
             if not uri:
                 raise XdmRefused("Métadonnées XDM invalides : un document n'a pas d'attribut URI.")
             path = _safe_name(posixpath.join(folder, uri))
-            info = names.get(path.upper())
-            if info is None:
+            doc_info = names.get(path.upper())
+            if doc_info is None:
                 raise XdmRefused(f"Archive IHE_XDM incomplète : le document {uri} annoncé est absent.")
-            content = _read(z, info)
+            content = _read(z, doc_info)
             sha1 = hashlib.sha1(content).hexdigest()
             if entry.hash is None or entry.hash.lower() != sha1:
                 raise XdmRefused(f"Archive IHE_XDM refusée : l'empreinte SHA-1 de {uri} ne correspond pas.")

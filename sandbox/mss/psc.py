@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -105,6 +106,6 @@ async def start_psc(issuer: PscIssuer | None = None, host: str = "127.0.0.1", po
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    bound = sockets[0].getsockname()[1]
+    server: Any = site._server
+    bound = server.sockets[0].getsockname()[1]
     return RunningPsc(issuer, f"http://{host}:{bound}", runner)

@@ -15,7 +15,15 @@ from plugins.common.clinical.example import example_metadata
 from plugins.mss import repository as repo
 from plugins.mss.message import Attachment, Outgoing, compose
 from plugins.mss.xdm import build_xdm
-from tests.plugins.mss.conftest import APP_MAILBOX, MINIMAL_PDF, QUALIFIED_INS, TREATING, AgentFactory, document, wait_until
+from tests.plugins.mss.conftest import (
+    APP_MAILBOX,
+    MINIMAL_PDF,
+    QUALIFIED_INS,
+    TREATING,
+    AgentFactory,
+    document,
+    wait_until,
+)
 from tests.plugins.mss.mailservers import MailServers
 from tests.plugins.mss.test_delivery_e2e import _send_as
 
