@@ -77,11 +77,13 @@ def build_xdm(meta: DocumentMetadata, cda: bytes, recipients: list[str], *, soft
     out = io.BytesIO()
     # A fixed timestamp inside the zip: the same document gives the same archive on a retry.
     stamp = (meta.creation_time.astimezone(dt.UTC).timetuple()[:6])
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    # Level 1: the CDA is mostly base64 of an already-compressed PDF; higher levels cost time, save little.
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for name, data in (("INDEX.HTM", _index(meta).encode()), ("README.TXT", _readme(meta, software).encode()),
                            (METADATA, metadata), (f"{SUBSET}/{DOC_NAME}", cda)):
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
+            info._compresslevel = 1  # type: ignore[attr-defined]  # writestr(ZipInfo) ignores the archive level
             z.writestr(info, data)
     return out.getvalue()
 
