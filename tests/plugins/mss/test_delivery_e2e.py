@@ -165,3 +165,32 @@ async def test_mss_end_conversation_sends_exact_fin(make_agent: AgentFactory, ma
     assert msg["X-MSS-NIL"] == "VIGIE-TEST-NIL"
     refused = await lgc.call("mss.end_conversation", {"identity_id": "id-prov"})
     assert "INS n'est pas qualifiée" in refused["error"]["message"]
+
+
+async def test_mss_unknown_outcome_looks_in_sent_before_resending(make_agent: AgentFactory, mail: MailServers) -> None:
+    """The state a kill -9 between SMTP and the store leaves (`sending`): the retry finds the message in
+    Sent and does not send it twice; a message absent from Sent is sent (once)."""
+    agent = await make_agent()
+    doc = document(mss={"to_patient": False})
+    await publish(agent, doc)
+    row = await wait_until(lambda: _pro(agent, doc.id, ("sent", "delivered", "read")), what="sent")
+    await wait_until(lambda: _copies(mail, TREATING, row.message_id) == 1, what="delivered")
+
+    def back_to_sending(c) -> None:  # type: ignore[no-untyped-def]
+        r = repo.get_message(c, row.message_id)
+        assert r is not None
+        for rec in r.recipients:
+            rec.state = "sending"
+        r.state = "sending"
+        repo.save_message(c, r)
+
+    await agent.store.transaction(back_to_sending)
+    await agent.outbox.enqueue("mss.deliver", {"message_id": row.message_id}, key="retry-after-crash")
+    again = await wait_until(lambda: _pro(agent, doc.id, ("sent", "delivered", "read")), what="settled again")
+    await agent.outbox.wait_idle(10)
+    assert again.state in ("sent", "delivered", "read")
+    time.sleep(1.0)
+    assert _copies(mail, TREATING, row.message_id) == 1
+    in_sent = [r for r in mail.delivered(APP_MAILBOX, "Sent") if email.message_from_bytes(r)["Message-ID"] ==
+               row.message_id]
+    assert len(in_sent) == 1  # a resend would have appended a second copy
