@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.clients import ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.errors import UserFacingError
 from agent.pairing import PairingBroker
 from agent.rpc import NOT_FOUND, RpcContext, RpcRegistry
 from agent.server import ApiServer
+
+MAX_ID = 2**63 - 1
 
 
 def register_admin_methods(
@@ -45,7 +47,8 @@ def register_admin_methods(
     empty = {"type": "object", "additionalProperties": False}
 
     def by_id(key: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        props: dict[str, Any] = {key: {"type": "integer", "minimum": 1}, **(extra or {})}
+        # Bounded like the SQLite INTEGER it is compared with: 2**64 would overflow there (-32603).
+        props: dict[str, Any] = {key: {"type": "integer", "minimum": 1, "maximum": MAX_ID}, **(extra or {})}
         return {"type": "object", "required": sorted(props), "properties": props, "additionalProperties": False}
 
     rpc.register("pairing.list", pairing_list, params=empty, scope="admin",

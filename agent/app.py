@@ -14,17 +14,21 @@ import contextlib
 import logging
 import random
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.acting import ActingUser
+from agent.acting import ActingUser, ActingUsers
 from agent.admin import register_admin_methods
-from agent.clients import ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.config import Config
+from agent.context import Decisions, PluginContext, StatusPort
 from agent.documents import register_dispatch
+from agent.emitter import Emitter, acting_user_dict
 from agent.errors import PluginNotReady, RegistrationError, RetryJobLater, UserFacingError
 from agent.events import EventBus
 from agent.hookcall import call_each, call_one, call_registration
@@ -32,10 +36,11 @@ from agent.hookspecs import JobHandler, RpcHandler, StatusProvider, hookimpl
 from agent.outbox import Job, Outbox
 from agent.pairing import PairingBroker, PairingRequest
 from agent.plugins import DEGRADED, OK, PluginHost, PluginState
+from agent.practice import PracticeRelay
 from agent.rpc import PLUGIN_NOT_READY, RpcContext, RpcRegistry
 from agent.secrets import SecretStore
 from agent.server import ApiServer
-from agent.store import MigrationRegistry, Store
+from agent.store import MigrationRegistry, make_store
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +59,6 @@ class TrayItem:
     action: Callable[[], Awaitable[Any]]
     section: str
     plugin: str
-
-
-def acting_user_dict(user: ActingUser) -> dict[str, Any]:
-    return {"kind": user.kind, "name": user.name, "national_id": user.national_id,
-            "profession": user.profession, "reader": user.reader,
-            "source": "card" if user.from_card else "configured" if user.kind == "configured" else "none"}
 
 
 class CorePlugin:
@@ -83,8 +82,10 @@ class Agent:
         self.events = EventBus()
         self.plugins = host or PluginHost()
         self.plugins.on_status_change = self._on_status_change
-        self.store = Store(config.store.path, fsync=config.store.fsync)
-        self.outbox = Outbox(self.store, on_dead=self._on_job_dead)
+        self.store = make_store(config.store.url, config.store.path, fsync=config.store.fsync,
+                                pool_size=config.store.pool_size)
+        self.workstation = config.store.workstation or f"{socket.gethostname()}:{config.api.port}"
+        self.outbox = Outbox(self.store, on_dead=self._on_job_dead, owner=self.workstation)
         self.rpc = RpcRegistry()
         self.secrets = SecretStore()
         self.clients = ClientRegistry(self.store, list(config.api.tokens))
@@ -100,11 +101,12 @@ class Agent:
         )
         self.status_providers: dict[str, StatusProvider] = {}
         self.tray_items: list[TrayItem] = []
-        # Who is acting: the CPS/CPE in a reader (set by the card layer), else the configured default.
-        self._card_user: ActingUser | None = None
-        self.default_acting_user = ActingUser(kind="none")
-        # The CPS signer (PKCS#11) while a CPS is in; INSi CPS mode signs its assertion with it.
-        self.card_signer: Any | None = None
+        self.emitter = Emitter(self.plugins, self.events)
+        self.practice = PracticeRelay(self.store, self.workstation, self._practice_fact)
+        self.decisions = Decisions(self.plugins)
+        # Who is acting: the CPS/CPE in a reader (set by the cards plugin), else the configured default.
+        self.acting = ActingUsers(self.emitter)
+        self._contexts: dict[str, PluginContext] = {}
         self._load_plugins = load_plugins
         self._retry_tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -129,11 +131,14 @@ class Agent:
         call_registration(self.plugins, "register_tray_items", self._tray_register_for)
         register_admin_methods(self.rpc, clients=self.clients, pairing=self.pairing, server=self.server)
         await self.outbox.start()
+        self.practice.start()
+        if self.practice.active:
+            self.emitter.relay = self.practice.send
         await self.server.start()
         self._started = True
         for name in list(self.plugins.states):
             await self._start_plugin(name)
-        await call_each(self.plugins, "agent_started", agent=self)
+        await call_each(self.plugins, "agent_started", per_plugin=self._lifecycle_args)
         log.info("agent started on %s with %d plugins", self.server.url, len(self.plugins.states))
 
     async def stop(self) -> None:
@@ -143,10 +148,12 @@ class Agent:
         self._started = False
         for task in list(self._retry_tasks.values()) + list(self._background):
             task.cancel()
-        await call_each(self.plugins, "agent_stopping", agent=self, timeout=SHUTDOWN_TIMEOUT)
+        await call_each(self.plugins, "agent_stopping", timeout=SHUTDOWN_TIMEOUT, per_plugin=self._lifecycle_args)
         await self.server.stop()
         # Jobs use their plugin's resources: let them finish (or put them back) before plugins stop.
         await self.outbox.stop(grace=0.5)
+        self.emitter.relay = None
+        self.practice.stop()
         for name in reversed(list(self.plugins.states)):
             await self._stop_plugin(name)
         await self.store.close()
@@ -198,6 +205,23 @@ class Agent:
         return restore
 
     # -- plugins' startup/shutdown -------------------------------------------------------------
+    def context_for(self, name: str) -> PluginContext:
+        """The `PluginContext` of plugin `name` (one per plugin, built on first use)."""
+        context = self._contexts.get(name)
+        if context is None:
+            context = PluginContext(
+                name=name, settings=self.config.plugin_settings(name), store=self.store, outbox=self.outbox,
+                emitter=self.emitter, decisions=self.decisions, secrets=self.secrets, acting=self.acting,
+                status=StatusPort(self.plugins, name), sandbox=self.config.sandbox, services=dict(self.config.services),
+                data_dir=Path(self.config.store.path).parent, spawn=self._spawn,
+                retry_soon=lambda: self.retry_plugin_soon(name),
+            )
+            self._contexts[name] = context
+        return context
+
+    def _lifecycle_args(self, name: str) -> dict[str, Any]:
+        return {"context": self.context_for(name), "agent": self}
+
     def _impl_of(self, hook_name: str, plugin_name: str) -> Any | None:
         for impl in getattr(self.plugins.hook, hook_name).get_hookimpls():
             if impl.plugin_name == plugin_name:
@@ -212,7 +236,7 @@ class Agent:
         changes = state.changes
         try:
             if impl is not None:
-                await call_one(impl, {"agent": self}, STARTUP_TIMEOUT)
+                await call_one(impl, self._lifecycle_args(name), STARTUP_TIMEOUT)
         except PluginNotReady as exc:
             delay = exc.retry_after or min(RETRY_MAX, RETRY_BASE * 2**attempt) * (0.5 + self._rng.random() / 2)
             log.warning("plugin %s not ready (%s); retry in %.1f s", name, exc.reason, delay)
@@ -224,6 +248,7 @@ class Agent:
             self.plugins.mark_degraded(name, f"échec au démarrage ({type(exc).__name__})")
             return
         state.started = True
+        self.outbox.wake()  # its jobs were left unclaimed while it was not ready
         if state.changes == changes:
             self.plugins.set_status(name, OK, None)
         # else the plugin reported its own status while starting (e.g. the card service already
@@ -254,7 +279,7 @@ class Agent:
         if impl is None:
             return
         try:
-            await call_one(impl, {"agent": self}, SHUTDOWN_TIMEOUT)
+            await call_one(impl, self._lifecycle_args(name), SHUTDOWN_TIMEOUT)
         except Exception as exc:
             log.error("plugin %s failed to shut down: %s", name, type(exc).__name__, exc_info=True)
 
@@ -285,7 +310,11 @@ class Agent:
                                         count_attempt=False)
                 await handler(job)
 
-            self.outbox.register(name, guarded, **options)
+            def ready() -> bool:  # a workstation whose plugin is not up leaves the job to others
+                state = self.plugins.states.get(plugin_name)
+                return state is None or state.started
+
+            self.outbox.register(name, guarded, ready=ready, **options)
 
         return register
 
@@ -307,25 +336,24 @@ class Agent:
 
         return register
 
-    # -- who is acting -----------------------------------------------------------------------
+    # -- who is acting (the port is `self.acting`; these read-throughs go once every plugin uses it) --
     @property
     def acting_user(self) -> ActingUser:
-        return self._card_user or self.default_acting_user
+        return self.acting.current
+
+    @property
+    def card_signer(self) -> Any | None:
+        return self.acting.card_signer
+
+    @property
+    def default_acting_user(self) -> ActingUser:
+        return self.acting.default
 
     async def set_acting_user(self, user: ActingUser | None, signer: Any | None = None) -> None:
-        """A CPS/CPE was read (`user`, with its signer) or removed (None: the default applies again)."""
-        if user is not None and not user.from_card:
-            raise ValueError(f"a card user must come from a card, not {user.kind!r}")
-        self._card_user = user
-        self.card_signer = signer if user is not None else None
-        self.events.publish("acting_user.changed", {"acting_user": acting_user_dict(self.acting_user)})
-        await call_each(self.plugins, "acting_user_changed", user=self.acting_user)
+        await self.acting.set_card_user(user, signer)
 
     def set_default_acting_user(self, user: ActingUser) -> None:
-        """The configured default (a plugin's configuration), shown as such when no card is in."""
-        if user.from_card:
-            raise ValueError("the configured default cannot be a card user")
-        self.default_acting_user = user
+        self.acting.set_default(user)
 
     # -- information -----------------------------------------------------------------------
     async def info(self) -> dict[str, Any]:
@@ -350,10 +378,17 @@ class Agent:
         }
 
     # -- hooks the host itself fires -------------------------------------------------------------
-    def _spawn(self, coro: Any) -> None:
+    async def _practice_fact(self, workstation: str, event: str, params: Mapping[str, Any]) -> None:
+        """Another workstation of the practice emitted a fact: our LGCs and plugins hear it too."""
+        self.events.publish(event, params)
+        await call_each(self.plugins, "practice_fact_received", workstation=workstation, event=event,
+                        params=params)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     def _on_status_change(self, state: PluginState) -> None:
         with contextlib.suppress(RuntimeError):  # no running loop (status set outside the agent)
@@ -371,5 +406,4 @@ class Agent:
         return decision
 
     async def _notify_pairing(self, request: PairingRequest) -> None:
-        self.events.publish("pairing.requested", {"request_id": request.id, "client_name": request.client_name})
-        await call_each(self.plugins, "pairing_requested", request=request)
+        await self.emitter.emit("pairing_requested", request=request)

@@ -1,14 +1,19 @@
 """`vigie` command line. Every subcommand has a help text meant for a newcomer.
 
-`run` starts the agent (or, with `--sandbox`, the local stand-ins of the national services and an
-agent wired to them). Commands acting on a running agent go through the local API (`agent.client`).
+`run` starts the agent. Commands acting on a running agent go through the local API (`agent.client`).
 Plugins add subcommands through `register_cli_commands`.
+
+The sandbox (`vigie run --sandbox`, `vigie sandbox ...`) is an extension, not part of the host: its
+plugins (`sandbox/`) are installed from the entry-point group `vigie.sandbox` only when one of its
+commands is asked for, so `vigie --help` and a production `vigie run` never import them, and a build
+without `sandbox/` simply has no sandbox.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +31,7 @@ Configuration : fichier TOML (voir `vigie doctor`), surchargeable par des variab
 
 
 BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins")
+SANDBOX_GROUP = "vigie.sandbox"  # entry points of the sandbox extension (pyproject.toml; sandbox/plugins.py)
 GROUP_HELP = {"sandbox": "piloter le bac à sable (cartes et lecteurs virtuels, scanner simulé)",
               "prescription": "ordonnances (e-prescription)"}
 
@@ -35,8 +41,8 @@ def _add_config(p: argparse.ArgumentParser) -> None:
                    help="fichier de configuration TOML (défaut : dossier de configuration de l'utilisateur)")
 
 
-def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Callable[..., int]]]) -> (
-        argparse.ArgumentParser):
+def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Callable[..., int]]], *,
+                 sandbox_available: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vigie", description="Vigie : agent INS, DMP, MSSanté et e-prescription à côté de votre logiciel.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -71,6 +77,9 @@ def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Call
             p = sub.add_parser(name, help=help_text)
         _add_config(p)
         configure(p)
+    if sandbox_available and "sandbox" not in groups:
+        # Listed in the help without importing the sandbox: `vigie sandbox ...` installs it (main()).
+        sub.add_parser("sandbox", help=GROUP_HELP["sandbox"])
     return parser
 
 
@@ -89,18 +98,21 @@ def _collect_plugin_commands(host: PluginHost) -> dict[str, tuple[str, Callable[
     return commands
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    if args.sandbox:
-        from sandbox.supervisor import run_sandbox
-
-        return asyncio.run(run_sandbox(config_path=args.config, port=args.port, headless=args.headless))
+def cmd_run(args: argparse.Namespace, plugin_commands: dict[str, Any]) -> int:
+    if args.sandbox:  # `vigie run --sandbox` is `vigie sandbox run`, the sandbox's own command
+        if "sandbox run" not in plugin_commands:
+            raise UserFacingError("Le bac à sable n'est pas installé avec cette version de Vigie (dossier sandbox/ "
+                                  "absent ou installation à refaire : « make install »).")
+        run: Callable[[argparse.Namespace], int] = plugin_commands["sandbox run"][2]
+        return run(args)
     config = load_config(args.config)
     if args.port is not None:
         config.api.port = args.port
     return run_agent(config, headless=args.headless)
 
 
-def run_agent(config: Config, *, headless: bool) -> int:
+def run_agent(config: Config, *, headless: bool, host: PluginHost | None = None) -> int:
+    """Run an agent until SIGINT/SIGTERM; `host` may come with extra plugins (the sandbox's agent)."""
     from agent.app import Agent
 
     setup_logging(config.log.level, config.log.dir, console=config.log.console)
@@ -110,7 +122,7 @@ def run_agent(config: Config, *, headless: bool) -> int:
     def announce(agent: Agent) -> None:
         print(f"Vigie {__version__} à l'écoute sur {agent.server.url} (Ctrl-C pour arrêter)", flush=True)
 
-    asyncio.run(Agent(config).run(on_started=announce))
+    asyncio.run(Agent(config, host=host).run(on_started=announce))
     return 0
 
 
@@ -143,20 +155,29 @@ def _clashes(name: str, commands: dict[str, Any]) -> bool:
             or (len(words) == 2 and words[0] in plain) or (len(words) == 1 and name in groups))
 
 
+def _wants_sandbox(argv: Sequence[str]) -> bool:
+    return bool(argv) and (argv[0] == "sandbox" or (argv[0] == "run" and "--sandbox" in argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     host = PluginHost()
     try:
         # Plugins are loaded only to learn their CLI commands; nothing starts here.
-        host.load(_disabled_plugins(argv))
+        disabled = _disabled_plugins(argv)
+        host.load(disabled)
+        if _wants_sandbox(argv):
+            host.load_extensions(SANDBOX_GROUP, disabled)
         plugin_commands = _collect_plugin_commands(host)
     except RegistrationError as exc:
         print(f"Erreur de module : {exc}", file=sys.stderr)
         return 2
-    parser = build_parser(plugin_commands)
+    parser = build_parser(plugin_commands,
+                          sandbox_available=bool(importlib.metadata.entry_points(group=SANDBOX_GROUP)))
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            return cmd_run(args)
+            return cmd_run(args, plugin_commands)
         if args.command == "doctor":
             from agent import doctor
 

@@ -2,7 +2,8 @@
 
 It finds the agent from the same configuration the agent uses (`--config`, else the default file):
 the port and a token from `api.tokens`. When that configuration has no token and a sandbox is
-running, it uses the sandbox profile the supervisor advertised.
+running, it uses the profile that sandbox advertised: one pointer file per sandbox, named by its API
+port (`sandbox-<port>.json` in the user's state folder); with several running, it says which to choose.
 """
 
 from __future__ import annotations
@@ -20,9 +21,35 @@ import platformdirs
 from agent.config import APP_NAME, Config, load_config
 from agent.errors import UserFacingError
 
+POINTER_PREFIX = "sandbox-"
 
-def sandbox_pointer_path() -> Path:
-    return platformdirs.user_state_path(APP_NAME) / "sandbox.json"
+
+def sandbox_pointer_path(port: int) -> Path:
+    """Where the sandbox listening on `port` advertises its profile (written by sandbox/supervisor.py)."""
+    return platformdirs.user_state_path(APP_NAME) / f"{POINTER_PREFIX}{port}.json"
+
+
+def running_sandboxes() -> list[dict[str, Any]]:
+    """The pointers of the sandboxes still running (`port`, `config`, `api_url`, `pid`), by port."""
+    found = []
+    for path in sorted(platformdirs.user_state_path(APP_NAME).glob(f"{POINTER_PREFIX}*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if _pid_alive(int(data["pid"])) and Path(data["config"]).exists():
+                found.append({"port": int(data["port"]), "config": data["config"], "api_url": data["api_url"],
+                              "pid": int(data["pid"])})
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a stale or half-written pointer
+    return sorted(found, key=lambda d: d["port"])
+
+
+def running_sandbox_profile() -> Path | None:
+    """The profile of the one running sandbox, None when none runs; several: say which to choose."""
+    live = running_sandboxes()
+    if len(live) > 1:
+        choices = "\n".join(f"  port {d['port']} : --config {d['config']}" for d in live)
+        raise UserFacingError(f"Plusieurs bacs à sable sont en marche : précisez lequel avec --config.\n{choices}")
+    return Path(live[0]["config"]) if live else None
 
 
 @dataclass
@@ -78,12 +105,7 @@ def client_for(config_path: Path | None, config: Config | None = None) -> AgentC
     config = config or load_config(config_path)
     token = config.api.tokens[0] if config.api.tokens else None
     if token is None and config_path is None:
-        pointer = sandbox_pointer_path()
-        if pointer.exists():
-            try:
-                data = json.loads(pointer.read_text())
-                if _pid_alive(int(data["pid"])):
-                    return client_for(Path(data["config"]))
-            except (OSError, ValueError, KeyError):
-                pass  # a stale or half-written pointer: fall back to the default configuration
+        profile = running_sandbox_profile()
+        if profile is not None:
+            return client_for(profile)
     return AgentClient(f"http://127.0.0.1:{config.api.port}", token)

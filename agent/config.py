@@ -57,9 +57,17 @@ class ApiConfig:
 
 @dataclass
 class StoreConfig:
-    """`[store]`: the SQLite file holding the outbox, paired clients, settings and plugin tables."""
+    """`[store]`: the database holding the outbox, paired clients, settings and plugin tables.
+
+    The embedded SQLite file at `path` by default (one workstation). `url = "postgresql://…"` puts it in
+    the practice's PostgreSQL, shared by every workstation's agent (add `?sslmode=verify-full` for TLS);
+    `workstation` names this agent among them (default: host name and API port).
+    """
 
     path: Path = field(default_factory=_default_store_path)
+    url: str = ""
+    pool_size: int = 4
+    workstation: str = ""
     # synchronous=FULL: each commit is fsynced (survives power loss, not only a crash). Costs
     # throughput; see docs/benchmarks.md.
     fsync: bool = False
@@ -260,6 +268,13 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     return config_from_dict(data, source=file if file.exists() else None)
 
 
+def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
+    """The defaults with the `VIGIE_*` overrides only (no file): what the sandbox starts from without --config."""
+    data: dict[str, Any] = {}
+    _apply_env(data, os.environ if environ is None else environ)
+    return config_from_dict(data)
+
+
 def config_to_dict(config: Config) -> dict[str, Any]:
     """The TOML-serialisable form of `config` (paths as strings); used to write sandbox profiles."""
 
@@ -282,6 +297,6 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 
 __all__ = [
-    "ApiConfig", "Config", "LogConfig", "StoreConfig", "config_from_dict", "config_to_dict",
+    "ApiConfig", "Config", "LogConfig", "StoreConfig", "config_from_dict", "config_from_env", "config_to_dict",
     "default_config_path", "load_config",
 ]

@@ -35,9 +35,13 @@ async def call_each(
     *,
     timeout: float | None = DEFAULT_TIMEOUT,
     only_started: bool = True,
+    per_plugin: Callable[[str], dict[str, Any]] | None = None,
     **kwargs: Any,
 ) -> list[Any]:
-    """Notify every plugin; return the non-None results of those that succeeded."""
+    """Notify every plugin; return the non-None results of those that succeeded.
+
+    `per_plugin(name)` adds arguments built for each plugin (its `PluginContext`).
+    """
     if log.isEnabledFor(logging.DEBUG):
         log.debug("notify %s(%s)", hook_name, redact(kwargs))
     results: list[Any] = []
@@ -47,7 +51,8 @@ async def call_each(
         if state is None or state.status == DISABLED or (only_started and not state.started):
             continue
         try:
-            result = await call_one(impl, kwargs, timeout)
+            args = kwargs if per_plugin is None else {**kwargs, **per_plugin(name)}
+            result = await call_one(impl, args, timeout)
         except Exception as exc:
             log.error("plugin %s failed in %s: %s", name, hook_name, type(exc).__name__, exc_info=True)
             host.mark_degraded(name, f"erreur dans {hook_name} ({type(exc).__name__})")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from agent.acting import ActingUser
     from agent.app import Agent
+    from agent.context import PluginContext
     from agent.documents import ValidatedDocument
     from agent.outbox import Job
     from agent.pairing import PairingRequest
@@ -88,10 +89,6 @@ class CliRegister(Protocol):
     ) -> None: ...
 
 
-class SandboxRegister(Protocol):
-    def __call__(self, name: str, start: Callable[[], Awaitable[Any]]) -> None: ...
-
-
 class TrayRegister(Protocol):
     def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None: ...
 
@@ -145,22 +142,13 @@ def register_cli_commands(register: CliRegister) -> None:
 
 
 @hookspec
-def register_sandbox_services(register: SandboxRegister) -> None:
-    """Add a local stand-in of a national service to `vigie run --sandbox`.
-
-    `register(name, start)`: `start()` is `async`, starts the stand-in on a free loopback port and
-    returns a `sandbox.supervisor.SandboxService` (its endpoint(s), extra config, and `stop()`).
-    """
-
-
-@hookspec
 def register_tray_items(register: TrayRegister) -> None:
     """Add entries to the tray menu: `register(label, action, section="main"|"sandbox")`.
 
     `label` is French and unique within its section; `action()` is `async` and runs on the agent's
     loop (the tray thread hands it over, it never waits for it); a `UserFacingError` it raises is
-    shown to the user. `sandbox` entries appear only under `vigie run --sandbox` (e.g. "Insérer une
-    carte Vitale de test").
+    shown to the user. The `sandbox` section belongs to the sandbox's plugins (`sandbox/*/plugin.py`,
+    registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test".
     """
 
 
@@ -206,25 +194,41 @@ def document_type_code(document: ValidatedDocument) -> str | None:
 
 
 @hookspec
-def startup(agent: Agent) -> None:
+def startup(context: PluginContext, agent: Agent) -> None:
     """Start the plugin's own resources (may be `async`). Raise `PluginNotReady` when a dependency
-    is missing for now: the plugin is marked degraded and retried with backoff."""
+    is missing for now: the plugin is marked degraded and retried with backoff.
+
+    :param context: what the host offers this plugin (agent/context.py): its settings and ports.
+    :param agent: deprecated, the whole host; built-in plugins no longer use it and it goes away.
+    """
 
 
 @hookspec
-def shutdown(agent: Agent) -> None:
+def shutdown(context: PluginContext, agent: Agent) -> None:
     """Release what `startup` acquired (may be `async`); called in reverse registration order and
-    only for plugins whose startup succeeded."""
+    only for plugins whose startup succeeded.
+
+    :param context: the same `PluginContext` `startup` received.
+    :param agent: deprecated (see `startup`).
+    """
 
 
 @hookspec
-def agent_started(agent: Agent) -> None:
-    """The agent is up: the store is open, the local API listens, every plugin has started."""
+def agent_started(context: PluginContext, agent: Agent) -> None:
+    """The agent is up: the store is open, the local API listens, every plugin has started.
+
+    :param context: this plugin's `PluginContext`.
+    :param agent: deprecated (see `startup`).
+    """
 
 
 @hookspec
-def agent_stopping(agent: Agent) -> None:
-    """The agent is about to stop (SIGINT/SIGTERM, tray Quit); keep it short: the whole stop has 2 s."""
+def agent_stopping(context: PluginContext, agent: Agent) -> None:
+    """The agent is about to stop (SIGINT/SIGTERM, tray Quit); keep it short: the whole stop has 2 s.
+
+    :param context: this plugin's `PluginContext`.
+    :param agent: deprecated (see `startup`).
+    """
 
 
 @hookspec
@@ -296,6 +300,33 @@ def pin_requested(request: PinRequest) -> None:
 def acting_user_changed(user: ActingUser) -> None:
     """Who is acting changed (CPS/CPE inserted or removed; `kind == "configured"` when the configured
     default applies again)."""
+
+
+@hookspec
+def identity_updated(identity_id: str, status: str, insi_outcome: str | None) -> None:
+    """A patient identity changed: created or looked up (`insi_outcome` `pending`), INSi answered
+    (`found`, `not_found`, ...), or it was qualified. Emitted by the INS plugin, then published as the
+    `identity.updated` event. Return at once (the UI fetches `identity.view` in a task of its own).
+
+    :param identity_id: the identity's id (`identity.get` / `identity.view` take it).
+    :param status: the INS status after the change (`PROV`, `RECUP`, `VALI`, `QUAL`).
+    :param insi_outcome: the last INSi outcome, or None when INSi was never asked.
+    """
+
+
+@hookspec
+def practice_fact_received(workstation: str, event: str, params: Mapping[str, Any]) -> None:
+    """Another workstation's agent of the practice emitted a fact (shared PostgreSQL store only).
+
+    Its LGC event (`event`, `params`: ids and states, e.g. `identity.updated`) has just been published to
+    this agent's LGCs too. The fact's own hook is not called here: the shared record is already up to
+    date in the store, so re-read what you show (a tray count), but do not act on the patient (no popup
+    for a patient scanned at reception until this workstation opens that record). Return at once.
+
+    :param workstation: the emitting agent's `[store] workstation` name.
+    :param event: the LGC event name (`identity.updated`, ...).
+    :param params: the event's parameters.
+    """
 
 
 @hookspec

@@ -20,7 +20,16 @@ handler's free concurrency slots. Then it sleeps on an `asyncio.Event` until a h
 a job is enqueued, a handler is registered, or the earliest future `next_attempt_at` is reached.
 
 Payloads may contain patient data: they are never logged (only job id, handler and error class).
-A single process owns a store file; two agents on the same file would re-run each other's jobs.
+A single process owns a SQLite file; two agents on the same file would re-run each other's jobs.
+
+**Shared outbox (PostgreSQL, the whole practice).** Every agent of the practice runs the same
+dispatcher on the same table. A claim is `FOR UPDATE SKIP LOCKED` (two agents never take one job) and
+writes a lease: the job's `claimed_by` (this workstation) and `lease_until`, which a heartbeat pushes
+forward while the handler runs. A job whose lease expired (its agent was killed or lost the network)
+is claimed again by whoever is alive; outcomes are recorded only by the current lease holder. At
+start an agent takes back only its own `running` jobs, never another's live ones. Enqueues NOTIFY the
+other agents so they do not wait for their next look. An agent claims only for handlers it has and
+whose plugin is ready (`ready`), so a job needing a CPS waits for a workstation that has one.
 """
 
 from __future__ import annotations
@@ -50,6 +59,9 @@ _MAX_ERROR_CHARS = 500
 # key stays a no-op; they are purged after this long (checked at each start).
 DONE_RETENTION = 30 * 86400
 _MAX_SLEEP = 60.0  # re-check now and then: the wall clock may jump (suspend, NTP)
+_MAX_SLEEP_SHARED = 5.0  # other agents' leases expire and NOTIFY may be missed while reconnecting
+LEASE = 30.0  # seconds a claimed job stays ours without a heartbeat
+NOTIFY_CHANNEL = "vigie_outbox"
 
 # Outcome kinds recorded by a finished handler task, applied by the next flush.
 _DONE, _RETRY, _DEAD, _RELEASE = "done", "retry", "dead", "release"
@@ -73,6 +85,7 @@ class _Handler:
     max_attempts: int
     base_delay: float
     max_delay: float
+    ready: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,10 +98,20 @@ class _Outcome:
 
 
 _CLAIM = """
-UPDATE outbox SET state = 'running', updated_at = ?
+UPDATE outbox SET state = 'running', updated_at = ?, claimed_by = ?, lease_until = ?
 WHERE id IN (
     SELECT id FROM outbox WHERE state = 'pending' AND handler = ? AND next_attempt_at <= ?
     ORDER BY next_attempt_at, id LIMIT ?)
+RETURNING id, handler, idem_key, payload, attempts, created_at, last_error
+"""
+# Shared: a due pending job, or one whose holder's lease ran out; rows another agent is claiming
+# right now are skipped, not waited for.
+_CLAIM_SHARED = """
+UPDATE outbox SET state = 'running', updated_at = ?, claimed_by = ?, lease_until = ?
+WHERE id IN (
+    SELECT id FROM outbox WHERE handler = ? AND (
+        (state = 'pending' AND next_attempt_at <= ?) OR (state = 'running' AND COALESCE(lease_until, 0) < ?))
+    ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED)
 RETURNING id, handler, idem_key, payload, attempts, created_at, last_error
 """
 _JOB_COLUMNS = "id, handler, idem_key, payload, attempts, created_at, last_error"
@@ -106,6 +129,11 @@ def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
     )
 
 
+def _renew(rows: list[tuple[float, int, str]], conn: sqlite3.Connection) -> None:
+    conn.executemany(
+        "UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'running' AND claimed_by = ?", rows)
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
@@ -120,8 +148,15 @@ class Outbox:
         on_dead: Callable[[Job], Awaitable[None] | None] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        owner: str = "local",
+        lease: float = LEASE,
     ) -> None:
         self._store = store
+        self._shared = bool(getattr(store, "shared", False))
+        self._owner = owner
+        self._lease = lease
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
         self._on_dead = on_dead
         self._clock = clock
         self._rng = rng or random.Random()
@@ -147,8 +182,13 @@ class Outbox:
         max_attempts: int = 8,
         base_delay: float = 2.0,
         max_delay: float = 600.0,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
-        """Add a job handler (signature of `hookspecs.OutboxRegister`); duplicates are refused."""
+        """Add a job handler (signature of `hookspecs.OutboxRegister`); duplicates are refused.
+
+        `ready()` (optional, sync, fast) says whether this agent can run the handler now; while it
+        is False no job of the handler is claimed here (another workstation's agent may take it).
+        """
         if not isinstance(name, str) or not name:
             raise RegistrationError(f"outbox handler name must be a non-empty string, got {name!r}")
         if name in self._handlers:
@@ -157,7 +197,7 @@ class Outbox:
             raise RegistrationError(f"outbox handler {name!r} is not callable")
         if concurrency < 1 or max_attempts < 1 or base_delay < 0 or max_delay < 0:
             raise RegistrationError(f"outbox handler {name!r}: concurrency and max_attempts >= 1, delays >= 0")
-        self._handlers[name] = _Handler(handler, concurrency, max_attempts, base_delay, max_delay)
+        self._handlers[name] = _Handler(handler, concurrency, max_attempts, base_delay, max_delay, ready)
         self._busy[name] = 0
         self._poke()
 
@@ -179,6 +219,8 @@ class Outbox:
                 (handler, key, data, now + max(0.0, delay), now, now),
             ).fetchone()
             if row is not None:
+                if self._shared:  # delivered at commit: wakes the other workstations' dispatchers
+                    conn.execute("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, handler))
                 return int(row[0]), True
             existing = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
             return int(existing[0]), False
@@ -194,10 +236,14 @@ class Outbox:
         if self._dispatcher is not None:
             return
         now = self._clock()
+        # SQLite: this process owns the file, so whatever is `running` was left by a dead process.
+        # Shared: only our own previous life's jobs; other agents' live leases are theirs.
+        mine = " AND claimed_by = ?" if self._shared else ""
         recovered = await self._store.transaction(
             lambda c: (
                 c.execute(
-                    "UPDATE outbox SET state = 'pending', updated_at = ? WHERE state = 'running'", (now,)
+                    "UPDATE outbox SET state = 'pending', updated_at = ? WHERE state = 'running'" + mine,
+                    (now, self._owner) if self._shared else (now,),
                 ).rowcount
             )
         )
@@ -220,6 +266,17 @@ class Outbox:
         self._wake.set()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="vigie-outbox")
         self._dispatcher.add_done_callback(self._dispatcher_done)
+        if self._shared:
+            self._heartbeat = asyncio.create_task(self._beat(), name="vigie-outbox-lease")
+            listen = getattr(self._store, "listen", None)
+            if listen is not None:
+                loop = asyncio.get_running_loop()
+
+                def woken(_payload: str) -> None:  # from the listener thread
+                    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                        loop.call_soon_threadsafe(self._poke)
+
+                self._unlisten = listen(NOTIFY_CHANNEL, woken)
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop claiming; give running handlers `grace` seconds, then cancel them.
@@ -231,6 +288,9 @@ class Outbox:
         self._stopping = True
         self._stop_event.set()
         self._wake.set()
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         with contextlib.suppress(Exception):  # a crashed dispatcher was logged by _dispatcher_done
             await self._dispatcher
         self._dispatcher = None
@@ -250,7 +310,7 @@ class Outbox:
         outcomes, self._finished = self._finished, []
         if outcomes:
             try:
-                dead = await self._store.transaction(lambda c: self._apply(c, outcomes, self._clock()))
+                dead = await self._store.transaction(lambda c: self._apply(c, outcomes, self._clock(), self._owner))
                 self._notify_dead(dead)
             except Exception as exc:  # the store may already be failing; the jobs will re-run
                 log.error("outbox: could not record %d outcome(s) at stop: %s", len(outcomes), type(exc).__name__)
@@ -258,6 +318,24 @@ class Outbox:
             _, late_side = await asyncio.wait(set(self._side_tasks), timeout=grace)
             for task in late_side:
                 task.cancel()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(BaseException):
+                await self._heartbeat
+            self._heartbeat = None
+
+    async def _beat(self) -> None:
+        """Keep the leases of the jobs this agent runs alive (shared outbox only)."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            ids = list(self._tasks)
+            if not ids:
+                continue
+            rows = [(self._clock() + self._lease, job_id, self._owner) for job_id in ids]
+            try:
+                await self._store.transaction(functools.partial(_renew, rows), serializable=False)
+            except Exception as exc:  # the database is away: the jobs may be taken over (idempotent)
+                log.warning("outbox: lease renewal failed (%s)", type(exc).__name__)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Return once no due job of a registered handler is pending or running.
@@ -320,6 +398,10 @@ class Outbox:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("outbox dispatcher stopped unexpectedly: %s", type(exc).__name__)
 
+    def wake(self) -> None:
+        """Look for due jobs now (e.g. a handler's `ready()` just became true)."""
+        self._poke()
+
     def _poke(self) -> None:
         self._idle.clear()
         self._wake.set()
@@ -329,13 +411,13 @@ class Outbox:
         while not self._stopping:
             self._wake.clear()
             outcomes, self._finished = self._finished, []
-            free = {n: h.concurrency - self._busy[n] for n, h in self._handlers.items()}
+            free = {n: h.concurrency - self._busy[n] for n, h in self._handlers.items() if self._can_run(h)}
             free = {n: k for n, k in free.items() if k > 0}
             now = self._clock()
             try:
                 if outcomes or free:
                     claimed, dead, next_due = await self._store.transaction(
-                        functools.partial(self._cycle, outcomes, free, now)
+                        functools.partial(self._cycle, outcomes, free, now), serializable=False
                     )
                 else:
                     claimed, dead, next_due = [], [], None
@@ -358,7 +440,8 @@ class Outbox:
                 continue
             if not self._tasks and not self._finished and not self._side_tasks:
                 self._idle.set()
-            timeout = _MAX_SLEEP if next_due is None else min(_MAX_SLEEP, max(0.0, next_due - self._clock()))
+            longest = _MAX_SLEEP_SHARED if self._shared else _MAX_SLEEP
+            timeout = longest if next_due is None else min(longest, max(0.0, next_due - self._clock()))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
@@ -367,11 +450,15 @@ class Outbox:
         self, outcomes: list[_Outcome], free: dict[str, int], now: float, conn: sqlite3.Connection
     ) -> tuple[list[Job], list[Job], float | None]:
         """One transaction on the store thread: record outcomes, then claim due jobs."""
-        dead = self._apply(conn, outcomes, now)
+        dead = self._apply(conn, outcomes, now, self._owner)
         claimed: list[Job] = []
         next_due: float | None = None
+        lease_until = now + self._lease
         for name, slots in free.items():
-            rows = conn.execute(_CLAIM, (now, name, now, slots)).fetchall()
+            if self._shared:
+                rows = conn.execute(_CLAIM_SHARED, (now, self._owner, lease_until, name, now, now, slots)).fetchall()
+            else:
+                rows = conn.execute(_CLAIM, (now, self._owner, lease_until, name, now, slots)).fetchall()
             claimed.extend(_job(r) for r in rows)
             if len(rows) < slots:  # no due job left: when is the next one? (full handlers wake us)
                 nxt = conn.execute(
@@ -384,38 +471,53 @@ class Outbox:
         return claimed, dead, next_due
 
     @staticmethod
-    def _apply(conn: sqlite3.Connection, outcomes: list[_Outcome], now: float) -> list[Job]:
-        """Write outcomes in a few `executemany`s; return the jobs that became dead."""
+    def _apply(conn: sqlite3.Connection, outcomes: list[_Outcome], now: float, owner: str) -> list[Job]:
+        """Write outcomes in a few `executemany`s; return the jobs that became dead.
+
+        Only the lease holder's outcome counts: a job taken over after our lease ran out is the new
+        holder's to record."""
         by_kind: dict[str, list[_Outcome]] = {}
         for o in outcomes:
             by_kind.setdefault(o.kind, []).append(o)
-        guard = " WHERE id = ? AND state = 'running'"
+        guard = " WHERE id = ? AND state = 'running' AND claimed_by = ?"
+        # Back to pending: nobody holds it. Done or dead: `claimed_by` keeps who ran it last.
+        free, ended = ", claimed_by = NULL, lease_until = NULL", ", lease_until = NULL"
         if done := by_kind.get(_DONE):
             conn.executemany(
                 # The payload may hold patient data and is useless once delivered: drop it now.
-                "UPDATE outbox SET state = 'done', payload = '{}', updated_at = ?" + guard,
-                [(now, o.job.id) for o in done],
+                "UPDATE outbox SET state = 'done', payload = '{}', updated_at = ?" + ended + guard,
+                [(now, o.job.id, owner) for o in done],
             )
         if release := by_kind.get(_RELEASE):
             conn.executemany(
-                "UPDATE outbox SET state = 'pending', updated_at = ?" + guard,
-                [(now, o.job.id) for o in release],
+                "UPDATE outbox SET state = 'pending', updated_at = ?" + free + guard,
+                [(now, o.job.id, owner) for o in release],
             )
         if retry := by_kind.get(_RETRY):
             conn.executemany(
                 "UPDATE outbox SET state = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?,"
-                " updated_at = ?" + guard,
-                [(o.attempts, o.next_at, o.error, now, o.job.id) for o in retry],
+                " updated_at = ?" + free + guard,
+                [(o.attempts, o.next_at, o.error, now, o.job.id, owner) for o in retry],
             )
         dead = by_kind.get(_DEAD, [])
         if dead:
             conn.executemany(
-                "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, updated_at = ?" + guard,
-                [(o.attempts, o.error, now, o.job.id) for o in dead],
+                "UPDATE outbox SET state = 'dead', attempts = ?, last_error = ?, updated_at = ?" + ended + guard,
+                [(o.attempts, o.error, now, o.job.id, owner) for o in dead],
             )
         return [replace(o.job, attempts=o.attempts, last_error=o.error) for o in dead]
 
     # -- running handlers ---------------------------------------------------------------------------
+    @staticmethod
+    def _can_run(spec: _Handler) -> bool:
+        if spec.ready is None:
+            return True
+        try:
+            return bool(spec.ready())
+        except Exception as exc:
+            log.error("outbox: ready() of a handler failed: %s", type(exc).__name__)
+            return False
+
     def _start_job(self, job: Job) -> None:
         spec = self._handlers[job.handler]
         self._busy[job.handler] += 1

@@ -44,7 +44,7 @@ OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"
 class PluginState:
     name: str
     version: str
-    source: str  # "core", "builtin", "entrypoint" or "manual"
+    source: str  # "core", "builtin", "entrypoint", "sandbox" or "manual"
     status: str = STARTING
     reason: str | None = None
     started: bool = False
@@ -80,6 +80,16 @@ class PluginHost:
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+    def add_hookspecs(self, module: Any) -> None:
+        """Add the hooks of an extension that owns them (pytest's `pytest_addhooks` idea): the sandbox adds
+        `register_sandbox_services` this way, so an agent without the sandbox does not even know it. Adding
+        the same module twice is a no-op."""
+        names = [n for n in dir(module) if hasattr(getattr(module, n), f"{hookspecs.PROJECT}_spec")]
+        if names and all(getattr(self.pm.hook, n, None) is not None and getattr(self.pm.hook, n).has_spec()
+                         for n in names):
+            return
+        self.pm.add_hookspecs(module)
 
     # -- registration ----------------------------------------------------------------------
     def register(self, plugin: Any, name: str, *, version: str | None = None, source: str = "manual") -> None:
@@ -125,15 +135,21 @@ class PluginHost:
                 if is_async and hook_name.startswith("register_"):
                     raise RegistrationError(f"plugin {name!r}: {hook_name} must be a plain `def`")
 
+    def register_references(self, refs: Mapping[str, str], disabled: Iterable[str] = (), *,
+                            source: str = "builtin") -> None:
+        """Register `name -> "module:attr"` plugins shipped with Vigie (built-in ones, the sandbox's)."""
+        disabled = set(disabled)
+        for name, ref in refs.items():
+            if name in disabled:
+                self._mark_disabled(name, __version__, source)
+                continue
+            # A broken plugin of our own is our bug: fail loudly rather than start half an agent.
+            self.register(_instantiate(_load_reference(ref)), name, source=source)
+
     def load(self, disabled: Iterable[str] = (), defaults: Mapping[str, str] | None = None) -> None:
         """Register built-in plugins, then entry-point plugins, skipping `disabled` names."""
         disabled = set(disabled)
-        for name, ref in (DEFAULT_PLUGINS if defaults is None else defaults).items():
-            if name in disabled:
-                self._mark_disabled(name, __version__, "builtin")
-                continue
-            # A broken built-in plugin is our bug: fail loudly rather than start half an agent.
-            self.register(_instantiate(_load_reference(ref)), name, source="builtin")
+        self.register_references(DEFAULT_PLUGINS if defaults is None else defaults, disabled)
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             version = ep.dist.version if ep.dist is not None else "?"
             if ep.name in disabled:
@@ -153,6 +169,21 @@ class PluginHost:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise RegistrationError(str(exc)) from exc
+
+    def load_extensions(self, group: str, disabled: Iterable[str] = ()) -> bool:
+        """Install the extensions of entry-point `group` (e.g. `vigie.sandbox`): each entry is a callable
+        `install(host, disabled)` that adds its hookspecs and registers its plugins. False when none is
+        installed (a production build ships no sandbox)."""
+        found = False
+        for ep in importlib.metadata.entry_points(group=group):
+            ep.load()(self, list(disabled))
+            found = True
+        if found:
+            try:
+                self.pm.check_pending()
+            except pluggy.PluginValidationError as exc:
+                raise RegistrationError(str(exc)) from exc
+        return found
 
     def _mark_disabled(self, name: str, version: str, source: str) -> None:
         self.states[name] = PluginState(name, version, source, status=DISABLED, reason="désactivé par la configuration")

@@ -119,12 +119,34 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# A `\uD800`..`\uDFFF` escape: JSON text may spell a lone UTF-16 surrogate, which no UTF-8 reply can carry.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def loads(text: str | bytes) -> Any:
-    """Parse one frame/body; raises `RpcError(PARSE_ERROR)` (NaN, Infinity and deep nesting too)."""
+    """Parse one frame/body; raises `RpcError(PARSE_ERROR)` (NaN, Infinity, deep nesting and lone
+    surrogates too: an id or method holding one could be neither echoed nor logged as UTF-8)."""
     try:
-        return json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+        message = json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
     except (ValueError, RecursionError, TypeError):
         raise RpcError(PARSE_ERROR, "Erreur d'analyse : JSON invalide") from None
+    if isinstance(text, bytes):
+        suspect = _SURROGATE_ESCAPE_BYTES.search(text) is not None
+    else:
+        suspect = _SURROGATE_ESCAPE.search(text) is not None
+    if suspect and not _encodable(message):
+        raise RpcError(PARSE_ERROR, "Erreur d'analyse : caractère Unicode isolé (surrogate) / lone surrogate")
+    return message
+
+
+def _encodable(value: Any) -> bool:
+    """True when `value` can be written as UTF-8 JSON (surrogate pairs were joined by the parser)."""
+    try:
+        dumps(value).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
 
 
 def dumps(message: Any) -> str:
@@ -351,7 +373,7 @@ class RpcRegistry:
         if inspect.isawaitable(result):
             result = await result
         try:
-            dumps(result)
+            dumps(result).encode("utf-8")  # a lone surrogate fails here, not later in a socket's writer
         except (TypeError, ValueError, RecursionError):
             log.error("RPC method %s returned a result that is not JSON-serialisable", method.name)
             raise RpcError(INTERNAL_ERROR, "Erreur interne") from None

@@ -2,11 +2,10 @@
 
 Every route but `/health` passes, in order: the Host check (a DNS-rebinding page reaches us with
 its own host name), the Origin check (before any websocket upgrade: a browser does not apply CORS
-to websockets), then a token. Websocket clients open a session with their first message because
-browsers cannot set headers on a websocket. docs/local-api.md is the contract.
+to websockets), then a token. docs/local-api.md is the contract.
 
-Each socket has one writer task fed by a bounded queue: events are published synchronously by
-plugins and must never wait for a slow LGC, so a socket whose queue is full is disconnected.
+This module is the routes and the server's lifecycle; one websocket's queue, writer and closing are
+`agent.ws_connection`, what its frames do (session, pairing, dispatch) is `agent.ws_session`.
 """
 
 from __future__ import annotations
@@ -15,28 +14,21 @@ import asyncio
 import errno
 import itertools
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from aiohttp import WSCloseCode, hdrs, web
 
-from agent.clients import Client, ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.config import ApiConfig
 from agent.errors import UserFacingError
 from agent.events import EventBus
 from agent.pairing import PairingBroker
 from agent.rpc import (
-    CONFLICT,
     FORBIDDEN,
-    INTERNAL_ERROR,
     INVALID_REQUEST,
     INVALID_TOKEN,
     RATE_LIMITED,
-    SESSION_NOT_OPEN,
-    Call,
-    InvalidRequest,
     RpcContext,
     RpcError,
     RpcRegistry,
@@ -44,87 +36,17 @@ from agent.rpc import (
     dumps,
     error_response,
     loads,
-    parse_call,
-    result_response,
 )
 from agent.web import web_file
+from agent.ws_connection import CLOSE_TIMEOUT, QUEUE_SIZE, Connection, TokenBucket
+from agent.ws_session import MSG_RATE_LIMITED, WsSessions, cost
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-QUEUE_SIZE = 256  # outgoing messages per socket before it counts as too slow
-MAX_IN_FLIGHT = 32  # concurrent calls per socket
-MAX_PRE_AUTH_FAILURES = 3
-AUTH_TIMEOUT = 30.0  # an unauthenticated socket that does nothing is closed (unless pairing)
 HEARTBEAT = 30.0
-CLOSE_TIMEOUT = 0.5  # the whole agent stops in < 2 s
 SHUTDOWN_TIMEOUT = 0.5
-STUCK_BUFFER = 64 * 1024  # bytes still unsent to a peer when we close: it is not reading
-CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
-
-MSG_SESSION_NOT_OPEN = "Session non ouverte : envoyez session.open"
-MSG_RATE_LIMITED = "Trop de requêtes"
-MSG_PAIRING_REFUSED = "Appairage refusé"
-MSG_BAD_TOKEN = "Jeton invalide ou révoqué"
-
-SESSION_OPEN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["token"],
-    "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 512}},
-}
-PAIRING_REQUEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["client_name"],
-    "properties": {"client_name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"}},
-}
-
-
-class TokenBucket:
-    """`rate` tokens per second up to `burst`; a call costs one token (a batch, one per element)."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self._stamp = time.monotonic()
-
-    def take(self, cost: int = 1) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if cost > self.tokens:
-            return False
-        self.tokens -= cost
-        return True
-
-
-@dataclass(frozen=True)
-class _Close:
-    code: int
-    reason: str
-
-
-@dataclass(eq=False)
-class _Connection:
-    id: int
-    ws: web.WebSocketResponse
-    origin: str | None
-    bucket: TokenBucket
-    queue: asyncio.Queue[str | _Close]
-    client: Client | None = None
-    ctx: RpcContext | None = None
-    failures: int = 0
-    closing: bool = False
-    writer: asyncio.Task[None] | None = None
-    pairing: asyncio.Task[None] | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    watchdog: asyncio.TimerHandle | None = None
-    transport: asyncio.Transport | None = None
-
-
-def _cost(message: Any) -> int:
-    return len(message) if isinstance(message, list) and message else 1
 
 
 def _bearer(header: str | None) -> str | None:
@@ -156,12 +78,13 @@ class ApiServer:
         self._allowed_origins = frozenset(config.allowed_origins)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
-        self._connections: dict[int, _Connection] = {}
+        self._connections: dict[int, Connection] = {}
         self._http_buckets: dict[tuple[int | None, str], TokenBucket] = {}
         self._ids = itertools.count(1)
         self._background: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
-        _register_session_methods(rpc)
+        self._sessions = WsSessions(rpc=rpc, clients=clients, pairing=pairing,
+                                    allowed_origins=self._allowed_origins)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -207,9 +130,9 @@ class ApiServer:
             self._unsubscribe = None
         conns = list(self._connections.values())
         for conn in conns:
-            self._cancel_tasks(conn)
+            conn.cancel_tasks()
         await asyncio.gather(
-            *(self._close_ws(c, WSCloseCode.GOING_AWAY, "arret de l'agent") for c in conns),
+            *(c.close_ws(WSCloseCode.GOING_AWAY, "arret de l'agent") for c in conns),
             return_exceptions=True,
         )
         if self._runner is not None:
@@ -221,7 +144,7 @@ class ApiServer:
     async def disconnect_client(self, client_id: int) -> int:
         """Close every socket of a (revoked) paired client; returns how many were closed."""
         conns = [c for c in self._connections.values() if c.client is not None and c.client.id == client_id]
-        tasks = [self._kill(c, CLOSE_REVOKED, "jeton revoque") for c in conns]
+        tasks = [c.kill(CLOSE_REVOKED, "jeton revoque") for c in conns]
         if tasks:
             # asyncio.wait, not gather: if the caller is one of these sockets' calls, being cancelled
             # must not cancel the closing itself.
@@ -294,7 +217,7 @@ class ApiServer:
         key = (client.id, client.name)
         bucket = self._http_buckets.setdefault(key, TokenBucket(self._config.rate_per_second,
                                                                self._config.rate_burst))
-        if not bucket.take(_cost(message)):
+        if not bucket.take(cost(message)):
             payload = answer_without_running(message, RATE_LIMITED, MSG_RATE_LIMITED)
         else:
             ctx = RpcContext(client.name, client.scopes, "http", next(self._ids))
@@ -310,237 +233,23 @@ class ApiServer:
         if not ws.can_prepare(request).ok:
             return _http_error(400, INVALID_REQUEST, "Requête invalide : websocket attendu")
         await ws.prepare(request)
-        conn = _Connection(
+        conn = Connection(
             id=next(self._ids), ws=ws, origin=request.headers.get(hdrs.ORIGIN),
             bucket=TokenBucket(self._config.rate_per_second, self._config.rate_burst),
-            queue=asyncio.Queue(self._queue_size), transport=request.transport,
+            queue=asyncio.Queue(self._queue_size), background=self._background, transport=request.transport,
         )
         self._connections[conn.id] = conn
-        conn.writer = asyncio.create_task(self._write_loop(conn))
-        conn.watchdog = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._auth_deadline, conn)
+        conn.start_writer()
         try:
-            async for msg in ws:
-                if conn.closing:
-                    continue  # a close is queued behind the pending replies; ignore what follows
-                try:
-                    if msg.type is WSMsgType.TEXT:
-                        await self._on_text(conn, msg.data)
-                    elif msg.type is WSMsgType.BINARY:
-                        self._send(conn, error_response(
-                            None, INVALID_REQUEST, "Requête invalide : trames binaires non prises en charge"))
-                        if conn.client is None:
-                            self._fail(conn)
-                    # ERROR (e.g. message too big): aiohttp has already closed the socket.
-                except Exception:
-                    log.exception("websocket %d: frame handling failed", conn.id)
-                    self._send(conn, error_response(None, INTERNAL_ERROR, "Erreur interne"))
+            await self._sessions.serve(conn)
         finally:
             if conn.watchdog is not None:
                 conn.watchdog.cancel()
             self._connections.pop(conn.id, None)
-            self._cancel_tasks(conn)
+            conn.cancel_tasks()
             if not ws.closed:
-                await self._close_ws(conn, WSCloseCode.GOING_AWAY, "")
+                await conn.close_ws(WSCloseCode.GOING_AWAY, "")
         return ws
-
-    def _cancel_tasks(self, conn: _Connection) -> None:
-        conn.closing = True
-        for task in [conn.writer, conn.pairing, *conn.tasks]:
-            if task is not None and not task.done():
-                task.cancel()
-
-    def _auth_deadline(self, conn: _Connection) -> None:
-        if conn.client is not None or conn.closing:
-            return
-        if conn.pairing is not None and not conn.pairing.done():  # waiting for the user: check later
-            conn.watchdog = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._auth_deadline, conn)
-            return
-        self._close_after(conn, CLOSE_UNAUTHORIZED, "session.open attendu")
-
-    async def _write_loop(self, conn: _Connection) -> None:
-        while True:
-            item = await conn.queue.get()
-            if isinstance(item, _Close):
-                await self._close_ws(conn, item.code, item.reason)
-                return
-            try:
-                await conn.ws.send_str(item)
-            except Exception as exc:  # peer gone: the read loop sees the close and cleans up
-                log.debug("websocket %d: send failed (%s)", conn.id, type(exc).__name__)
-                return
-
-    async def _close_ws(self, conn: _Connection, code: int, reason: str) -> None:
-        conn.closing = True
-        try:
-            await asyncio.wait_for(conn.ws.close(code=code, message=reason.encode()[:120]), CLOSE_TIMEOUT)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            # Not ours: aiohttp shares one drain waiter per connection, cancelled with the writer task.
-            log.debug("websocket %d: close interrupted", conn.id)
-        except Exception as exc:  # timeout included: aiohttp has then closed the transport itself
-            log.debug("websocket %d: close failed (%s)", conn.id, type(exc).__name__)
-        transport = conn.transport
-        if transport is not None:
-            # A closed transport flushes its buffer before it goes: with a peer that never reads, it
-            # (and the socket's handler) would live forever. Drop it, at once if the peer is stuck.
-            if transport.get_write_buffer_size() > STUCK_BUFFER:
-                transport.abort()
-            else:
-                asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
-
-    def _send(self, conn: _Connection, payload: Any) -> None:
-        if payload is not None:
-            self._enqueue(conn, dumps(payload))
-
-    def _enqueue(self, conn: _Connection, item: str | _Close) -> None:
-        if conn.writer is None or conn.writer.done():
-            return
-        try:
-            conn.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            log.warning("websocket %d: client too slow, disconnected", conn.id)
-            self._kill(conn, WSCloseCode.TRY_AGAIN_LATER, "client trop lent")
-
-    def _close_after(self, conn: _Connection, code: int, reason: str) -> None:
-        """Close once the replies already queued are sent."""
-        self._enqueue(conn, _Close(code, reason))
-        conn.closing = True
-
-    def _kill(self, conn: _Connection, code: int, reason: str) -> asyncio.Task[None]:
-        """Close now, dropping what is queued (slow consumer, revoked token)."""
-        conn.closing = True
-        if conn.writer is not None:
-            conn.writer.cancel()
-        task = asyncio.create_task(self._close_ws(conn, code, reason))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    def _fail(self, conn: _Connection) -> None:
-        conn.failures += 1
-        if conn.failures >= MAX_PRE_AUTH_FAILURES:
-            self._close_after(conn, CLOSE_UNAUTHORIZED, "session non ouverte")
-
-    async def _on_text(self, conn: _Connection, text: str) -> None:
-        parse_error: RpcError | None = None
-        message: Any = None
-        try:
-            message = loads(text)
-        except RpcError as exc:
-            parse_error = exc
-        if not conn.bucket.take(_cost(message)):
-            self._send(conn, answer_without_running(message, RATE_LIMITED, MSG_RATE_LIMITED))
-            return
-        if parse_error is not None:
-            self._send(conn, error_response(None, parse_error.code, parse_error.message))
-            if conn.client is None:
-                self._fail(conn)
-            return
-        if conn.client is None or conn.ctx is None:
-            await self._before_session(conn, message)
-            return
-        if len(conn.tasks) >= MAX_IN_FLIGHT:
-            self._send(conn, answer_without_running(message, RATE_LIMITED, MSG_RATE_LIMITED))
-            return
-        task = asyncio.create_task(self._dispatch(conn, conn.ctx, message))
-        conn.tasks.add(task)
-        task.add_done_callback(conn.tasks.discard)
-
-    async def _dispatch(self, conn: _Connection, ctx: RpcContext, message: Any) -> None:
-        try:
-            response = await self._rpc.handle(message, ctx)
-        except Exception:
-            log.exception("websocket %d: dispatch failed", conn.id)
-            response = answer_without_running(message, INTERNAL_ERROR, "Erreur interne")
-        self._send(conn, response)
-
-    # -- before authentication: session.open and pairing.request only -----------------------------
-    async def _before_session(self, conn: _Connection, message: Any) -> None:
-        if not isinstance(message, dict):
-            self._send(conn, answer_without_running(message, SESSION_NOT_OPEN, MSG_SESSION_NOT_OPEN))
-            self._fail(conn)
-            return
-        try:
-            call = parse_call(message)
-        except InvalidRequest as exc:
-            self._send(conn, error_response(exc.request_id, exc.code, exc.message))
-            self._fail(conn)
-            return
-        if call.method == "session.open":
-            await self._session_open(conn, call)
-        elif call.method == "pairing.request":
-            self._pairing_request(conn, call)
-        else:
-            self._reply_error(conn, call, SESSION_NOT_OPEN, MSG_SESSION_NOT_OPEN)
-            self._fail(conn)
-
-    def _reply_error(self, conn: _Connection, call: Call, code: int, message: str, data: Any = None) -> None:
-        if not call.notification:
-            self._send(conn, error_response(call.id, code, message, data))
-
-    def _reply(self, conn: _Connection, call: Call, result: Any) -> None:
-        if not call.notification:
-            self._send(conn, result_response(call.id, result))
-
-    def _open_session(self, conn: _Connection, client: Client) -> None:
-        conn.client = client
-        conn.ctx = RpcContext(client.name, client.scopes, "ws", conn.id)
-
-    async def _session_open(self, conn: _Connection, call: Call) -> None:
-        if conn.pairing is not None and not conn.pairing.done():
-            self._reply_error(conn, call, CONFLICT, "Appairage en cours : attendez sa réponse")
-            return
-        try:
-            self._rpc.validate("session.open", call.params)
-        except RpcError as exc:
-            self._reply_error(conn, call, exc.code, exc.message, exc.data)
-            self._fail(conn)
-            return
-        client = await self._clients.authenticate(call.params["token"])
-        if conn.closing:
-            return
-        if client is None:
-            self._reply_error(conn, call, INVALID_TOKEN, MSG_BAD_TOKEN)
-            self._close_after(conn, CLOSE_UNAUTHORIZED, "jeton invalide")
-            return
-        self._open_session(conn, client)
-        self._reply(conn, call, {"client": client.name, "scopes": sorted(client.scopes)})
-
-    def _pairing_request(self, conn: _Connection, call: Call) -> None:
-        if conn.pairing is not None and not conn.pairing.done():
-            self._reply_error(conn, call, CONFLICT, "Appairage déjà en cours")
-            return
-        if conn.origin is not None and conn.origin not in self._allowed_origins:
-            self._reply_error(conn, call, FORBIDDEN, "Origine non autorisée")  # refused before upgrade
-            return
-        try:
-            self._rpc.validate("pairing.request", call.params)
-        except RpcError as exc:
-            self._reply_error(conn, call, exc.code, exc.message, exc.data)
-            self._fail(conn)
-            return
-        conn.pairing = asyncio.create_task(self._pair(conn, call, call.params["client_name"].strip()))
-
-    async def _pair(self, conn: _Connection, call: Call, client_name: str) -> None:
-        try:
-            accepted = await self._pairing.request(client_name, conn.origin)
-            if not accepted:
-                self._reply_error(conn, call, FORBIDDEN, MSG_PAIRING_REFUSED)
-                return
-            token = await self._clients.issue(client_name, conn.origin)
-            client = await self._clients.authenticate(token)
-        except Exception:
-            log.exception("websocket %d: pairing failed", conn.id)
-            self._reply_error(conn, call, INTERNAL_ERROR, "Erreur interne")
-            return
-        if client is None or conn.closing:
-            if client is not None and client.id is not None:  # the token can no longer be delivered
-                await self._clients.revoke(client.id)
-            return
-        self._open_session(conn, client)
-        self._reply(conn, call, {"token": token, "client": client.name, "scopes": sorted(client.scopes)})
 
     # -- events --------------------------------------------------------------------------------------
     def _on_event(self, name: str, params: Any) -> None:
@@ -551,7 +260,7 @@ class ApiServer:
             return
         for conn in list(self._connections.values()):
             if conn.client is not None and not conn.closing:
-                self._enqueue(conn, text)
+                conn.enqueue(text)
 
 
 API_SERVER = web.AppKey("api_server", ApiServer)
@@ -563,22 +272,6 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 
 def _http_error(status: int, code: int, message: str) -> web.Response:
     return _json(error_response(None, code, message), status)
-
-
-def _register_session_methods(rpc: RpcRegistry) -> None:
-    """`session.open` and `pairing.request` are answered by the server before authentication; once
-    a session is open (or over HTTP, authenticated by header) they only say so."""
-
-    async def already_open(params: dict[str, Any], ctx: RpcContext) -> Any:
-        raise UserFacingError("Session déjà ouverte", code=CONFLICT)
-
-    methods = (
-        ("session.open", SESSION_OPEN_SCHEMA, "First websocket message: authenticate with a token."),
-        ("pairing.request", PAIRING_REQUEST_SCHEMA, "First websocket message: ask the user for a token."),
-    )
-    for name, schema, description in methods:
-        if name not in rpc:
-            rpc.register(name, already_open, params=schema, description=description)
 
 
 __all__ = ["API_SERVER", "ApiServer", "TokenBucket"]

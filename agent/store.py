@@ -67,6 +67,15 @@ CORE_MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX outbox_due ON outbox (state, handler, next_attempt_at);
         """,
     ),
+    # Leases: which workstation runs a job and until when it is presumed alive (the shared outbox).
+    Migration(
+        "agent",
+        2,
+        """
+        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox ADD COLUMN lease_until REAL;
+        """,
+    ),
 )
 
 
@@ -103,11 +112,17 @@ def _create_private_file(path: Path) -> None:
 class Store:
     """The agent's SQLite database, reached from asyncio through one worker thread."""
 
+    dialect = "sqlite"
+    shared = False  # one agent owns the file (the PostgreSQL back-end is shared by the practice)
+
     def __init__(self, path: Path | str, *, fsync: bool = False) -> None:
         self.path = Path(path)
         self.fsync = fsync
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+
+    def describe(self) -> str:
+        return str(self.path)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self, migrations: MigrationRegistry | None = None) -> list[tuple[str, int]]:
@@ -157,11 +172,14 @@ class Store:
             raise RuntimeError("store is not open")
         return self._conn
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in one transaction on the store thread; rolled back if it raises."""
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T], *, serializable: bool = True) -> T:
+        """Run `fn(conn)` in one transaction on the store thread; rolled back if it raises.
+
+        `serializable` matters to the shared back-end only: SQLite has one writer at a time anyway.
+        """
         return await self.run(self.transaction_sync, fn)
 
-    def transaction_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def transaction_sync(self, fn: Callable[[sqlite3.Connection], T], *, serializable: bool = True) -> T:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -203,7 +221,7 @@ class Store:
             # executescript would COMMIT implicitly; run statements one by one inside our BEGIN.
             def apply(c: sqlite3.Connection, m: Migration = m) -> None:
                 if isinstance(m.step, str):
-                    for statement in _split_sql(m.step):
+                    for statement in split_sql(m.step):
                         c.execute(statement)
                 else:
                     m.step(c)
@@ -229,7 +247,7 @@ class Store:
         )
 
 
-def _split_sql(script: str) -> list[str]:
+def split_sql(script: str) -> list[str]:
     """Split a migration script on `;` at statement ends (sqlite3.complete_statement aware)."""
     statements, buf = [], ""
     for line in script.splitlines(keepends=True):
@@ -241,3 +259,18 @@ def _split_sql(script: str) -> list[str]:
     if buf.strip():
         statements.append(buf.strip())
     return statements
+
+
+StoreBackend = Any  # `Store` (SQLite) or `agent.store_pg.PostgresStore`: the same methods
+
+
+def make_store(url: str | None, path: Path | str, *, fsync: bool = False, pool_size: int = 4) -> StoreBackend:
+    """The store the configuration names: PostgreSQL for `[store] url = "postgresql://…"` (the practice
+    shares it), else the embedded SQLite file at `path` (one workstation, the default)."""
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("store url must start with postgresql://")
+        from agent.store_pg import PostgresStore  # psycopg is imported only by practices that use it
+
+        return PostgresStore(url, pool_size=pool_size)
+    return Store(path, fsync=fsync)

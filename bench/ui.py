@@ -74,7 +74,7 @@ def _rss_kib(pid: int) -> float:
 async def _popup(options: BenchOptions, display: str, workdir: Path) -> tuple[list[Row], dict[str, Any]]:
     sandbox = await start_insi_sandbox()
     settings = sandbox.plugin_settings()
-    SecretStore().set(PASSPHRASE_SECRET, settings.pop("pkcs12_passphrase_sandbox"))
+    SecretStore().set(PASSPHRASE_SECRET, sandbox.secrets()[PASSPHRASE_SECRET])
     config = config_from_dict({
         "api": {"port": 0, "tokens": ["bench-token-0123456789abcdef"]},
         "store": {"path": str(workdir / "vigie.sqlite3")}, "log": {"dir": str(workdir / "logs")},

@@ -1,10 +1,14 @@
 """`vigie run --sandbox`: local stand-ins of the national services, a demo LGC page, and an agent
 wired to them, so a newcomer needs nothing else.
 
-The supervisor starts every stand-in plugins register (`register_sandbox_services`) on free loopback
-ports, writes a throwaway profile (config, store, logs, a test token) and runs the agent as a child
-process against it, exactly as it runs in a practice. API settings from `--config`/`--port` are kept;
-the sandbox only adds its endpoints, its demo origin, its token and test data. Ctrl-C stops it all.
+The supervisor starts every stand-in the sandbox's plugins register (`register_sandbox_services`,
+sandbox/plugins.py) on free loopback ports, writes a throwaway profile (config, store, logs, a test token)
+and runs the agent as a child process against it (`sandbox/child.py`: the product agent plus the sandbox's
+plugins), exactly as it runs in a practice. The profile is the agent's *effective* configuration:
+`--config`, then every `VIGIE_*` override, then `--port`; the sandbox only adds its endpoints, its demo
+origin, its token and test data, and the child gets no `VIGIE_*` variable that could make it differ.
+The banner is printed once the agent answering on that port has proved it is this child (`sandbox.info`:
+its pid and the profile's nonce, over the token only this profile holds). Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,11 +34,12 @@ from typing import Any
 import tomli_w
 
 from agent.client import sandbox_pointer_path
-from agent.config import Config, config_to_dict, load_config
+from agent.config import ENV_PREFIX, Config, config_from_env, config_to_dict, load_config
 from agent.errors import RegistrationError
 from agent.hookcall import call_registration
 from agent.plugins import PluginHost
 from sandbox.demo.server import start_demo_page
+from sandbox.plugins import install_all
 from sandbox.signals import stop_on_signals
 
 CHILD_START_TIMEOUT = 20.0
@@ -48,6 +54,7 @@ class SandboxService:
     stop: Callable[[], Awaitable[None]]
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     origins: list[str] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)  # name -> value, for the agent's keyring
 
 
 async def start_services(host: PluginHost) -> list[SandboxService]:
@@ -79,10 +86,12 @@ async def stop_services(services: list[SandboxService]) -> None:
 
 
 def build_profile(base: Config, profile_dir: Path, services: list[SandboxService], port: int | None,
-                  token: str) -> Config:
+                  token: str, nonce: str | None = None) -> Config:
     """The sandbox configuration: `base` with the sandbox's additions (never removing what was given)."""
     config = base
     config.sandbox = True
+    if nonce is not None:
+        config.plugins.setdefault("sandbox", {})["nonce"] = nonce
     if port is not None:
         config.api.port = port
     config.api.tokens = [*config.api.tokens, token]
@@ -101,53 +110,106 @@ def build_profile(base: Config, profile_dir: Path, services: list[SandboxService
     return config
 
 
-def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+def effective_config(config_path: Path | None, port: int | None, environ: dict[str, str] | None = None) -> Config:
+    """What the agent would run with: `--config` (else the defaults), every `VIGIE_*` override, `--port`."""
+    env = dict(os.environ if environ is None else environ)
+    config = load_config(config_path, env) if config_path is not None else config_from_env(env)
+    if port is not None:
+        config.api.port = port
+    return config
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_taken_message(port: int) -> str:
+    """French, and says how to choose another port (a free one, found now)."""
+    other = next((p for p in range(port + 1, min(port + 50, 65535)) if port_free(p)), None)
+    example = str(other) if other is not None else "N"
+    return (f"Le port {port} de l'API locale est déjà utilisé (un autre agent Vigie ou bac à sable ?).\n"
+            f"Choisissez-en un autre : « vigie run --sandbox --port {example} » "
+            f"(ou {ENV_PREFIX}API_PORT={example} make run).")
+
+
+def child_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: no `VIGIE_*` override (they are in the profile already), a throwaway keyring."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if not k.startswith(ENV_PREFIX)}
+    # Throwaway secrets: the sandbox never writes into the practitioner's real keyring.
+    env["PYTHON_KEYRING_BACKEND"] = "agent.secrets.MemoryKeyring"
+    return env
+
+
+def is_own_child(url: str, token: str, pid: int, nonce: str) -> bool:
+    """True when the agent answering at `url` is the child `pid` started on this profile (`sandbox.info`)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "sandbox.info", "params": {}}).encode()
+    req = urllib.request.Request(f"{url}/rpc", data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=1.0) as resp:
+            result = json.load(resp).get("result") or {}
+    except (OSError, ValueError):  # not up yet, another agent (401: not our token), not ready (-32004)
+        return False
+    return bool(result.get("pid") == pid and result.get("nonce") == nonce)
+
+
+def _wait_own_child(url: str, token: str, proc: subprocess.Popen[bytes], nonce: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1.0) as resp:
-                if json.load(resp).get("status") == "ok":
-                    return True
-        except (OSError, ValueError):
-            time.sleep(0.05)
+        if is_own_child(url, token, proc.pid, nonce):
+            return True
+        time.sleep(0.05)
     return False
 
 
 async def run_sandbox(config_path: Path | None, port: int | None, headless: bool) -> int:
-    base = load_config(config_path) if config_path is not None else Config()
+    base = effective_config(config_path, port)
+    api_port = base.api.port
+    if api_port and not port_free(api_port):
+        print(port_taken_message(api_port), file=sys.stderr)
+        return 1
     host = PluginHost()
-    host.load(base.disabled_plugins)
+    install_all(host, base.disabled_plugins)
     profile_dir = Path(tempfile.mkdtemp(prefix="vigie-sandbox-"))
     os.chmod(profile_dir, 0o700)
-    services = await start_services(host)
-    demo = await start_demo_page(api_port=port or base.api.port)
-    services.append(demo)
-    token = secrets.token_urlsafe(24)
-    config = build_profile(base, profile_dir, services, port, token)
-    profile = profile_dir / "config.toml"
-    profile.write_text(tomli_w.dumps(config_to_dict(config)), encoding="utf-8")
-    os.chmod(profile, 0o600)
-
-    env = dict(os.environ)
-    # Throwaway secrets: the sandbox never writes into the practitioner's real keyring.
-    env["PYTHON_KEYRING_BACKEND"] = "agent.secrets.MemoryKeyring"
-    cmd = [sys.executable, "-m", "agent.cli", "run", "--config", str(profile)]
-    if headless:
-        cmd.append("--headless")
-    proc = subprocess.Popen(cmd, env=env)  # noqa: ASYNC220 (returns at once; waits run in an executor)
-    api_url = f"http://127.0.0.1:{config.api.port}"
-    pointer = sandbox_pointer_path()
-    stop = stop_on_signals()
+    services: list[SandboxService] = []
+    proc: subprocess.Popen[bytes] | None = None
+    pointer: Path | None = None
     loop = asyncio.get_running_loop()
     try:
-        ready = await loop.run_in_executor(None, _wait_health, api_url, proc, CHILD_START_TIMEOUT)
+        services = await start_services(host)
+        demo = await start_demo_page(api_port=api_port)
+        services.append(demo)
+        token, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
+        config = build_profile(base, profile_dir, services, None, token, nonce)
+        profile = profile_dir / "config.toml"
+        _write_private(profile, tomli_w.dumps(config_to_dict(config)))
+        secrets_file = profile_dir / "secrets.json"  # read then deleted by the child (sandbox/child.py)
+        _write_private(secrets_file, json.dumps({k: v for s in services for k, v in s.secrets.items()}))
+        cmd = [sys.executable, "-m", "sandbox.child", "--config", str(profile), "--secrets", str(secrets_file)]
+        if headless:
+            cmd.append("--headless")
+        proc = subprocess.Popen(cmd, env=child_env())  # noqa: ASYNC220 (returns at once; waits run in an executor)
+        api_url = f"http://127.0.0.1:{config.api.port}"
+        stop = stop_on_signals()
+        ready = await loop.run_in_executor(None, _wait_own_child, api_url, token, proc, nonce, CHILD_START_TIMEOUT)
         if not ready:
-            print("L'agent du bac à sable n'a pas démarré (voir les messages ci-dessus).", file=sys.stderr)
+            if proc.poll() is not None and not port_free(config.api.port):
+                print(port_taken_message(config.api.port), file=sys.stderr)
+            else:
+                print("L'agent du bac à sable n'a pas démarré (voir les messages ci-dessus).", file=sys.stderr)
             return 1
+        pointer = sandbox_pointer_path(config.api.port)
         pointer.parent.mkdir(parents=True, exist_ok=True)
-        pointer.write_text(json.dumps({"pid": os.getpid(), "config": str(profile), "api_url": api_url}))
+        pointer.write_text(json.dumps({"pid": os.getpid(), "port": config.api.port, "config": str(profile),
+                                       "api_url": api_url}), encoding="utf-8")
         print(
             "\nVigie — bac à sable prêt (services nationaux simulés, données de test)\n"
             f"  API locale           : {api_url}  (ws : {api_url.replace('http', 'ws')}/ws)\n"
@@ -164,13 +226,21 @@ async def run_sandbox(config_path: Path | None, port: int | None, headless: bool
         stopper.cancel()
         return 0 if stop.is_set() else (proc.returncode or 0)
     finally:
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
                 await loop.run_in_executor(None, proc.wait, 5)
             except subprocess.TimeoutExpired:
                 proc.kill()
         await stop_services(services)
-        with contextlib.suppress(OSError):
-            pointer.unlink()
+        if pointer is not None:
+            with contextlib.suppress(OSError):
+                pointer.unlink()
         shutil.rmtree(profile_dir, ignore_errors=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """0600 from creation: the profile holds a token, the secrets file a passphrase."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)

@@ -14,6 +14,7 @@ import keyring
 import pytest
 
 from agent.config import Config, config_from_dict
+from agent.plugins import PluginHost
 from agent.secrets import MemoryKeyring
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ TEST_TOKEN = "test-token-0123456789abcdef"
 
 # Card fixtures (private pcscd, virtual card slots, SoftHSM2 CPS token), defined once for every directory
 # so their session scope really is one per test process.
-pytest_plugins = ["tests.cardkit"]
+pytest_plugins = ["tests.cardkit", "tests.pgkit"]
 
 CARDS_ROOT = pytest.StashKey[Path]()
 
@@ -91,6 +92,15 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def sandbox_host() -> PluginHost:
+    """A plugin host with the sandbox's plugins and hooks installed, as the sandbox's agent has them."""
+    from sandbox.plugins import install
+
+    host = PluginHost()
+    install(host)
+    return host
 
 
 def subprocess_env(home: Path | None = None) -> dict[str, str]:

@@ -10,13 +10,18 @@ from agent import hookspecs
 from agent.app import Agent
 from agent.config import Config
 from agent.rpc import documented_methods
+from sandbox import hookspecs as sandbox_hookspecs
+from tests.conftest import sandbox_host
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
+SPEC_MODULES = (hookspecs, sandbox_hookspecs)  # the host's hooks, and the sandbox's own (added by it)
+
+
 def hookspec_names() -> set[str]:
     return {
-        name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        name for module in SPEC_MODULES for name, fn in inspect.getmembers(module, inspect.isfunction)
         if hasattr(fn, f"{hookspecs.PROJECT}_spec")
     }
 
@@ -28,6 +33,7 @@ def documented_hooks() -> set[str]:
 def test_docs_every_hook_is_documented() -> None:
     specs = hookspec_names()
     assert "register_rpc_methods" in specs and "pairing_policy" in specs  # the parser sees the specs
+    assert "register_sandbox_services" in specs
     missing = specs - documented_hooks()
     assert not missing, f"hooks missing from docs/plugin_hooks.md: {sorted(missing)}"
 
@@ -38,7 +44,7 @@ def test_docs_no_documented_hook_that_does_not_exist() -> None:
 
 def test_docs_every_hookspec_is_typed_and_documented_in_code() -> None:
     for name in hookspec_names():
-        fn = getattr(hookspecs, name)
+        fn = getattr(hookspecs, name, None) or getattr(sandbox_hookspecs, name)
         assert fn.__doc__, name
         assert "return" in fn.__annotations__, name
 
@@ -54,3 +60,17 @@ async def test_docs_every_registered_rpc_method_is_in_local_api_md(agent_config:
     assert "agent.info" in registered
     missing = registered - documented_methods(DOCS / "local-api.md")
     assert not missing, f"methods missing from docs/local-api.md: {sorted(missing)}"
+
+
+async def test_docs_every_sandbox_rpc_method_is_in_local_api_md(agent_config: Config) -> None:
+    # The sandbox's agent: the built-in plugins plus the sandbox's (sandbox/plugins.py).
+    agent = Agent(agent_config, host=sandbox_host())
+    await agent.start()
+    try:
+        sandbox_methods = {n for n in agent.rpc.names() if n.startswith("sandbox.")}
+    finally:
+        await agent.stop()
+    assert {"sandbox.card_insert", "sandbox.info", "sandbox.eprescription_mode"} <= sandbox_methods
+    missing = sandbox_methods - documented_methods(DOCS / "local-api.md")
+    assert not missing, f"methods missing from docs/local-api.md: {sorted(missing)}"
+

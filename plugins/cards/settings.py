@@ -24,7 +24,6 @@ class CardSettings:
     pin_timeout: float = 120.0
     pcsc_socket: str | None = None  # a private pcscd (sandbox): sets PCSCLITE_CSOCK_NAME
     softhsm2_conf: str | None = None  # sandbox/tests: SoftHSM2 plays the CPS token (sets SOFTHSM2_CONF)
-    vpcd_port: int = 0x8C7B  # where the sandbox's virtual cards plug in (vsmartcard's default)
 
 
 def _str(key: str, value: Any) -> str:
@@ -54,11 +53,11 @@ def parse_settings(raw: dict[str, Any], *, sandbox: bool = False) -> CardSetting
             except ValueError:
                 raise ConfigError("plugins.cards.auth_key_id", "hexadécimal attendu (ex. 0220)",
                                   "hex expected") from None
-        elif key in ("pin_timeout", "vpcd_port"):
+        elif key == "pin_timeout":
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"plugins.cards.{key}", "un nombre positif est attendu",
                                   "a positive number is expected")
-            setattr(s, key, float(value) if key == "pin_timeout" else int(value))
+            s.pin_timeout = float(value)
         else:
             raise ConfigError(f"plugins.cards.{key}", "clé inconnue", "unknown key")
     try:

@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import PluginNotReady, UserFacingError
+from agent.errors import PluginNotReady
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
-from agent.rpc import INVALID_PARAMS
 from plugins.eprescription import repository
 from plugins.eprescription.scan import KIND, ScanParser
 from plugins.eprescription.service import EprescriptionService
@@ -21,7 +20,6 @@ from plugins.eprescription.settings import DEFAULT_PATTERN, parse_settings
 if TYPE_CHECKING:
     from agent.app import Agent
     from agent.rpc import RpcContext
-    from sandbox.supervisor import SandboxService
 
 # The ordonnance is health data: masked wherever a trace would show it (hook and RPC debug logs).
 declare_personal_fields({"prescription", "patient", "items", "comments", "signature_png", "pdf", "patient_ins"})
@@ -35,7 +33,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "prescription": {"type": "object"},
             "print": {"type": "boolean"},
             "printer": {"type": ["string", "null"], "maxLength": 128},
-            "sandbox_mode": {"enum": ["ok", "ko", "timeout", None]},
         },
     },
     "prescription.print": {"type": "object", "required": ["prescription_id"], "additionalProperties": False,
@@ -77,11 +74,8 @@ class EprescriptionPlugin:
         register("prescription.get", self.get, params=SCHEMAS["prescription.get"])
 
     async def create(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        mode = params.get("sandbox_mode")
-        if mode and not (self.agent and self.agent.config.sandbox):
-            raise UserFacingError("« sandbox_mode » n'est accepté qu'en mode bac à sable.", code=INVALID_PARAMS)
-        return await self._service().create(params["prescription"], sandbox_mode=mode,
-                                            print_now=bool(params.get("print")), printer=params.get("printer"))
+        return await self._service().create(params["prescription"], print_now=bool(params.get("print")),
+                                            printer=params.get("printer"))
 
     async def print(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self._service().print(params["prescription_id"], params.get("printer"))
@@ -113,17 +107,6 @@ class EprescriptionPlugin:
 
         register("prescription render", "produire une ordonnance PDF depuis un fichier JSON (-o sortie.pdf)",
                  configure, run)
-
-    @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.eprescription.server import start_eprescription_sandbox
-
-            # HTTPS like the real service; 300 ms: a realistic answer time, visible in the demo.
-            sandbox = await start_eprescription_sandbox(latency=0.3, tls=True)
-            return sandbox.as_service()
-
-        register("eprescription", start)
 
     @hookimpl
     async def startup(self, agent: Agent) -> None:

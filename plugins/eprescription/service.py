@@ -88,7 +88,7 @@ class EprescriptionService:
                 "last": last.as_dict() if last is not None else None}
 
     # -- create -----------------------------------------------------------------------------
-    async def create(self, raw: dict[str, Any], *, sandbox_mode: str | None = None, print_now: bool = False,
+    async def create(self, raw: dict[str, Any], *, print_now: bool = False,
                      printer: str | None = None) -> dict[str, Any]:
         raw = dict(raw)
         raw.setdefault("page_size", self.settings.page_size)
@@ -103,7 +103,7 @@ class EprescriptionService:
                                                                         "message": "Identité inconnue."}]})
         ins = ins_answer if isinstance(ins_answer, dict) else None
         prescription_id = uuid.uuid4().hex
-        answer = await self._ask(build_request(prescription, prescription_id, ins), sandbox_mode)
+        answer = await self._ask(build_request(prescription, prescription_id, ins))
         code = (TwoDCode(answer.identifier, answer.qr_payload or answer.identifier)
                 if answer.state is AnswerState.OK and answer.identifier else None)
         pdf = await asyncio.to_thread(_render, prescription, code)
@@ -126,12 +126,12 @@ class EprescriptionService:
         result["pdf"] = base64.b64encode(pdf).decode("ascii")
         return result
 
-    async def _ask(self, request: dict[str, Any], sandbox_mode: str | None) -> TeleserviceAnswer:
+    async def _ask(self, request: dict[str, Any]) -> TeleserviceAnswer:
         """The téléservice, bounded twice: by its client's timeout and, whatever the client does, here."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout + 0.5):
-                answer = await self.teleservice.register(request, sandbox_mode=sandbox_mode)
+                answer = await self.teleservice.register(request)
         except TimeoutError:
             answer = TeleserviceAnswer(AnswerState.TIMEOUT, elapsed_ms=(time.perf_counter() - started) * 1000,
                                        reason=f"Le téléservice e-prescription n'a pas répondu : {FALLBACK}.")

@@ -26,7 +26,6 @@ import aiohttp
 
 log = logging.getLogger(__name__)
 
-SANDBOX_MODE_HEADER = "X-Vigie-Sandbox-Mode"  # sandbox only: force ok | ko | timeout for one request
 MAX_ID_CHARS = 64
 
 
@@ -54,7 +53,7 @@ class TeleserviceAnswer:
 class Teleservice(Protocol):
     """Registers a prescription; never raises for a service problem (returns a non-OK answer)."""
 
-    async def register(self, request: dict[str, Any], *, sandbox_mode: str | None = None) -> TeleserviceAnswer: ...
+    async def register(self, request: dict[str, Any]) -> TeleserviceAnswer: ...
 
     async def close(self) -> None: ...
 
@@ -66,7 +65,7 @@ class DisabledTeleservice:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
-    async def register(self, request: dict[str, Any], *, sandbox_mode: str | None = None) -> TeleserviceAnswer:
+    async def register(self, request: dict[str, Any]) -> TeleserviceAnswer:
         return TeleserviceAnswer(AnswerState.DISABLED, reason=f"{self.reason} : {FALLBACK}.")
 
     async def close(self) -> None:
@@ -99,16 +98,15 @@ class HttpTeleservice:
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
-    async def register(self, request: dict[str, Any], *, sandbox_mode: str | None = None) -> TeleserviceAnswer:
+    async def register(self, request: dict[str, Any]) -> TeleserviceAnswer:
         started = time.perf_counter()
-        headers = {SANDBOX_MODE_HEADER: sandbox_mode} if sandbox_mode else {}
 
         def elapsed() -> float:
             return (time.perf_counter() - started) * 1000
 
         try:
             async with asyncio.timeout(self.timeout):
-                async with self._client().post(f"{self.url}/prescriptions", json=request, headers=headers) as resp:
+                async with self._client().post(f"{self.url}/prescriptions", json=request) as resp:
                     status = resp.status
                     try:
                         body: Any = await resp.json(content_type=None)

@@ -12,58 +12,19 @@ from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.ins import repository
+from plugins.ins.schemas import SCHEMAS
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
 CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concurrencies are lower
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.rpc import RpcContext
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
-    from sandbox.supervisor import SandboxService
 
 declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins"})
-
-_TRAITS = {
-    "type": "object",
-    "required": ["birth_name", "first_names", "birth_date", "sex"],
-    "properties": {
-        "birth_name": {"type": "string", "minLength": 1, "maxLength": 100},
-        "first_names": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 200},
-                                  {"type": "array", "minItems": 1, "maxItems": 10,
-                                   "items": {"type": "string", "minLength": 1, "maxLength": 100}}]},
-        "birth_date": {"type": "string", "maxLength": 10},
-        "sex": {"type": "string", "maxLength": 1},
-        "birth_place": {"type": ["string", "null"], "maxLength": 5},
-        "used_name": {"type": ["string", "null"], "maxLength": 100},
-        "used_first_name": {"type": ["string", "null"], "maxLength": 100},
-    },
-    "additionalProperties": False,
-}
-_ID = {"type": "string", "minLength": 1, "maxLength": 64}
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "identity.submit": {"type": "object", "required": ["traits"], "additionalProperties": False,
-                        "properties": {"local_id": {"type": ["string", "null"], "maxLength": 128}, "traits": _TRAITS}},
-    "identity.get": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
-                     "properties": {"identity_id": _ID}},
-    "identity.view": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
-                      "properties": {"identity_id": _ID}},
-    "identity.qualify": {
-        "type": "object", "required": ["identity_id", "method"], "additionalProperties": False,
-        "properties": {"identity_id": _ID, "method": {"enum": ["document", "attestation"]},
-                       "document_type": {"type": ["string", "null"], "maxLength": 64}},
-    },
-    "identity.audit": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
-                       "properties": {"identity_id": _ID}},
-    "identity.batch": {
-        "type": "object", "required": ["patients"], "additionalProperties": False,
-        "properties": {"patients": {"type": "array", "minItems": 1, "maxItems": 2000, "items": {
-            "type": "object", "required": ["traits"], "additionalProperties": False,
-            "properties": {"local_id": {"type": ["string", "null"], "maxLength": 128}, "traits": _TRAITS}}}},
-    },
-}
 
 
 class InsPlugin:
@@ -71,7 +32,7 @@ class InsPlugin:
 
     def __init__(self) -> None:
         self.service: InsService | None = None
-        self._agent: Agent | None = None
+        self._context: PluginContext | None = None
 
     def _service(self) -> InsService:
         if self.service is None:  # the host refuses calls before startup; this is a safety net
@@ -156,18 +117,7 @@ class InsPlugin:
         register(BATCH_TRAY_LABEL, self._tray_batch)
 
     async def _tray_batch(self) -> dict[str, Any]:
-        service = self._service()
-        path = service.settings.batch_file
-        if path is None:
-            raise UserFacingError("Aucun fichier des patients du jour : renseignez [plugins.ins] batch_file "
-                                  "(export CSV de l'agenda).")
-        from plugins.ins.cli import read_patients
-
-        try:
-            patients = await asyncio.to_thread(read_patients, path)
-        except OSError as exc:
-            raise UserFacingError(f"Fichier des patients du jour illisible : {path}") from exc
-        return await service.batch(patients)
+        return await self._service().batch_from_file()
 
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:
@@ -176,47 +126,38 @@ class InsPlugin:
         register("ins", "INS : lot du début de journée (vigie ins batch FICHIER.csv)", configure_batch, run_batch)
 
     @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.insi.server import start_insi_sandbox
-
-            sandbox = await start_insi_sandbox()
-            return sandbox.as_service()
-
-        register("insi", start)
-
-    @hookimpl
     async def acting_user_changed(self, user: ActingUser) -> None:
+        context = self._context
         if self.service is None:
             # CPS mode waits for the card: retry the start as soon as one is read.
-            if self._agent is not None and self._agent.card_signer is not None:
-                self._agent.retry_plugin_soon("ins")
+            if context is not None and context.acting.card_signer is not None:
+                context.retry_soon()
         elif self.service.client is not None:
             self.service.client.forget_assertion()
-            if self._agent is not None and self._agent.card_signer is not None:
+            if context is not None and context.acting.card_signer is not None:
                 await self.service.resume_waiting_lookups()  # the lookups that waited for a card
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
-        self._agent = agent
-        settings = parse_settings(agent.config.plugin_settings("ins"))
+    async def startup(self, context: PluginContext) -> None:
+        self._context = context
+        settings = parse_settings(dict(context.settings))
         u = settings.user
         if u.kind != "unknown" or u.name:  # shown in agent.info while no card is in
-            agent.set_default_acting_user(ActingUser(kind="configured", name=u.name or None,
-                                                     national_id=u.national_id, profession=u.profession))
+            context.acting.set_default(ActingUser(kind="configured", name=u.name or None,
+                                                  national_id=u.national_id, profession=u.profession))
         if not settings.configured:
             raise PluginNotReady("INSi non configuré : renseignez [plugins.ins] url, idam et ca_files")
         # lxml, signxml and cryptography take a few hundred ms to import: not on the event loop, which is
         # already answering the local API.
         module = await asyncio.to_thread(importlib.import_module, "plugins.ins.service")
-        service: InsService = module.InsService(agent=agent, settings=settings)
+        service: InsService = module.InsService(
+            store=context.store, outbox=context.outbox, emitter=context.emitter, secrets=context.secrets,
+            acting=context.acting, settings=settings)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
         self.service = service
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         if self.service is not None:
             await self.service.close()
             self.service = None
-
-

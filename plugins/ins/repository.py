@@ -232,7 +232,8 @@ def finish_batch_item(conn: sqlite3.Connection, batch_id: str, position: int) ->
 
 def batch_progress(conn: sqlite3.Connection, batch_id: str) -> tuple[int, int]:
     row = conn.execute(
-        "SELECT COUNT(*), SUM(state != 'pending') FROM ins_batch_items WHERE batch_id = ?", (batch_id,)
+        "SELECT COUNT(*), SUM(CASE WHEN state != 'pending' THEN 1 ELSE 0 END) FROM ins_batch_items"
+        " WHERE batch_id = ?", (batch_id,)
     ).fetchone()
     return int(row[1] or 0), int(row[0])
 

@@ -1,8 +1,7 @@
 """`[plugins.ins]` configuration, validated with messages naming the key.
 
-Secrets are not here: the PKCS#12 passphrase is read from the keyring (`ins.pkcs12_passphrase`).
-Only a sandbox profile may carry its throwaway passphrase (`pkcs12_passphrase_sandbox`), which the
-plugin moves into the (in-memory) keyring at startup.
+Secrets are not here: the PKCS#12 passphrase is read from the keyring (`ins.pkcs12_passphrase`), in the
+sandbox too (its supervisor seeds the sandbox agent's throwaway keyring).
 """
 
 from __future__ import annotations
@@ -71,8 +70,6 @@ class InsSettings:
     batch_file: Path | None = None
     user: UserSettings = field(default_factory=UserSettings)
     ps: PsSettings = field(default_factory=PsSettings)
-    sandbox_passphrase: str | None = None
-    sandbox_signer: dict[str, str] = field(default_factory=dict)
 
     @property
     def configured(self) -> bool:
@@ -142,10 +139,6 @@ def parse_settings(raw: dict[str, Any]) -> InsSettings:
             s.user = UserSettings(**user)
         elif key == "ps":
             s.ps = PsSettings(**_table(key, value, PsSettings.__dataclass_fields__))
-        elif key == "pkcs12_passphrase_sandbox":
-            s.sandbox_passphrase = _expect(key, value, str, "une chaîne", "a string")
-        elif key == "sandbox_signer":
-            s.sandbox_signer = dict(_expect(key, value, dict, "une table", "a table"))
         elif key == "pkcs12_passphrase":
             raise ConfigError("plugins.ins.pkcs12_passphrase", "les secrets vont dans le trousseau (keyring), pas "
                               "dans la configuration", "secrets belong in the keyring, not in the configuration")

@@ -14,7 +14,7 @@ from plugins.mss.service import JOB_DELIVER, JOB_DOCUMENT, MssService, Ports
 from plugins.mss.settings import parse_settings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from agent.documents import ValidatedDocument
     from agent.outbox import Job
     from agent.rpc import RpcContext
@@ -137,14 +137,14 @@ class MssPlugin:
                                                "reason": self.unconfigured}}})
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
-        settings = parse_settings(agent.config.plugin_settings("mss"))
+    async def startup(self, context: PluginContext) -> None:
+        settings = parse_settings(dict(context.settings))
         if settings.missing:
             # Not configured: the plugin runs idle (documents are not mailed) rather than degraded, since a
             # degraded consumer would hold every validated document back, the DMP feed included.
             self.unconfigured = settings.missing
             return
-        ports = Ports(store=agent.store, outbox=agent.outbox, events=agent.events, secret=agent.secrets.get,
+        ports = Ports(store=context.store, outbox=context.outbox, events=context.emitter, secret=context.secrets.get,
                       qualified_ins=_qualified_ins)
         service = MssService(ports, settings)
         try:
@@ -156,7 +156,7 @@ class MssPlugin:
         self.service = service
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self, context: PluginContext) -> None:
         if self.service is not None:
             await self.service.close()
             self.service = None

@@ -27,14 +27,14 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from agent.context import OutboxPort
 from agent.documents import ValidatedDocument
 from agent.errors import PermanentJobError, UserFacingError
-from agent.events import EventBus
-from agent.outbox import Job, Outbox
+from agent.outbox import Job
 from agent.rpc import NOT_FOUND
 from agent.store import Store
 from plugins.mss import clinical, incoming, message, recipients
@@ -54,13 +54,17 @@ EVENT_UPDATED = "mss.message.updated"
 EVENT_RECEIVED = "mss.message.received"
 
 
+class EventPort(Protocol):
+    def publish(self, name: str, params: Mapping[str, Any] | None = None) -> None: ...
+
+
 @dataclass(frozen=True)
 class Ports:
     """What the service needs from the host (and nothing more)."""
 
     store: Store
-    outbox: Outbox
-    events: EventBus
+    outbox: OutboxPort
+    events: EventPort
     secret: Callable[[str], str | None]
     qualified_ins: Callable[[sqlite3.Connection, str], dict[str, str] | None | bool]
 

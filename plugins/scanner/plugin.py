@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from agent.app import Agent
     from agent.rpc import RpcContext
     from plugins.scanner.service import ScanService
-    from sandbox.supervisor import SandboxService
 
 # A scan's raw bytes and parsed content are a patient's identity: masked in hook traces and structured logs.
 declare_personal_fields({"data", "data_base64", "content"})
@@ -94,43 +93,13 @@ class ScannerPlugin:
         register("scanner", lambda: {"services": {"scanner": self.service.status() if self.service else
                                                   {"state": "non démarré"}}})
 
-    # -- CLI, sandbox, tray -------------------------------------------------------------------------
+    # -- CLI ------------------------------------------------------------------------------------------
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:
         from plugins.scanner import cli
 
         register("scan", "décoder le Datamatrix INS d'une image ou d'un PDF (vigie scan FICHIER)",
                  cli.configure_scan, cli.run_scan)
-        register("sandbox scan", "simuler une douchette : vigie sandbox scan ins ADRTROIS",
-                 cli.configure_sandbox_scan, cli.run_sandbox_scan)
-
-    @hookimpl
-    def register_sandbox_services(self, register: Any) -> None:
-        async def start() -> SandboxService:
-            from sandbox.scanner.emulator import start_scanner_emulator
-
-            emulator = await start_scanner_emulator()
-            return emulator.as_service()
-
-        register("scanner", start)
-
-    @hookimpl
-    def register_tray_items(self, register: Any) -> None:
-        register("Scanner un Datamatrix INS de test", self._tray_test_scan, section="sandbox")
-
-    async def _tray_test_scan(self) -> None:
-        from sandbox.scanner.emulator import EmulatorError, send_to_emulator
-
-        service = self._service()
-        url = service.agent.config.services.get("scanner")
-        if not url:
-            raise UserFacingError("Émulateur de douchette absent : lancez « vigie run --sandbox ».")
-        try:
-            await send_to_emulator(url, identity="ADRTROIS", via="serial")
-        except EmulatorError as exc:  # said to the user in French, not "the action failed, see the log"
-            raise UserFacingError(f"Émulateur de douchette : {exc}") from exc
-        except (OSError, TimeoutError) as exc:
-            raise UserFacingError("Émulateur de douchette injoignable : relancez « vigie run --sandbox ».") from exc
 
     # -- lifecycle ------------------------------------------------------------------------------------
     @hookimpl

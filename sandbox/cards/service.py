@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.cards.pcscd import PrivatePcscd, private_pcscd_supported
+from sandbox.cards.plugin import DEFAULT_VPCD_PORT, SETTINGS
 from sandbox.cards.softhsm import SoftToken, create_cps_token, softhsm_missing
 from sandbox.insi.pki import generate_sandbox_pki
-
-DEFAULT_VPCD_PORT = 0x8C7B
 
 
 async def start_card_sandbox() -> Any:
     from sandbox.supervisor import SandboxService
 
-    settings: dict[str, Any] = {"vitale_reader": "apdu"}
+    settings: dict[str, Any] = {"vitale_reader": "apdu"}  # [plugins.cards]
+    port = DEFAULT_VPCD_PORT
     root = Path(tempfile.mkdtemp(prefix="vigie-cards-"))
     daemon: PrivatePcscd | None = None
     try:
@@ -37,9 +37,8 @@ async def start_card_sandbox() -> Any:
         if private_pcscd_supported() is None:
             daemon = PrivatePcscd(root / "pcscd")
             await asyncio.to_thread(daemon.start)
-            settings.update(pcsc_socket=str(daemon.socket_path), vpcd_port=daemon.port)
-        else:
-            settings["vpcd_port"] = DEFAULT_VPCD_PORT
+            settings["pcsc_socket"] = str(daemon.socket_path)
+            port = daemon.port
     except BaseException:  # a failed start leaves no token store or directory behind
         await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
         raise
@@ -49,8 +48,8 @@ async def start_card_sandbox() -> Any:
             await asyncio.to_thread(daemon.stop)
         await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
 
-    return SandboxService(name="pcsc", endpoints={"pcsc": f"vpcd://127.0.0.1:{settings['vpcd_port']}"},
-                          stop=stop, plugin_settings={"cards": settings})
+    return SandboxService(name="pcsc", endpoints={"pcsc": f"vpcd://127.0.0.1:{port}"},
+                          stop=stop, plugin_settings={"cards": settings, SETTINGS: {"vpcd_port": port}})
 
 
 def _cps_token(root: Path) -> SoftToken:

@@ -4,11 +4,12 @@
     GET  /admin/state          mode, latency, counters and issued identifiers (no patient data)
     POST /admin/mode           {"mode": "ok" | "ko" | "timeout", "latency": seconds} (the "config")
 
-The mode applies to every request unless the request carries `X-Vigie-Sandbox-Mode` (per request).
-OK returns a fresh identifier (`EP-` + 16 Crockford base-32 characters, the same for the same
-`request_id`); KO a 422 with a code and a French message; timeout holds the request without answering
-(until `hold` seconds or the server stops), so the client's own timeout is what ends it. Malformed
-bodies get a 400 KO. Patient data in the bodies is never logged nor kept.
+The mode applies to every request until changed (the demo sets it through `sandbox.eprescription_mode`,
+sandbox/eprescription/plugin.py: the product client sends nothing sandbox-specific). OK returns a fresh
+identifier (`EP-` + 16 Crockford base-32 characters, the same for the same `request_id`); KO a 422 with
+a code and a French message; timeout holds the request without answering (until `hold` seconds or the
+server stops), so the client's own timeout is what ends it. Malformed bodies get a 400 KO. Patient
+data in the bodies is never logged nor kept.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("ok", "ko", "timeout")
-MODE_HEADER = "X-Vigie-Sandbox-Mode"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_PREFIX = "EP-"
 ID_LENGTH = 16
@@ -110,14 +110,12 @@ class EprescriptionSandbox:
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
 
+        own = {"admin_url": f"{self.url}/admin", **({"ca_file": str(self.ca_file)} if self.ca_file else {})}
         return SandboxService(name="eprescription", endpoints={"eprescription": self.url}, stop=self.stop,
-                              plugin_settings={"eprescription": self.plugin_settings()})
+                              plugin_settings={"eprescription": self.plugin_settings(), "sandbox-eprescription": own})
 
     async def _register(self, request: web.Request) -> web.Response:
-        mode = request.headers.get(MODE_HEADER, self.state.mode)
-        if mode not in MODES:
-            return web.json_response({"code": "EP-400", "message": f"mode de bac à sable inconnu : {mode}"},
-                                     status=400)
+        mode = self.state.mode
         try:
             body = await request.json()
         except ValueError:

@@ -165,21 +165,32 @@ class InsiSandbox:
             "auth": "mtls",
             "ca_files": [str(p) for p in pki.ca_files],
             "pkcs12_path": str(pki.client_p12),
-            "pkcs12_passphrase_sandbox": pki.client_passphrase,
             "idam": self.idam,
             "emitter": pki.client_emitter,
             "user": {"kind": "ps", "name": SANDBOX_USER_NAME, "national_id": pki.ps_national_id,
                      "profession": SANDBOX_PROFESSION},
             "ps": {"national_id": pki.ps_national_id, "billing_id": SANDBOX_BILLING_ID,
                    "activity_sector": SANDBOX_ACTIVITY_SECTOR, "specialty_code": SANDBOX_SPECIALTY},
-            "sandbox_signer": {"key": str(pki.ps_key), "cert": str(pki.ps_cert)},
         }
+
+    def secrets(self) -> dict[str, str]:
+        """What the agent reads from its keyring: the client certificate's (throwaway) passphrase."""
+        from plugins.ins.settings import PASSPHRASE_SECRET
+
+        return {PASSPHRASE_SECRET: self.pki.client_passphrase}
+
+    def sandbox_settings(self) -> dict[str, Any]:
+        """`[plugins.sandbox-insi]` (sandbox/insi/plugin.py): the test PS's key, the CPS of CPS mode (`cps`)."""
+        return {"signer": {"key": str(self.pki.ps_key), "cert": str(self.pki.ps_cert)}, "cps": False,
+                "user": {"name": SANDBOX_USER_NAME, "national_id": self.pki.ps_national_id,
+                         "profession": SANDBOX_PROFESSION}}
 
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
 
         return SandboxService(name="insi", endpoints={"insi": self.url}, stop=self.stop,
-                              plugin_settings={"ins": self.plugin_settings()})
+                              plugin_settings={"ins": self.plugin_settings(), "sandbox-insi": self.sandbox_settings()},
+                              secrets=self.secrets())
 
     async def stop(self) -> None:
         """Stop serving (held requests are released at once) and delete a PKI directory it created."""

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from agent.admin import register_admin_methods
-from agent.clients import ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.config import ApiConfig
 from agent.errors import UserFacingError
 from agent.events import EventBus

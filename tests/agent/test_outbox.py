@@ -14,14 +14,18 @@ import pytest
 
 from agent.errors import PermanentJobError, RegistrationError, RetryJobLater
 from agent.outbox import DONE_RETENTION, Job, Outbox
-from agent.store import Store
+from agent.store import Store, make_store
 
 WAIT = 10.0  # upper bound for every wait; tests finish far sooner
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path / "agent.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Every outbox test runs on both back-ends: the embedded SQLite file and the practice's PostgreSQL."""
+    if request.param == "postgresql":
+        s: Any = make_store(request.getfixturevalue("pg_url"), tmp_path / "unused.db")
+    else:
+        s = Store(tmp_path / "agent.db")
     await s.open()
     yield s
     await s.close()

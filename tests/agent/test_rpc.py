@@ -257,7 +257,7 @@ def test_documented_methods_parses_headings(tmp_path: Any) -> None:
 def test_documented_methods_cover_every_host_method() -> None:
     """Every method the host registers (server, admin, agent.info) has its heading in the docs."""
     from agent.admin import register_admin_methods
-    from agent.clients import ClientRegistry
+    from agent.client_registry import ClientRegistry
     from agent.config import ApiConfig
     from agent.events import EventBus
     from agent.pairing import PairingBroker

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from agent.clients import ClientRegistry
+from agent.client_registry import ClientRegistry
 from agent.pairing import PairingBroker, PairingRequest
 from agent.rpc import (
     CONFLICT,
@@ -29,8 +29,8 @@ from agent.rpc import (
     RATE_LIMITED,
     SESSION_NOT_OPEN,
 )
-from agent.server import TokenBucket
 from agent.store import Store
+from agent.ws_connection import TokenBucket
 from tests.agent.api_fixtures import (
     FOREIGN_ORIGIN,
     ORIGIN,

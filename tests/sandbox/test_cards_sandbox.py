@@ -27,7 +27,7 @@ async def test_card_sandbox_runs_its_own_pcscd_and_a_bench_plugs_cards_into_it()
         slots = subprocess.run(["softhsm2-util", "--show-slots"], capture_output=True, text=True, timeout=10,
                                env={**os.environ, "SOFTHSM2_CONF": settings["softhsm2_conf"]}).stdout
         assert f"Label:            {settings['pkcs11_token_label']}" in slots
-        bench = CardBench(settings["vpcd_port"])
+        bench = CardBench(service.plugin_settings["sandbox-cards"]["vpcd_port"])  # the bench plugin's own setting
         assert bench.insert("vitale", "ADRTROIS") == 0  # vpcd accepted the card's connection
         assert bench.insert("unknown") == 1
         with pytest.raises(BenchError, match="déjà une carte"):

@@ -25,17 +25,22 @@ __all__ = ["browser", "sandbox"]
 pytestmark = pytest.mark.slow
 
 
-async def _create(session: aiohttp.ClientSession, api: str, params: dict[str, Any]) -> dict[str, Any]:
+async def _call(session: aiohttp.ClientSession, api: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
     for call_id in range(1, 100):  # /health answers before the plugins have started: -32004 until then
         async with session.post(f"{api}/rpc", headers={"Authorization": f"Bearer {MY_TOKEN}"},
-                                json={"jsonrpc": "2.0", "id": call_id, "method": "prescription.create",
-                                      "params": params}) as resp:
+                                json={"jsonrpc": "2.0", "id": call_id, "method": method, "params": params}) as resp:
             answer = await resp.json()
         if "result" in answer:
             return dict(answer["result"])
         assert answer["error"]["code"] == -32004, answer
         await asyncio.sleep(0.2)
-    raise AssertionError("e-prescription plugin never became ready")
+    raise AssertionError(f"{method}: plugin never became ready")
+
+
+async def _create(session: aiohttp.ClientSession, api: str, params: dict[str, Any], mode: str) -> dict[str, Any]:
+    # The stand-in's answer is set on the stand-in (sandbox.eprescription_mode), not in prescription.create.
+    assert (await _call(session, api, "sandbox.eprescription_mode", {"mode": mode}))["mode"] == mode
+    return await _call(session, api, "prescription.create", params)
 
 
 async def test_eprescription_sandbox_run_create_demo_script_and_cli(sandbox: dict[str, Any], tmp_path: Path) -> None:
@@ -44,10 +49,11 @@ async def test_eprescription_sandbox_run_create_demo_script_and_cli(sandbox: dic
     assert found, sandbox["banner"]
     ordonnance = json.loads((DATA / "ordonnance.json").read_text(encoding="utf-8"))
     async with aiohttp.ClientSession() as session:
-        ok = await _create(session, api, {"prescription": ordonnance, "sandbox_mode": "ok"})
+        ok = await _create(session, api, {"prescription": ordonnance}, "ok")
         assert ok["code_present"] is True and ok["identifier"].startswith("EP-")
-        ko = await _create(session, api, {"prescription": ordonnance, "sandbox_mode": "ko"})
+        ko = await _create(session, api, {"prescription": ordonnance}, "ko")
         assert ko["code_present"] is False and ko["teleservice"]["state"] == "ko"
+        await _call(session, api, "sandbox.eprescription_mode", {"mode": "ok"})  # for the CLI below
         async with session.get(f"{sandbox['demo']}static/prescription.js") as resp:
             assert resp.status == 200 and "Rédiger une ordonnance" in await resp.text()
         async with session.get(sandbox["demo"]) as resp:

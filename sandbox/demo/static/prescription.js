@@ -49,7 +49,9 @@
       try { prescription = JSON.parse(text.value); } catch (e) { result.textContent = "JSON invalide : " + e.message; return; }
       go.disabled = true;
       try {
-        const r = await call("prescription.create", {prescription, sandbox_mode: mode.value, print: print.checked});
+        // The stand-in's answer is chosen on the stand-in itself: prescription.create is the product's, unchanged.
+        await call("sandbox.eprescription_mode", {mode: mode.value});
+        const r = await call("prescription.create", {prescription, print: print.checked});
         result.innerHTML = "";
         result.appendChild(el("p", {class: "state " + (r.code_present ? "ok" : "wait")}, r.code_present
           ? `Ordonnance numérique ${r.identifier} (QR code imprimé)`

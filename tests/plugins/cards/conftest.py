@@ -15,6 +15,7 @@ from sandbox.cards.pcscd import READERS, PrivatePcscd
 from sandbox.cards.softhsm import SoftToken
 from sandbox.insi.server import InsiSandbox
 from tests.cardkit import TEST_PIN
+from tests.conftest import sandbox_host
 from tests.plugins.ins.conftest import ins_config, insi_sandbox, lgc_for, wait_until  # noqa: F401 (fixtures)
 
 
@@ -80,8 +81,10 @@ async def card_agent(tmp_path: Path, insi_sandbox: InsiSandbox, pcscd: PrivatePc
         config = ins_config(tmp_path, insi_sandbox, **ins)
         config.sandbox = sandbox_mode
         config.plugins["cards"] = {"vitale_reader": "apdu", "pkcs11_module": str(cps_token.module),
-                                   "pkcs11_token_label": cps_token.label, "vpcd_port": pcscd.port, **(cards or {})}
-        agent = Agent(config)
+                                   "pkcs11_token_label": cps_token.label, **(cards or {})}
+        config.plugins["sandbox-cards"] = {"vpcd_port": pcscd.port}
+        # The sandbox's plugins (the card bench) only in the sandbox's agent, as `vigie run --sandbox` has them.
+        agent = Agent(config, host=sandbox_host() if sandbox_mode else None)
         recorder = Recorder()
         agent.plugins.register(recorder, "recorder")
         await agent.start()

@@ -12,6 +12,8 @@ import pytest
 import tomli_w
 
 from agent.config import config_to_dict
+from agent.errors import UserFacingError
+from agent.rpc import METHOD_NOT_FOUND
 from sandbox.cards.pcscd import READERS, PrivatePcscd
 from sandbox.cards.personalities import GARBAGE_ATR, InertCard, VitaleCardPersonality
 from sandbox.cards.softhsm import SoftToken
@@ -194,7 +196,15 @@ async def test_cards_bench_refused_outside_the_sandbox(card_agent: AgentFactory,
     agent, _ = await card_agent()
     lgc: Lgc = await lgc_for(agent)
     answer = await lgc.call("sandbox.card_insert", {"kind": "cps"})
-    assert "--sandbox" in answer["error"]["message"]
+    assert answer["error"]["code"] == METHOD_NOT_FOUND  # a production agent has no bench at all
+    # The bench plugin itself, were it registered in an agent not started as a sandbox, refuses too.
+    from sandbox.cards.plugin import CardsSandboxPlugin
+
+    bench = CardsSandboxPlugin()
+    bench.startup(agent.context_for("sandbox-cards"))  # context.sandbox is False here
+    with pytest.raises(UserFacingError) as refused:
+        await bench.insert({"kind": "cps"})
+    assert "--sandbox" in refused.value.message
 
 
 async def test_cards_vitale_atr_without_the_application_is_unknown(card_agent: AgentFactory, lgc_for: Any,

@@ -88,11 +88,11 @@ async def test_eprescription_e2e_fallback_has_no_2d_code_and_still_shares(
         ep_sandbox: EprescriptionSandbox, settings: dict[str, Any], mode: str | None, state: str,
         reason: str) -> None:
     consumer = Consumer()
-    agent = await make_agent(extra={"dmp_stand_in": consumer}, sandbox_mode=True, **settings)
+    agent = await make_agent(extra={"dmp_stand_in": consumer}, **settings)
     lgc: Lgc = await lgc_for(agent)
     params: dict[str, Any] = {"prescription": ordonnance}
     if mode:
-        params["sandbox_mode"] = mode
+        ep_sandbox.state.mode = mode  # the stand-in's own setting (its admin endpoint's), not a client option
     result = await lgc.result("prescription.create", params)
     assert result["code_present"] is False and result["identifier"] is None
     assert result["teleservice"]["state"] == state
@@ -168,7 +168,7 @@ async def test_eprescription_e2e_invalid_prescription_refused_with_fields(make_a
         {"field": "prescriber.rpps", "message": "Le numéro RPPS est erroné (clé de contrôle invalide)."}]
     assert (await agent.store.fetchone("SELECT COUNT(*) FROM eprescription_documents"))[0] == 0
     answer = await lgc.call("prescription.create", {"prescription": ordonnance, "sandbox_mode": "ko"})
-    assert answer["error"]["code"] == INVALID_PARAMS  # sandbox_mode outside the sandbox
+    assert answer["error"]["code"] == INVALID_PARAMS  # no sandbox parameter in the product's method
 
 
 def _fake_lp(bin_dir: Path, spool: Path, *, fail: bool = False) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.eprescription.server import EprescriptionSandbox
 from tests.plugins.eprescription.conftest import AgentFactory, Lgc, wait_until
 from tests.plugins.eprescription.test_plugin_e2e import Consumer, _fake_lp
 from tests.plugins.ins.test_privacy import debug_log, log_text
@@ -22,11 +23,12 @@ PERSONAL = ("Leroy", "LEROY", "Claire", "Martin", "MARTIN", "1984-06-15", "28406
 
 async def test_privacy_eprescription_cycle_logs_no_patient_data(
         debug_log: Path, caplog: pytest.LogCaptureFixture, make_agent: AgentFactory, lgc_for: Any,
-        ordonnance: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        ordonnance: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        ep_sandbox: EprescriptionSandbox) -> None:
     _fake_lp(tmp_path / "bin", tmp_path / "spool", fail=True)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     consumer = Consumer(failures=1)
-    agent = await make_agent(extra={"dmp_stand_in": consumer}, sandbox_mode=True, timeout=0.3)
+    agent = await make_agent(extra={"dmp_stand_in": consumer}, timeout=0.3)
     now = time.time()
     await agent.store.execute(
         "INSERT INTO ins_identities (id, source, status, traits, traits_key, ins_matricule, ins_key, ins_oid,"
@@ -35,8 +37,8 @@ async def test_privacy_eprescription_cycle_logs_no_patient_data(
     ordonnance["patient"]["identity_id"] = "id-qual"
     lgc: Lgc = await lgc_for(agent)
     for mode in ("ok", "ko", "timeout"):
-        result = await lgc.result("prescription.create", {"prescription": ordonnance, "sandbox_mode": mode,
-                                                          "print": True})
+        ep_sandbox.state.mode = mode  # the stand-in's own setting (its admin endpoint's)
+        result = await lgc.result("prescription.create", {"prescription": ordonnance, "print": True})
         assert result["patient_ins_qualified"] is True and result["print"]["state"] == "failed"
     bad = dict(ordonnance, items=[dict(ordonnance["items"][0], posology=None)])
     assert (await lgc.call("prescription.create", {"prescription": bad}))["error"]["code"] == -32602

@@ -33,18 +33,24 @@ async def test_teleservice_ok_returns_identifier_idempotent_on_request_id(ep_san
     assert ep_sandbox.state.counts["ok"] == 3
 
 
-async def test_teleservice_ko_by_config_and_per_request(ep_sandbox: EprescriptionSandbox,
-                                                        ordonnance: dict[str, Any]) -> None:
+async def _set_mode(sandbox: EprescriptionSandbox, mode: str) -> None:
+    """The stand-in's own admin endpoint: the product client sends nothing sandbox-specific."""
+    async with aiohttp.ClientSession() as s, s.post(f"{sandbox.url}/admin/mode", json={"mode": mode}) as r:
+        assert r.status == 200
+
+
+async def test_teleservice_ko_by_config_and_back_to_ok(ep_sandbox: EprescriptionSandbox,
+                                                       ordonnance: dict[str, Any]) -> None:
     client = HttpTeleservice(ep_sandbox.url, timeout=2.0)
     try:
-        per_request = await client.register(_request(ordonnance), sandbox_mode="ko")
-        async with aiohttp.ClientSession() as s, s.post(f"{ep_sandbox.url}/admin/mode", json={"mode": "ko"}) as r:
-            assert r.status == 200
+        await _set_mode(ep_sandbox, "ko")
         by_config = await client.register(_request(ordonnance, "req-by-config"))
-        forced_ok = await client.register(_request(ordonnance, "req-forced-ok"), sandbox_mode="ok")
+        again = await client.register(_request(ordonnance))
+        await _set_mode(ep_sandbox, "ok")
+        forced_ok = await client.register(_request(ordonnance, "req-forced-ok"))
     finally:
         await client.close()
-    for answer in (per_request, by_config):
+    for answer in (again, by_config):
         assert answer.state is AnswerState.KO and answer.identifier is None
         assert answer.error_code == "EP-REJ-01"
         assert answer.reason is not None and "a refusé la prescription (EP-REJ-01" in answer.reason
@@ -55,7 +61,8 @@ async def test_teleservice_ko_by_config_and_per_request(ep_sandbox: Eprescriptio
 async def test_teleservice_no_answer_is_a_timeout(ep_sandbox: EprescriptionSandbox, ordonnance: dict[str, Any]) -> None:
     client = HttpTeleservice(ep_sandbox.url, timeout=0.3)
     try:
-        answer = await client.register(_request(ordonnance), sandbox_mode="timeout")
+        await _set_mode(ep_sandbox, "timeout")
+        answer = await client.register(_request(ordonnance))
     finally:
         await client.close()
     assert answer.state is AnswerState.TIMEOUT and answer.identifier is None

@@ -18,7 +18,7 @@ from agent.secrets import SecretStore
 from plugins.ins.settings import PASSPHRASE_SECRET
 from sandbox.insi.pki import SandboxPki, generate_sandbox_pki
 from sandbox.insi.server import InsiSandbox, start_insi_sandbox
-from tests.conftest import TEST_TOKEN
+from tests.conftest import TEST_TOKEN, sandbox_host
 
 DOMINIQUE = {"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F", "birth_date": "1997-02-26"}
 
@@ -37,9 +37,8 @@ async def insi_sandbox(insi_pki: SandboxPki) -> AsyncIterator[InsiSandbox]:
 
 def ins_config(tmp_path: Path, sandbox: InsiSandbox, **ins: Any) -> Config:
     settings = sandbox.plugin_settings()
-    passphrase = settings.pop("pkcs12_passphrase_sandbox")
     # The passphrase goes where a real one lives: the keyring (the in-memory backend in tests).
-    SecretStore().set(PASSPHRASE_SECRET, passphrase)
+    SecretStore().set(PASSPHRASE_SECRET, sandbox.secrets()[PASSPHRASE_SECRET])
     settings.update(ins)
     return config_from_dict({
         "api": {"port": 0, "tokens": [TEST_TOKEN], "allowed_origins": ["http://lgc.test"]},
@@ -58,9 +57,13 @@ async def make_agent(tmp_path: Path, insi_sandbox: InsiSandbox) -> AsyncIterator
     agents: list[Agent] = []
 
     async def make(*, sandbox_mode: bool = False, wait: bool = True, **ins: Any) -> Agent:
+        """`sandbox_mode`: the agent `vigie run --sandbox` runs, with the sandbox's plugins (sandbox/)."""
         config = ins_config(tmp_path, insi_sandbox, **ins)
         config.sandbox = sandbox_mode
-        agent = Agent(config)
+        if sandbox_mode:
+            # CPS mode: the stand-in's plugin plugs its software key in as the CPS card.
+            config.plugins["sandbox-insi"] = {**insi_sandbox.sandbox_settings(), "cps": ins.get("auth") == "cps"}
+        agent = Agent(config, host=sandbox_host() if sandbox_mode else None)
         await agent.start()
         agents.append(agent)
         if wait:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import tomli_w
 
 from agent.app import Agent
 from agent.config import config_to_dict
-from plugins.ins.service import _RateLimiter
+from plugins.ins.lookups import _RateLimiter
 from sandbox.insi.identities import synthetic_identities
 from sandbox.insi.server import InsiSandbox
 from tests.conftest import REPO, free_port, subprocess_env
@@ -60,7 +61,7 @@ async def test_batch_rate_limiter_spaces_calls(monkeypatch: Any) -> None:
     async def fake_sleep(delay: float) -> None:
         slept.append(delay)
 
-    monkeypatch.setattr("plugins.ins.service.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("plugins.ins.lookups.asyncio.sleep", fake_sleep)
     limiter = _RateLimiter(20.0, clock=lambda: now[0])
     for _ in range(4):  # four workers asking at the same instant
         await limiter.wait()
@@ -123,13 +124,16 @@ def test_batch_cli_sends_the_csv_to_the_running_agent(tmp_path: Path, insi_sandb
     config = ins_config(tmp_path, insi_sandbox)
     data = config_to_dict(config)
     data["api"]["port"] = free_port()
-    passphrase = insi_sandbox.plugin_settings()["pkcs12_passphrase_sandbox"]
-    data["plugins"]["ins"]["pkcs12_passphrase_sandbox"] = passphrase
-    data["sandbox"] = True  # the passphrase reaches the subprocess's in-memory keyring this way
+    data["sandbox"] = True
     config_file = tmp_path / "vigie.toml"
     config_file.write_text(tomli_w.dumps(data), encoding="utf-8")
+    # The passphrase reaches the subprocess's in-memory keyring as in `vigie run --sandbox`: the sandbox's agent
+    # process (sandbox/child.py) seeds it from a secrets file, then deletes the file.
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text(json.dumps(insi_sandbox.secrets()), encoding="utf-8")
     env = subprocess_env(tmp_path / "home")
-    agent = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--headless", "--config", str(config_file)],
+    agent = subprocess.Popen([sys.executable, "-m", "sandbox.child", "--headless", "--config", str(config_file),
+                              "--secrets", str(secrets_file)],
                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -143,6 +147,7 @@ def test_batch_cli_sends_the_csv_to_the_running_agent(tmp_path: Path, insi_sandb
         assert answer.returncode == 0, (answer.stdout, answer.stderr)
         assert "2 patient(s), 2 interrogation(s) INSi" in answer.stdout
         assert "ligne 4" in answer.stderr
+        assert not secrets_file.exists()  # read once into the keyring, then deleted
     finally:
         agent.terminate()
         agent.wait(10)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent.errors import ConfigError
-from plugins.ins.settings import PRESETS, InsSettings, PsSettings, UserSettings, parse_settings
+from plugins.ins.settings import PASSPHRASE_SECRET, PRESETS, InsSettings, PsSettings, UserSettings, parse_settings
 from sandbox.insi.server import InsiSandbox
 
 
@@ -72,7 +72,6 @@ def test_parse_settings_every_key() -> None:
         "user": {"kind": "cpe_nominative", "name": "Mme Durand", "national_id": "00B123", "profession": "secrétaire"},
         "ps": {"national_id": "810001234567", "billing_id": "991234567", "activity_sector": "SA01",
                "specialty_code": "SM54"},
-        "pkcs12_passphrase_sandbox": "throwaway", "sandbox_signer": {"key": "k.pem", "cert": "c.pem"},
     })
     assert s == InsSettings(
         url="https://insi.example/lps", auth="cps", ca_files=[Path("/etc/ca1.pem"), Path("ca2.pem")],
@@ -83,7 +82,6 @@ def test_parse_settings_every_key() -> None:
         user=UserSettings(kind="cpe_nominative", name="Mme Durand", national_id="00B123", profession="secrétaire"),
         ps=PsSettings(national_id="810001234567", billing_id="991234567", activity_sector="SA01",
                       specialty_code="SM54"),
-        sandbox_passphrase="throwaway", sandbox_signer={"key": "k.pem", "cert": "c.pem"},
     )
     assert isinstance(s.connect_timeout, float) and isinstance(s.max_attempts, int)
 
@@ -106,8 +104,7 @@ CODES = ("une liste de codes", "a list of codes")
         ("max_attempts", 2.0, INTEGER), ("max_attempts", True, INTEGER), ("lookup_concurrency", "4", INTEGER),
         ("batch_concurrency", 8.5, INTEGER),
         ("documents", "passport", CODES), ("documents", ["passport", 2], CODES),
-        ("user", "ps", TABLE), ("ps", ["x"], TABLE), ("sandbox_signer", "k.pem", TABLE),
-        ("pkcs12_passphrase_sandbox", 1234, STRING),
+        ("user", "ps", TABLE), ("ps", ["x"], TABLE),
     ],
 )
 def test_parse_settings_type_errors_name_the_key(key: str, value: Any, expected: tuple[str, str]) -> None:
@@ -241,4 +238,12 @@ def test_parse_settings_documents_subset_keeps_the_configured_codes() -> None:
 
 async def test_parse_settings_accepts_what_the_sandbox_gives(insi_sandbox: InsiSandbox) -> None:
     s = parse_settings(insi_sandbox.plugin_settings())
-    assert s.configured and s.user.kind == "ps" and s.ps.national_id and s.sandbox_passphrase
+    assert s.configured and s.user.kind == "ps" and s.ps.national_id and insi_sandbox.secrets()[PASSPHRASE_SECRET]
+
+
+@pytest.mark.parametrize(("key", "value"), [("pkcs12_passphrase_sandbox", "throwaway"),
+                                            ("sandbox_signer", {"key": "k.pem", "cert": "c.pem"})])
+def test_parse_settings_has_no_sandbox_keys(key: str, value: Any) -> None:
+    # The sandbox gives its passphrase through the keyring and its CPS key through the card port (sandbox/insi).
+    error = refused({key: value})
+    assert (error.key, error.message_fr) == (f"plugins.ins.{key}", "clé inconnue")

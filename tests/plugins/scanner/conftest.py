@@ -15,6 +15,7 @@ from agent.hookspecs import hookimpl
 from agent.plugins import PluginHost
 from plugins.scanner.plugin import ScannerPlugin
 from sandbox.scanner.emulator import ScannerEmulator, start_scanner_emulator
+from tests.conftest import sandbox_host
 from tests.plugins.ins.conftest import (  # noqa: F401 (fixtures)
     Lgc,
     ins_config,
@@ -52,10 +53,12 @@ async def scanner_agent(agent_config: Config, tmp_path: Path) -> AsyncIterator[A
     agents: list[Agent] = []
 
     async def make(scanner: dict[str, Any] | None = None, config: Config | None = None,
-                   extra: list[tuple[Any, str]] = ()) -> tuple[Agent, Recorder]:  # type: ignore[assignment]
+                   extra: list[tuple[Any, str]] = (),  # type: ignore[assignment]
+                   sandbox: bool = False) -> tuple[Agent, Recorder]:
+        """`sandbox`: with the sandbox's plugins (the emulator's tray entry), as `vigie run --sandbox` has them."""
         cfg = config or agent_config
         cfg.plugins["scanner"] = scanner or {}
-        host = PluginHost()
+        host = sandbox_host() if sandbox else PluginHost()
         recorder = Recorder()
         for plugin, name in extra:
             host.register(plugin, name)

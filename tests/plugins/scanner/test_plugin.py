@@ -151,9 +151,10 @@ async def test_scan_status_without_devices_is_keyboard_mode(scanner_agent: Agent
 
 
 async def test_scan_tray_item_is_registered_in_the_sandbox_section(scanner_agent: AgentFactory) -> None:
-    agent, _ = await scanner_agent()
+    agent, _ = await scanner_agent(sandbox=True)
     items = [(i.label, i.section, i.plugin) for i in agent.tray_items]
-    assert ("Scanner un Datamatrix INS de test", "sandbox", "scanner") in items
+    assert ("Scanner un Datamatrix INS de test", "sandbox", "sandbox-scanner") in items
+    assert [i for i in items if i[2] == "scanner"] == []  # the product scanner plugin adds no sandbox entry
 
 
 async def test_scan_privacy_no_patient_data_in_logs(scanner_agent: AgentFactory, emulator: ScannerEmulator,
@@ -178,7 +179,7 @@ async def test_scan_tray_sandbox_entry_scans_through_the_emulator(scanner_agent:
                                                                   emulator: ScannerEmulator,
                                                                   agent_config: Any) -> None:
     agent_config.services["scanner"] = emulator.control_url
-    agent, recorder = await scanner_agent(scanner=emulator.plugin_settings(), config=agent_config)
+    agent, recorder = await scanner_agent(scanner=emulator.plugin_settings(), config=agent_config, sandbox=True)
     service = scanner_service(agent)
     await wait_until(lambda: any(s == "connecté" for n, s in service.devices.items() if "série" in n),
                      what="serial scanner opened")
@@ -248,7 +249,7 @@ async def test_scan_tray_sandbox_entry_says_in_french_why_the_emulator_cannot_sc
     # The tray entry turns it into a message for the user (not "l'action a échoué, voir le journal").
     await emulator.stop()  # the sandbox stopped behind the agent's back
     agent_config.services["scanner"] = emulator.control_url
-    agent, recorder = await scanner_agent(config=agent_config)
+    agent, recorder = await scanner_agent(config=agent_config, sandbox=True)
     item = next(i for i in agent.tray_items if i.label == "Scanner un Datamatrix INS de test")
     with pytest.raises(UserFacingError, match="^Émulateur de douchette injoignable : relancez"):
         await item.action()

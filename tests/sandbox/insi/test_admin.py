@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from plugins.ins.settings import parse_settings
+from plugins.ins.settings import PASSPHRASE_SECRET, parse_settings
 from sandbox.insi.pki import SandboxPki
 from sandbox.insi.server import InsiSandbox, start_insi_sandbox
 from tests.conftest import PYTHON, REPO, subprocess_env
@@ -90,12 +90,13 @@ async def test_as_service_settings_parse(sandbox: InsiSandbox, pki: SandboxPki) 
     assert settings.idam == sandbox.idam and settings.emitter == pki.client_emitter
     assert settings.ca_files == [pki.root_ca, pki.org_ca]
     assert settings.pkcs12_path == pki.client_p12
-    assert settings.sandbox_passphrase is not None
-    pkcs12.load_key_and_certificates(pki.client_p12.read_bytes(), settings.sandbox_passphrase.encode())
+    passphrase = service.secrets[PASSPHRASE_SECRET]  # for the agent's keyring, not its configuration
+    assert passphrase is not None
+    pkcs12.load_key_and_certificates(pki.client_p12.read_bytes(), passphrase.encode())
     assert settings.user.kind == "ps" and settings.user.name == "Dr Olivier SANDBOX"
     assert settings.user.national_id == pki.ps_national_id and settings.user.profession == "Médecin"
     assert settings.ps.national_id == pki.ps_national_id and settings.ps.billing_id
-    assert settings.sandbox_signer == {"key": str(pki.ps_key), "cert": str(pki.ps_cert)}
+    assert service.plugin_settings["sandbox-insi"]["signer"] == {"key": str(pki.ps_key), "cert": str(pki.ps_cert)}
 
 
 async def test_start_generates_and_removes_its_pki() -> None:

@@ -1,0 +1,63 @@
+"""The start-of-day batch: the day's patients recorded at once, their INSi lookups queued.
+
+One transaction records every valid line (a bad line is rejected with its French reason, the others
+go on); each identity that needs INSi gets an `ins.batch_lookup` job, run under the batch's own
+concurrency and rate limit (plugins/ins/lookups.py). `batch.progress` events count the answers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import UserFacingError
+from plugins.ins import repository as repo
+from plugins.ins.identities import Identities
+from plugins.ins.models import Traits
+
+if TYPE_CHECKING:
+    from agent.context import OutboxPort
+    from agent.emitter import Emitter
+
+BATCH_HANDLER = "ins.batch_lookup"
+
+
+async def start_batch(identities: Identities, outbox: OutboxPort, emitter: Emitter,
+                      patients: list[dict[str, Any]]) -> dict[str, Any]:
+    parsed: list[tuple[int, Traits | None, str | None, str | None]] = []
+    for position, patient in enumerate(patients):
+        try:
+            parsed.append((position, identities.parse_traits(patient["traits"]), patient.get("local_id"), None))
+        except UserFacingError as exc:
+            parsed.append((position, None, patient.get("local_id"), exc.message))
+    batch_id = str(uuid.uuid4())
+    now = time.time()
+
+    def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, str]], int, list[dict[str, Any]]]:
+        items: list[tuple[str, str]] = []
+        queued: list[tuple[int, str]] = []
+        rejected: list[dict[str, Any]] = []
+        for position, traits, local_id, problem in parsed:
+            if traits is None:
+                rejected.append({"position": position, "message": problem})
+                continue
+            row, needs_call = identities.upsert(conn, traits, local_id, "batch", now)
+            if needs_call:
+                queued.append((len(items), row.id))
+            items.append((row.id, "pending" if needs_call else "skipped"))
+        repo.create_batch(conn, batch_id, items)
+        return queued, len(items) - len(queued), rejected
+
+    queued, skipped, rejected = await identities.store.transaction(work)
+    total = len(queued) + skipped
+    # Announced before the first job is queued: a fast lookup must not report progress before the start.
+    emitter.publish("batch.progress", {"batch_id": batch_id, "done": skipped, "total": total})
+    for position, identity_id in queued:
+        await outbox.enqueue(
+            BATCH_HANDLER, {"identity_id": identity_id, "batch_id": batch_id, "position": position},
+            key=f"batch:{batch_id}:{position}",
+        )
+    return {"batch_id": batch_id, "total": total, "queued": len(queued), "skipped": skipped,
+            "rejected": rejected}

@@ -1,0 +1,62 @@
+"""The sandbox's agent process: `python -m sandbox.child --config PROFILE [--headless]`.
+
+The supervisor runs it instead of `vigie run`: the same agent (`agent.cli.run_agent`, every product
+plugin, the profile as configuration), plus the sandbox's plugins (`sandbox.plugins.install_all`), and
+with the stand-ins' secrets put into the agent's (throwaway, in-memory) keyring before it starts, where a
+practice's installer puts real ones. The secrets file is read once and deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.cli import run_agent
+from agent.config import load_config
+from agent.errors import ConfigError, UserFacingError
+from agent.plugins import PluginHost
+from agent.secrets import SecretStore
+from sandbox.plugins import install_all
+
+
+def seed_keyring(path: Path) -> None:
+    """Put the secrets the supervisor left in `path` (name -> value) into the keyring, then delete it."""
+    if not path.exists():
+        return
+    try:
+        secrets: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    finally:
+        path.unlink()
+    store = SecretStore()
+    for name, value in secrets.items():
+        store.set(name, value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.child")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--secrets", type=Path)
+    parser.add_argument("--headless", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.secrets is not None:
+            seed_keyring(args.secrets)
+        host = PluginHost()
+        install_all(host, config.disabled_plugins)
+        return run_agent(config, headless=args.headless, host=host)
+    except ConfigError as exc:
+        print(f"Configuration invalide — {exc.key} : {exc.message_fr}", file=sys.stderr)
+        return 2
+    except UserFacingError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
