@@ -46,9 +46,9 @@ CONFLICT = -32006
 NOT_FOUND = -32007
 STANDARD_CODES = frozenset({PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR})
 
-METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # noun.verb, or noun.sub.verb
+METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 SCOPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_DOC_HEADING = re.compile(r"^###\s+`?([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)`?\s*$", re.MULTILINE)
+_DOC_HEADING = re.compile(r"^###\s+`?([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)`?\s*$", re.MULTILINE)
 _ANY_OBJECT: Mapping[str, Any] = {"type": "object"}
 
 

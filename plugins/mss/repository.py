@@ -39,7 +39,7 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX mss_messages_identity ON mss_messages (identity_id);
     CREATE TABLE mss_documents (document_id TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at REAL NOT NULL);
     CREATE TABLE mss_inbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY,
         uidvalidity INTEGER NOT NULL,
         uid INTEGER NOT NULL,
         message_id TEXT,
@@ -102,7 +102,7 @@ _COLS = "message_id, document_id, identity_id, kind, recipients, state, reason, 
 
 def _row(r: sqlite3.Row | tuple[Any, ...]) -> MessageRow:
     return MessageRow(r[0], r[1], r[2], r[3], [RecipientState(**x) for x in json.loads(r[4])], r[5], r[6],
-                      bool(r[7]), r[8], r[9], r[10])
+                      bool(r[7]), bytes(r[8]), r[9], r[10])
 
 
 def aggregate(recipients: list[RecipientState]) -> tuple[str, str | None]:
@@ -118,7 +118,7 @@ def aggregate(recipients: list[RecipientState]) -> tuple[str, str | None]:
 def insert_message(conn: sqlite3.Connection, row: MessageRow) -> bool:
     """False when a message with this Message-ID exists (idempotent)."""
     cur = conn.execute(
-        f"INSERT OR IGNORE INTO mss_messages ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO mss_messages ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (message_id) DO NOTHING",
         (row.message_id, row.document_id, row.identity_id, row.kind,
          json.dumps([r.to_dict() for r in row.recipients]), row.state, row.reason, int(row.dsn), row.raw,
          row.created_at, row.updated_at))
@@ -152,8 +152,8 @@ def list_messages(conn: sqlite3.Connection, *, identity_id: str | None = None, d
 
 
 def keep_document(conn: sqlite3.Connection, document_id: str, payload: dict[str, Any]) -> None:
-    conn.execute("INSERT OR IGNORE INTO mss_documents VALUES (?, ?, ?)", (document_id, json.dumps(payload),
-                                                                           time.time()))
+    conn.execute("INSERT INTO mss_documents VALUES (?, ?, ?) ON CONFLICT (document_id) DO NOTHING",
+                 (document_id, json.dumps(payload), time.time()))
 
 
 def get_document(conn: sqlite3.Connection, document_id: str) -> dict[str, Any] | None:
@@ -214,11 +214,13 @@ def _inbox(r: sqlite3.Row | tuple[Any, ...]) -> InboxRow:
 def insert_inbox(conn: sqlite3.Connection, uidvalidity: int, uid: int, raw: bytes, *, message_id: str | None,
                  sender: str | None, kind: str, status: str, reason: str | None, ins: str | None,
                  documents: list[dict[str, Any]]) -> int | None:
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO mss_inbox (uidvalidity, uid, message_id, sender, kind, status, reason, ins, "
-        "documents, raw, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (uidvalidity, uid, message_id, sender, kind, status, reason, ins, json.dumps(documents), raw, time.time()))
-    return cur.lastrowid if cur.rowcount == 1 else None
+    row = conn.execute(
+        "INSERT INTO mss_inbox (uidvalidity, uid, message_id, sender, kind, status, reason, ins, "
+        "documents, raw, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (uidvalidity, uid) DO NOTHING "
+        "RETURNING id",
+        (uidvalidity, uid, message_id, sender, kind, status, reason, ins, json.dumps(documents), raw,
+         time.time())).fetchone()
+    return int(row[0]) if row else None
 
 
 def get_inbox(conn: sqlite3.Connection, inbox_id: int) -> InboxRow | None:
