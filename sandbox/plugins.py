@@ -36,6 +36,7 @@ SANDBOX_PLUGINS: dict[str, str] = {
     "sandbox-cards": "sandbox.cards.plugin:CardsSandboxPlugin",
     "sandbox-scanner": "sandbox.scanner.plugin:ScannerSandboxPlugin",
     "sandbox-eprescription": "sandbox.eprescription.plugin:EprescriptionSandboxPlugin",
+    "sandbox-mss": "sandbox.mss.plugin:MssSandboxPlugin",
 }
 
 

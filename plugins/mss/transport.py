@@ -72,7 +72,8 @@ def _tls_error(exc: ssl.SSLError, host: str) -> MailError:
             return MailError("Le certificat du serveur MSSanté a expiré : connexion refusée.", permanent=True,
                              code="tls-expired")
         return MailError(TLS_UNTRUSTED, permanent=True, code="tls-untrusted")
-    if "CERTIFICATE" in str(exc).upper():  # the server refused our client certificate at handshake
+    text = str(exc).upper()
+    if "CERTIFICATE" in text or "UNKNOWN CA" in text or "ALERT" in text:  # our client certificate refused
         return MailError(CERT_REFUSED, permanent=True, code="cert-refused")
     return MailError("Échec de la connexion chiffrée (TLS) avec le serveur MSSanté.", permanent=False, code="tls")
 
