@@ -43,7 +43,7 @@ from plugins.mss.auth import AuthFailed, PscTokenSource, certificate_context, se
 from plugins.mss.directory import Directory
 from plugins.mss.inbox import Fetched, InboxWatcher
 from plugins.mss.settings import MssSettings
-from plugins.mss.transport import Endpoint, Login, MailError, append_sent, in_sent, smtp_send
+from plugins.mss.transport import Endpoint, Login, MailError, SendResult, append_sent, in_sent, smtp_send
 from plugins.mss.xdm import ATTACHMENT_NAME, build_xdm
 
 log = logging.getLogger(__name__)
@@ -263,13 +263,14 @@ class MssService:
             if row.state != "submitted":
                 await self._set(row, "sending", recipients_state="sending")
                 live = [r.address for r in row.recipients if r.state != "failed" and r.address]
-                result = await asyncio.to_thread(smtp_send, self.endpoint, login, self.settings.mailbox, live, row.raw,
-                                                 envid(mid))
-                row.dsn = result.dsn
-                for r in row.recipients:
-                    if r.address in result.refused:
-                        r.state, r.reason, r.code = "failed", result.refused[r.address], "refused"
-                await self._set(row, "submitted", recipients_state="submitted")
+                loop = asyncio.get_running_loop()
+
+                def accepted(result: SendResult) -> None:
+                    # In the SMTP thread, right after the server's 250: commit "submitted" before QUIT.
+                    asyncio.run_coroutine_threadsafe(self._submitted(row, result), loop).result(30)
+
+                await asyncio.to_thread(smtp_send, self.endpoint, login, self.settings.mailbox, live, row.raw,
+                                        envid(mid), accepted)
             await asyncio.to_thread(append_sent, self.endpoint, login, row.raw)
             await self._set(row, "sent", recipients_state="sent")
             if self.watcher is not None:
@@ -295,6 +296,13 @@ class MssService:
                         r.state = "queued"
             await self._set(row, None, reason=exc.message)
             raise RuntimeError(exc.code or "mail error") from None
+
+    async def _submitted(self, row: repo.MessageRow, result: SendResult) -> None:
+        row.dsn = result.dsn
+        for r in row.recipients:
+            if r.address in result.refused:
+                r.state, r.reason, r.code = "failed", result.refused[r.address], "refused"
+        await self._set(row, "submitted", recipients_state="submitted")
 
     async def _set(self, row: repo.MessageRow, state: str | None, *, recipients_state: str | None = None,
                    reason: str | None = None) -> None:

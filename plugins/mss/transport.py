@@ -18,7 +18,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,13 +95,19 @@ class SendResult:
     refused: dict[str, str]  # recipient -> French reason, for the ones refused at RCPT
 
 
-def smtp_send(ep: Endpoint, login: Login, sender: str, recipients: list[str], raw: bytes, envid: str) -> SendResult:
-    """Submit `raw` (blocking). Raises MailError when nobody accepted it."""
+def smtp_send(ep: Endpoint, login: Login, sender: str, recipients: list[str], raw: bytes, envid: str,
+              on_accepted: Callable[[SendResult], None] | None = None) -> SendResult:
+    """Submit `raw` (blocking). Raises MailError when nobody accepted it.
+
+    `on_accepted(result)` runs (in this thread) as soon as the server's `250` after DATA is read, before
+    QUIT: the caller records "submitted" there, so a crash during QUIT cannot lead to a second copy.
+    """
     try:
         smtp = smtplib.SMTP(ep.smtp_host, ep.smtp_port, timeout=ep.timeout)
     except (smtplib.SMTPException, OSError, TimeoutError):
         # Not even connected: certainly not sent (code "connect", unlike a drop in the middle of DATA).
         raise MailError(UNREACHABLE, permanent=False, code="connect") from None
+    accepted: list[SendResult] = []
     try:
         with smtp:
             smtp.ehlo()
@@ -132,7 +138,11 @@ def smtp_send(ep: Endpoint, login: Login, sender: str, recipients: list[str], ra
                 reasons = {r: _recipient_reason(c, t) for r, (c, t) in exc.recipients.items()}
                 first = next(iter(reasons.values()))
                 raise MailError(first, permanent=True, code="refused", refused=reasons) from None
-            return SendResult(dsn=dsn, refused={r: _recipient_reason(c, t) for r, (c, t) in refused.items()})
+            result = SendResult(dsn=dsn, refused={r: _recipient_reason(c, t) for r, (c, t) in refused.items()})
+            accepted.append(result)
+            if on_accepted is not None:
+                on_accepted(result)
+            return result
     except MailError:
         raise
     except ssl.SSLError as exc:
@@ -144,6 +154,8 @@ def smtp_send(ep: Endpoint, login: Login, sender: str, recipients: list[str], ra
         raise MailError(f"Message refusé par l'opérateur MSSanté ({exc.smtp_code}).",
                         permanent=exc.smtp_code >= 500, code="data-refused") from None
     except (smtplib.SMTPException, OSError, TimeoutError):
+        if accepted:  # the server took the message; only QUIT failed
+            return accepted[0]
         raise MailError(UNREACHABLE, permanent=False, code="unreachable") from None
 
 
