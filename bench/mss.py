@@ -93,10 +93,105 @@ def postfix_rows(count: int) -> tuple[list[Row], list[str]]:
     return rows, notes
 
 
+def _rss_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _agent_rows(mail, count: int, inbox: int, tmp: str) -> list[Row]:  # type: ignore[no-untyped-def]
+    import asyncio
+    import imaplib
+
+    import aiohttp
+    import keyring
+
+    from agent.app import Agent
+    from agent.config import config_from_dict
+    from agent.documents import publish
+    from agent.plugins import PluginHost
+    from agent.secrets import MemoryKeyring, SecretStore
+    from plugins.mss import repository as repo
+    from tests.conftest import TEST_TOKEN
+    from tests.plugins.mss.conftest import document, mss_settings
+
+    keyring.set_keyring(MemoryKeyring())
+    SecretStore().set("mss.pkcs12", mail.pki.app_client.passphrase)
+    # The inbox to sync: `inbox` messages already waiting in the application mailbox.
+    context = ssl.create_default_context(cafile=str(mail.pki.ca))
+    context.load_cert_chain(mail.pki.app_client.cert_pem, mail.pki.app_client.key_pem)
+
+    def fill() -> None:
+        conn = imaplib.IMAP4_SSL(mail.host, mail.imaps_port, ssl_context=context)
+        conn.authenticate("EXTERNAL", lambda _: b"")
+        for i in range(inbox):
+            conn.append("INBOX", None, None, b"From: dr@x.mssante.fr\r\nSubject: courrier %d\r\nMessage-ID: <in-%d@x>"
+                        b"\r\nX-MSS-NIL: X\r\n\r\n" % (i, i) + b"Bonjour, " * 300 + b"\r\n")
+        conn.logout()
+
+    await asyncio.to_thread(fill)
+    config = config_from_dict({
+        "api": {"port": 0, "tokens": [TEST_TOKEN]}, "store": {"path": f"{tmp}/vigie.sqlite3"},
+        "log": {"dir": f"{tmp}/logs"}, "disabled_plugins": ["ui", "cards", "scanner", "dmp"],
+        "plugins": {"mss": mss_settings(mail, poll_interval=5.0)},
+    })
+    rss0 = _rss_mb()
+    agent = Agent(config, host=PluginHost())
+    t0 = time.perf_counter()
+    await agent.start()
+    try:
+        for _ in range(6000):  # polled: the benchmark looks from outside, as the LGC would
+            if await agent.store.transaction(repo.inbox_count) >= inbox:
+                break
+            await asyncio.sleep(0.05)
+        sync = time.perf_counter() - t0
+        rss1 = _rss_mb()
+        docs = [document(mss={"to_patient": False}) for _ in range(count)]
+        latencies: list[float] = []
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TEST_TOKEN}"}) as http:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "agent.info", "params": {}}
+            for d in docs:
+                await publish(agent, d)
+
+            async def pending() -> bool:
+                rows = await agent.store.fetchall("SELECT state FROM mss_messages")
+                return len(rows) < count or any(r[0] not in ("sent", "delivered", "read") for r in rows)
+
+            while await pending():
+                t = time.perf_counter()
+                async with http.post(f"{agent.server.url}/rpc", json=body) as resp:
+                    await resp.read()
+                latencies.append((time.perf_counter() - t) * 1000)
+                await asyncio.sleep(0.01)
+    finally:
+        await agent.stop()
+    return [Row.of(f"Inbox first sync, {inbox} messages waiting (agent start to all stored)", "s", [sync]),
+            Row.of(f"Agent RSS growth after syncing {inbox} messages", "MB", [rss1 - rss0]),
+            Row.of(f"agent.info over HTTP while {count} documents are mailed", "ms", latencies,
+                   target=Target("<=", 10.0, stat="p99"), with_p99=True)]
+
+
+def agent_rows(count: int, inbox: int) -> tuple[list[Row], list[str]]:
+    import asyncio
+    import tempfile
+
+    from tests.plugins.mss.mailservers import available, mail_servers
+
+    if available():
+        return [], []
+    with mail_servers() as mail, tempfile.TemporaryDirectory() as tmp:
+        mail.add_user("dr.martin@cabinet.mss.test")
+        mail.add_user("146026322000196@patient.mssante.fr")
+        return asyncio.run(_agent_rows(mail, count, inbox, tmp)), []
+
+
 def run(options: BenchOptions) -> BenchGroup:
     runs = 20 if options.quick else 200
     rows = build_rows(runs)
     pf_rows, notes = postfix_rows(20 if options.quick else 100)
+    more, _ = agent_rows(10 if options.quick else 50, 100 if options.quick else 1000)
+    pf_rows += more
     return BenchGroup(name="mss", title="MSSanté plugin (message build, submission through Postfix)",
                       rows=rows + pf_rows, command=".venv/bin/python -m bench mss", notes=notes,
                       machine=machine_line(), quick=options.quick)
