@@ -113,7 +113,9 @@ class MssPlugin:
 
     @hookimpl
     def register_outbox_handlers(self, register: Any) -> None:
-        register(JOB_DOCUMENT, self._document_job, concurrency=2, max_attempts=20, base_delay=2.0, max_delay=600.0)
+        # Building the CDA, the XDM and the MIME message is CPU-bound Python (the GIL): one at a time keeps
+        # the event loop responsive; the network part (mss.deliver) runs two at once.
+        register(JOB_DOCUMENT, self._document_job, concurrency=1, max_attempts=20, base_delay=2.0, max_delay=600.0)
         register(JOB_DELIVER, self._deliver_job, concurrency=2, max_attempts=30, base_delay=2.0, max_delay=600.0)
 
     async def _document_job(self, job: Job) -> None:
