@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.acting import ActingUser, ActingUsers
+from agent.acting import ActingUsers
 from agent.admin import register_admin_methods
 from agent.client_registry import ClientRegistry
 from agent.config import Config
@@ -74,6 +74,21 @@ class CorePlugin:
 
     async def info(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         return await self.agent.info()
+
+    @hookimpl
+    def register_status_providers(self, register: Callable[..., None]) -> None:
+        register("store", self.store_status)
+
+    def store_status(self) -> dict[str, Any]:
+        """The database in `agent.info` (services.store): which one, and whether it answers now."""
+        store = self.agent.store
+        status: dict[str, Any] = {"kind": store.dialect, "workstation": self.agent.workstation}
+        if getattr(store, "available", True):
+            status.update(state="ok", label="Base de données : disponible")
+        else:
+            status.update(state="injoignable", label="Base de données du cabinet injoignable : le travail "
+                          "attend son retour (rien n'est perdu), vérifiez le réseau ou le serveur")
+        return {"services": {"store": status}}
 
 
 class Agent:
@@ -138,7 +153,7 @@ class Agent:
         self._started = True
         for name in list(self.plugins.states):
             await self._start_plugin(name)
-        await call_each(self.plugins, "agent_started", per_plugin=self._lifecycle_args)
+        await call_each(self.plugins, "agent_started", per_plugin=self._context_arg)
         log.info("agent started on %s with %d plugins", self.server.url, len(self.plugins.states))
 
     async def stop(self) -> None:
@@ -148,7 +163,7 @@ class Agent:
         self._started = False
         for task in list(self._retry_tasks.values()) + list(self._background):
             task.cancel()
-        await call_each(self.plugins, "agent_stopping", timeout=SHUTDOWN_TIMEOUT, per_plugin=self._lifecycle_args)
+        await call_each(self.plugins, "agent_stopping", timeout=SHUTDOWN_TIMEOUT, per_plugin=self._context_arg)
         await self.server.stop()
         # Jobs use their plugin's resources: let them finish (or put them back) before plugins stop.
         await self.outbox.stop(grace=0.5)
@@ -219,7 +234,11 @@ class Agent:
             self._contexts[name] = context
         return context
 
+    def _context_arg(self, name: str) -> dict[str, Any]:
+        return {"context": self.context_for(name)}
+
     def _lifecycle_args(self, name: str) -> dict[str, Any]:
+        # `agent` only for the host's own shell (agent/ui.py); capability plugins take `context`.
         return {"context": self.context_for(name), "agent": self}
 
     def _impl_of(self, hook_name: str, plugin_name: str) -> Any | None:
@@ -336,25 +355,6 @@ class Agent:
 
         return register
 
-    # -- who is acting (the port is `self.acting`; these read-throughs go once every plugin uses it) --
-    @property
-    def acting_user(self) -> ActingUser:
-        return self.acting.current
-
-    @property
-    def card_signer(self) -> Any | None:
-        return self.acting.card_signer
-
-    @property
-    def default_acting_user(self) -> ActingUser:
-        return self.acting.default
-
-    async def set_acting_user(self, user: ActingUser | None, signer: Any | None = None) -> None:
-        await self.acting.set_card_user(user, signer)
-
-    def set_default_acting_user(self, user: ActingUser) -> None:
-        self.acting.set_default(user)
-
     # -- information -----------------------------------------------------------------------
     async def info(self) -> dict[str, Any]:
         readers: list[Any] = []
@@ -373,9 +373,16 @@ class Agent:
             "plugins": self.plugins.summary(),
             "readers": readers,
             "services": services,
-            "outbox": await self.outbox.stats(),
-            "acting_user": acting_user_dict(self.acting_user),
+            "outbox": await self._outbox_stats(),
+            "acting_user": acting_user_dict(self.acting.current),
         }
+
+    async def _outbox_stats(self) -> dict[str, int] | None:
+        """None while the practice database is unreachable: agent.info must answer all the same."""
+        try:
+            return await self.outbox.stats()
+        except UserFacingError:
+            return None
 
     # -- hooks the host itself fires -------------------------------------------------------------
     async def _practice_fact(self, workstation: str, event: str, params: Mapping[str, Any]) -> None:
@@ -393,13 +400,16 @@ class Agent:
     def _on_status_change(self, state: PluginState) -> None:
         with contextlib.suppress(RuntimeError):  # no running loop (status set outside the agent)
             asyncio.get_running_loop()
-            self.events.publish("agent.status", {"plugins": self.plugins.summary()})
-            self._spawn(call_each(self.plugins, "plugin_status_changed", name=state.name, status=state.status,
-                                  reason=state.reason))
+            self._spawn(self._status_changed(state.name, state.status, state.reason, self.plugins.summary()))
+
+    async def _status_changed(self, name: str, status: str, reason: str | None, summary: list[Any]) -> None:
+        # The hook first, then the LGC's `agent.status` snapshot (as of the change), like every fact.
+        await self.emitter.emit("plugin_status_changed", name=name, status=status, reason=reason)
+        self.emitter.publish("agent.status", {"plugins": summary})
 
     async def _on_job_dead(self, job: Job) -> None:
-        self.events.publish("agent.status", {"outbox": await self.outbox.stats()})
-        await call_each(self.plugins, "outbox_job_dead", job=job)
+        await self.emitter.emit("outbox_job_dead", job=job)
+        self.emitter.publish("agent.status", {"outbox": await self.outbox.stats()})
 
     def _pairing_policy(self, client_name: str, origin: str | None) -> bool | None:
         decision: bool | None = self.plugins.hook.pairing_policy(client_name=client_name, origin=origin)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import Config, load_config
-from agent.errors import ConfigError
+from agent.errors import ConfigError, UserFacingError
 from agent.secrets import SecretStore
 from agent.store import Store
 from hardware import probe
@@ -33,7 +33,39 @@ class Check:
     detail: str
 
 
+def check_practice_store(config: Config) -> Check:
+    """`[store] url`: the practice's PostgreSQL answers, migrates, and says which server and TLS."""
+    from agent.store_pg import PostgresStore
+
+    store = PostgresStore(config.store.url, pool_size=2)
+    where = store.describe()
+
+    async def probe_db() -> tuple[str, bool, int]:
+        try:
+            await store.open()
+            row = await store.fetchone("SELECT current_setting('server_version'),"
+                                       " COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)")
+            agents = await store.fetchone("SELECT COUNT(DISTINCT claimed_by) FROM outbox WHERE claimed_by IS NOT NULL")
+            assert row is not None and agents is not None
+            return str(row[0]), bool(row[1]), int(agents[0])
+        finally:
+            await store.close()
+
+    try:
+        version, tls, agents = asyncio.run(probe_db())
+    except UserFacingError as exc:
+        return Check("Base du cabinet", FAIL, f"{where} : {exc.message}")
+    except Exception as exc:
+        return Check("Base du cabinet", FAIL, f"{where} : {type(exc).__name__}")
+    detail = f"{where} (PostgreSQL {version}, {'TLS' if tls else 'sans TLS'}, {agents} poste(s) vu(s) à l'œuvre)"
+    if not tls and not where.startswith(("postgresql://127.", "postgresql://localhost")):
+        return Check("Base du cabinet", WARN, detail + " : ajoutez ?sslmode=verify-full à l'URL sur le réseau")
+    return Check("Base du cabinet", OK, detail)
+
+
 def check_store(config: Config) -> Check:
+    if config.store.url:
+        return check_practice_store(config)
     path = config.store.path
 
     async def open_close() -> None:

@@ -1,6 +1,6 @@
 """Validated documents: the hand-over from the plugins that produce documents to those that share them.
 
-A producing plugin (e-prescription today; letters and reports later) calls `publish(agent, document)` on
+A producing plugin (e-prescription today; letters and reports later) calls `publish(context, document)` on
 the same click that validates/prints the document. `publish` enqueues one durable outbox job
 (`document_validated`, key `document:<id>`) that carries the whole document (PDF included, base64).
 The job's handler calls every implementation of the `document_validated` hook (the DMP feed, the
@@ -23,13 +23,15 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import PermanentJobError, RetryJobLater
 from agent.hookcall import call_one
 
 if TYPE_CHECKING:
     from agent.app import Agent
+    from agent.context import Decisions, OutboxPort
+    from agent.emitter import Emitter
     from agent.outbox import Job
 
 log = logging.getLogger(__name__)
@@ -92,15 +94,28 @@ class ValidatedDocument:
         return cls(**raw)
 
 
-async def publish(agent: Agent, document: ValidatedDocument) -> int:
+class DocumentPorts(Protocol):
+    """What publishing needs: a `PluginContext` has it (and so has the agent, for the host's tests)."""
+
+    @property
+    def outbox(self) -> OutboxPort: ...
+
+    @property
+    def emitter(self) -> Emitter: ...
+
+    @property
+    def decisions(self) -> Decisions: ...
+
+
+async def publish(ports: DocumentPorts, document: ValidatedDocument) -> int:
     """Queue `document` for every `document_validated` consumer, durably; returns the outbox job id.
 
     Idempotent: publishing the same `document.id` twice queues it once.
     """
-    job_id = await agent.outbox.enqueue(JOB_HANDLER, {"document": document.to_payload()}, key=f"document:{document.id}")
-    agent.events.publish("document.validated", {
+    job_id = await ports.outbox.enqueue(JOB_HANDLER, {"document": document.to_payload()}, key=f"document:{document.id}")
+    ports.emitter.publish("document.validated", {
         "document_id": document.id, "type_code": document.type_code, "source_plugin": document.source_plugin,
-        "consumers": len(consumer_impls(agent)),
+        "consumers": len(ports.decisions.implementations(HOOK)),
     })
     return job_id
 

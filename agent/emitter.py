@@ -67,6 +67,9 @@ FACTS: dict[str, Fact] = {
     "acting_user_changed": Fact("acting_user.changed", lambda a, r: {"acting_user": acting_user_dict(a["user"])}),
     "scan_received": Fact("scan.received", _scan_event),
     "identity_updated": Fact("identity.updated", practice=True),
+    # The host's own facts; `agent.status` (a snapshot, not a fact) is published after them by the host.
+    "plugin_status_changed": Fact(None),
+    "outbox_job_dead": Fact(None),
     "pairing_requested": Fact("pairing.requested", lambda a, r: {"request_id": a["request"].id,
                                                                  "client_name": a["request"].client_name}),
 }

@@ -68,3 +68,15 @@ class RetryJobLater(VigieError):
         super().__init__(reason)
         self.retry_after = max(0.0, retry_after)
         self.count_attempt = count_attempt
+
+
+class StoreUnavailable(UserFacingError):
+    """The practice's shared database cannot be reached (network, server restarting, credentials).
+
+    Not the fault of whatever was running: an outbox job that meets it is retried without using up
+    an attempt, and the agent keeps answering the rest.
+    """
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("La base de données du cabinet est injoignable : le travail est gardé et repris "
+                         "dès son retour." + (f" ({detail})" if detail else ""))

@@ -104,6 +104,8 @@ def register_rpc_methods(register: RpcRegister) -> None:
     result or raises `UserFacingError` (its French message goes to the LGC). Params are validated
     against the schema before the handler runs. Every method must be documented in
     docs/local-api.md (a test checks it).
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
 
 
@@ -115,6 +117,8 @@ def register_outbox_handlers(register: OutboxRegister) -> None:
     jitter, raising `PermanentJobError` (or exhausting `max_attempts`) moves the job to the dead
     letter. Delivery is at least once: a job running when the process died runs again, so the
     handler must make its effect idempotent with `job.key`.
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
 
 
@@ -124,13 +128,18 @@ def register_migrations(register: MigrationRegister) -> None:
 
     Each plugin uses its own namespace (its name); versions start at 1 and are applied in order,
     once, each in its own transaction, before any plugin starts.
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
 
 
 @hookspec
 def register_status_providers(register: StatusRegister) -> None:
     """Add to `agent.info`: `register(name, provider)`; `provider()` is sync, fast and returns a
-    mapping with optional keys `readers` (list) and `services` (name -> status dict)."""
+    mapping with optional keys `readers` (list) and `services` (name -> status dict).
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
+    """
 
 
 @hookspec
@@ -138,6 +147,8 @@ def register_cli_commands(register: CliRegister) -> None:
     """Add `vigie <name>` subcommands: `register(name, help, configure(parser), run(args) -> int)`.
 
     Commands that act on a running agent go through the local API (`agent.client`).
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
 
 
@@ -149,6 +160,8 @@ def register_tray_items(register: TrayRegister) -> None:
     loop (the tray thread hands it over, it never waits for it); a `UserFacingError` it raises is
     shown to the user. The `sandbox` section belongs to the sandbox's plugins (`sandbox/*/plugin.py`,
     registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test".
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
 
 
@@ -160,6 +173,11 @@ def pairing_policy(client_name: str, origin: str | None) -> bool | None:
     """Decide a pairing request without asking the user: True accept, False refuse, None ask.
 
     Pure: look only at the arguments and the plugin's own configuration.
+
+    Stops at first non-None result.
+
+    :param client_name: the name the LGC gave when it asked to pair.
+    :param origin: the browser origin of the request, None for a native client.
     """
 
 
@@ -169,6 +187,10 @@ def classify_card(atr: str) -> str | None:
     family), or a plugin's own kind; None when the plugin does not know it (`unknown` if nobody does).
 
     An ATR is only a hint: the card layer confirms a Vitale card by selecting its application.
+
+    Stops at first non-None result.
+
+    :param atr: the card's answer-to-reset, uppercase hex without spaces.
     """
 
 
@@ -179,6 +201,10 @@ def parse_scan(data: bytes) -> Mapping[str, Any] | None:
     Return None when the code is not this plugin's; otherwise `{"kind": str, "content": {...}}` when it
     parses, or `{"kind": str, "errors": [{"field": str, "message": str (French)}]}` when it is one of
     the plugin's codes but damaged: a damaged code is refused, never guessed.
+
+    Stops at first non-None result.
+
+    :param data: the scanned bytes, as the scanner or the image decoder produced them.
     """
 
 
@@ -199,7 +225,8 @@ def startup(context: PluginContext, agent: Agent) -> None:
     is missing for now: the plugin is marked degraded and retried with backoff.
 
     :param context: what the host offers this plugin (agent/context.py): its settings and ports.
-    :param agent: deprecated, the whole host; built-in plugins no longer use it and it goes away.
+    :param agent: the whole host, for the host's own shell only (`agent.ui`: the popup and tray drive
+        the RPC registry, pairing and `agent.info`); capability plugins take `context` (a test checks it).
     """
 
 
@@ -209,48 +236,66 @@ def shutdown(context: PluginContext, agent: Agent) -> None:
     only for plugins whose startup succeeded.
 
     :param context: the same `PluginContext` `startup` received.
-    :param agent: deprecated (see `startup`).
+    :param agent: the host's own shell only (see `startup`).
     """
 
 
 @hookspec
-def agent_started(context: PluginContext, agent: Agent) -> None:
+def agent_started(context: PluginContext) -> None:
     """The agent is up: the store is open, the local API listens, every plugin has started.
 
     :param context: this plugin's `PluginContext`.
-    :param agent: deprecated (see `startup`).
     """
 
 
 @hookspec
-def agent_stopping(context: PluginContext, agent: Agent) -> None:
+def agent_stopping(context: PluginContext) -> None:
     """The agent is about to stop (SIGINT/SIGTERM, tray Quit); keep it short: the whole stop has 2 s.
 
     :param context: this plugin's `PluginContext`.
-    :param agent: deprecated (see `startup`).
     """
 
 
 @hookspec
 def pairing_requested(request: PairingRequest) -> None:
-    """An LGC asks to pair: show "Autoriser <client> à utiliser Vigie ?" and call
-    `request.accept()` or `request.refuse()`. Must not block; the LGC's socket waits."""
+    """An LGC asks to pair: show `request.prompt` ("Autoriser <origin> (se présente comme
+    « <client> ») à utiliser Vigie ?") and call `request.accept()` or `request.refuse()`. Must not
+    block; the LGC's socket waits.
+
+    Emitted through `agent.emitter` (hook first, then the `pairing.requested` event).
+
+    :param request: the pending `agent.pairing.PairingRequest` (`client_name`, `origin`, `prompt`).
+    """
 
 
 @hookspec
 def outbox_job_dead(job: Job) -> None:
-    """A background job failed permanently (dead letter): tell the user (tray, popup)."""
+    """A background job failed permanently (dead letter): tell the user (tray, popup).
+
+    :param job: the dead `agent.outbox.Job` (`handler`, `key`, `attempts`, `last_error`).
+    """
 
 
 @hookspec
 def plugin_status_changed(name: str, status: str, reason: str | None) -> None:
-    """A plugin became `ok`, `degraded` or `disabled` (for the tray icon and `agent.status`)."""
+    """A plugin became `ok`, `degraded` or `disabled` (for the tray icon and `agent.status`).
+
+    :param name: the plugin's registered name.
+    :param status: `ok`, `degraded` or `disabled`.
+    :param reason: why, in French, or None when ok.
+    """
 
 
 @hookspec
 def vitale_card_read(reader: str, card: VitaleCard) -> None:
     """A Vitale card was read in `reader` (from the card layer): each beneficiary may be looked up in
-    INSi. Return at once; slow work goes to the outbox or a background task."""
+    INSi. Return at once; slow work goes to the outbox or a background task.
+
+    Emitted through `agent.emitter` (hook first, then the `card.read` event).
+
+    :param reader: the PC/SC reader name.
+    :param card: the `hardware.ports.VitaleCard` read (its beneficiaries).
+    """
 
 
 @hookspec
@@ -260,46 +305,88 @@ def scan_received(kind: str, content: Mapping[str, Any], source: str) -> Mapping
     (`AAAA-MM-JJ`), `birth_place`, `matricule` (15 characters with key) and `oid`); `source` says where it
     came from (`lgc`, `popup`, `serial`, `hid`, `image`, ...). Return at once. A plugin that acted on the
     scan may return `{"identity_id", "status"}` (or `{"message"}`, French, when it could not): the scanner
-    passes it on to whoever submitted the scan (`scan.submit`) and in the `scan.received` event."""
+    passes it on to whoever submitted the scan (`scan.submit`) and in the `scan.received` event.
+
+    Emitted through `agent.emitter` (hook first, then the `scan.received` event).
+
+    :param kind: the code's kind as `parse_scan` named it.
+    :param content: the parsed content (personal data: never log it).
+    :param source: where the scan came from.
+    """
 
 
 @hookspec
 def reader_added(reader: str) -> None:
-    """A card reader appeared (PC/SC name). Return at once."""
+    """A card reader appeared (PC/SC name). Return at once.
+
+    :param reader: the PC/SC reader name.
+    """
 
 
 @hookspec
 def reader_removed(reader: str) -> None:
-    """A card reader disappeared (unplugged, or the PC/SC service went away)."""
+    """A card reader disappeared (unplugged, or the PC/SC service went away).
+
+    :param reader: the PC/SC reader name.
+    """
 
 
 @hookspec
 def card_service_changed(available: bool, reason: str | None) -> None:
     """The PC/SC service was lost (`available=False`, e.g. pcscd restarted, Windows SCardSvr stopped)
-    or restored. While lost, readers are reported removed; they come back with `reader_added`."""
+    or restored. While lost, readers are reported removed; they come back with `reader_added`.
+
+    Emitted through `agent.emitter` (hook first, then the `card.service_changed` event).
+
+    :param available: True when PC/SC is back, False when it was lost.
+    :param reason: why it was lost (French), None when available.
+    """
 
 
 @hookspec
 def card_inserted(reader: str, atr: str, kind: str) -> None:
     """A card was inserted in `reader`; `kind` is the `classify_card` answer (`unknown` if none), and
-    for `vitale` it has been confirmed by selecting the application. Return at once."""
+    for `vitale` it has been confirmed by selecting the application. Return at once.
+
+    Emitted through `agent.emitter` (hook first, then the `card.inserted` event).
+
+    :param reader: the PC/SC reader name.
+    :param atr: the card's ATR (uppercase hex); it stays inside the agent.
+    :param kind: `vitale`, `cps`, a plugin's own kind, or `unknown`.
+    """
 
 
 @hookspec
 def card_removed(reader: str, kind: str) -> None:
-    """The card of `reader` was removed (or became unreachable)."""
+    """The card of `reader` was removed (or became unreachable).
+
+    Emitted through `agent.emitter` (hook first, then the `card.removed` event).
+
+    :param reader: the PC/SC reader name.
+    :param kind: the kind the card had when inserted.
+    """
 
 
 @hookspec
 def pin_requested(request: PinRequest) -> None:
     """A professional card needs its PIN: show `request.prompt` with a masked field and call
-    `request.submit(pin)` or `request.cancel()`. Must not block. Never log or store the PIN."""
+    `request.submit(pin)` or `request.cancel()`. Must not block. Never log or store the PIN.
+
+    Emitted through `agent.emitter` (hook first, then the `pin.requested` event).
+
+    :param request: the `agent.prompts.PinRequest` (`reader`, `card_label`, `tries_left`, `prompt`).
+    """
 
 
 @hookspec
 def acting_user_changed(user: ActingUser) -> None:
     """Who is acting changed (CPS/CPE inserted or removed; `kind == "configured"` when the configured
-    default applies again)."""
+    default applies again).
+
+    Emitted through `agent.emitter` (hook first, then the `acting_user.changed` event).
+
+    :param user: the `agent.acting.ActingUser` acting now.
+    """
 
 
 @hookspec
@@ -338,4 +425,6 @@ def document_validated(document: ValidatedDocument) -> None:
     by `document.id`. May be `async`; keep it short (queue your own outbox job for network work) or
     raise to have the document offered again later with backoff. `document.patient_ins` is set only for
     a qualified identity. Jobs wait in the outbox while no plugin implements this hook.
+
+    :param document: the `agent.documents.ValidatedDocument` (PDF, type code, author, patient INS).
     """

@@ -8,10 +8,12 @@ loggers are covered too. Files are JSON lines in the user log directory, rotated
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import time
@@ -107,6 +109,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are created 0600 whatever the umask (each rollover creates one)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]  # typeshed: -> TextIOWrapper
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):
+            os.chmod(self.baseFilename, 0o600)  # an existing file may come from a looser umask
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
+def _private_dir(path: Path) -> None:
+    """The log folder, readable by the user only (like the store's): identifiers, origins and timings."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if os.name != "posix" or path.stat().st_uid == os.getuid():
+            os.chmod(path, 0o700)
+
+
 def setup_logging(level: str, log_dir: Path | None, *, console: bool) -> Path | None:
     """Configure the root logger; returns the log file path (None when file logging is off)."""
     root = logging.getLogger()
@@ -118,9 +138,9 @@ def setup_logging(level: str, log_dir: Path | None, *, console: bool) -> Path | 
     path: Path | None = None
     handlers: list[logging.Handler] = []
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        _private_dir(log_dir)
         path = log_dir / "vigie.log"
-        fh = logging.handlers.RotatingFileHandler(path, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8")
+        fh = PrivateRotatingFileHandler(path, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8")
         fh.setFormatter(JsonFormatter())
         handlers.append(fh)
     if console:

@@ -47,7 +47,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.errors import PermanentJobError, RegistrationError, RetryJobLater
+from agent.errors import PermanentJobError, RegistrationError, RetryJobLater, StoreUnavailable
 from agent.hookspecs import JobHandler
 from agent.store import Store
 
@@ -59,9 +59,11 @@ _MAX_ERROR_CHARS = 500
 # key stays a no-op; they are purged after this long (checked at each start).
 DONE_RETENTION = 30 * 86400
 _MAX_SLEEP = 60.0  # re-check now and then: the wall clock may jump (suspend, NTP)
+SHARED_STATS_TTL = 1.0  # seconds a shared outbox's counts are reused (other workstations write it too)
 _MAX_SLEEP_SHARED = 5.0  # other agents' leases expire and NOTIFY may be missed while reconnecting
 LEASE = 30.0  # seconds a claimed job stays ours without a heartbeat
 NOTIFY_CHANNEL = "vigie_outbox"
+STORE_WAIT = 2.0  # seconds before a job that met an unreachable database runs again (attempts kept)
 
 # Outcome kinds recorded by a finished handler task, applied by the next flush.
 _DONE, _RETRY, _DEAD, _RELEASE = "done", "retry", "dead", "release"
@@ -171,6 +173,13 @@ class Outbox:
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
         self._generation = 0  # outcomes of tasks from a previous start() are ignored
+        # `stats()` is read on every `agent.info`: answered from memory until the outbox writes again
+        # (with SQLite every write to the table goes through this object; a shared table is also written
+        # by the other workstations, so there the answer is at most SHARED_STATS_TTL old), one store query
+        # shared by concurrent calls.
+        self._writes = 0
+        self._stats: tuple[int, float, dict[str, int]] | None = None
+        self._stats_query: tuple[int, asyncio.Future[dict[str, int]]] | None = None
 
     # -- registration and enqueueing --------------------------------------------------------
     def register(
@@ -225,7 +234,9 @@ class Outbox:
             existing = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
             return int(existing[0]), False
 
-        job_id, inserted = await self._store.transaction(work)
+        # READ COMMITTED is enough: INSERT ... ON CONFLICT DO NOTHING is atomic on the unique key.
+        job_id, inserted = await self._store.transaction(work, serializable=False)
+        self._writes += 1
         if inserted:
             self._poke()
         return job_id
@@ -247,6 +258,7 @@ class Outbox:
                 ).rowcount
             )
         )
+        self._writes += 1
         if recovered:
             log.warning("outbox: %d job(s) interrupted by a previous stop or crash will run again", recovered)
         purged = await self._store.transaction(
@@ -254,6 +266,7 @@ class Outbox:
                 "DELETE FROM outbox WHERE state = 'done' AND updated_at < ?", (now - DONE_RETENTION,)
             ).rowcount
         )
+        self._writes += 1
         if purged:
             log.info("outbox: %d finished job(s) older than %d days purged", purged, DONE_RETENTION // 86400)
         for name, count in (await self.unhandled()).items():
@@ -311,6 +324,7 @@ class Outbox:
         if outcomes:
             try:
                 dead = await self._store.transaction(lambda c: self._apply(c, outcomes, self._clock(), self._owner))
+                self._writes += 1
                 self._notify_dead(dead)
             except Exception as exc:  # the store may already be failing; the jobs will re-run
                 log.error("outbox: could not record %d outcome(s) at stop: %s", len(outcomes), type(exc).__name__)
@@ -349,9 +363,21 @@ class Outbox:
 
     # -- inspection and dead letters ------------------------------------------------------------
     async def stats(self) -> dict[str, int]:
+        """Jobs per state."""
+        writes = self._writes
+        if self._stats is not None and self._stats[0] == writes and (
+                not self._shared or time.monotonic() - self._stats[1] < SHARED_STATS_TTL):
+            return dict(self._stats[2])
+        if self._stats_query is None or self._stats_query[0] != writes or self._stats_query[1].done():
+            self._stats_query = (writes, asyncio.ensure_future(self._query_stats(writes, time.monotonic())))
+        return dict(await asyncio.shield(self._stats_query[1]))
+
+    async def _query_stats(self, writes: int, asked_at: float) -> dict[str, int]:
         rows = await self._store.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")
         counts = dict.fromkeys(STATES, 0)
         counts.update({str(r[0]): int(r[1]) for r in rows})
+        # Keyed by the writes seen when the query was sent: one that lands meanwhile invalidates it.
+        self._stats = (writes, asked_at, counts)
         return counts
 
     async def unhandled(self) -> dict[str, int]:
@@ -375,6 +401,7 @@ class Outbox:
             " WHERE id = ? AND state = 'dead'",
             (now, now, job_id),
         )
+        self._writes += 1
         if changed:
             self._poke()
         return bool(changed)
@@ -388,6 +415,7 @@ class Outbox:
             " AND next_attempt_at > ?",
             (now, now, handler, now),
         )
+        self._writes += 1
         if changed:
             self._poke()
         return int(changed)
@@ -419,6 +447,7 @@ class Outbox:
                     claimed, dead, next_due = await self._store.transaction(
                         functools.partial(self._cycle, outcomes, free, now), serializable=False
                     )
+                    self._writes += 1
                 else:
                     claimed, dead, next_due = [], [], None
             except Exception as exc:
@@ -546,6 +575,8 @@ class Outbox:
     def _failure(self, job: Job, spec: _Handler, exc: BaseException) -> _Outcome:
         if isinstance(exc, RetryJobLater) and not exc.count_attempt:
             return _Outcome(_RETRY, job, job.attempts, self._clock() + exc.retry_after, _describe(exc))
+        if isinstance(exc, StoreUnavailable):  # the database was away, not the job's fault
+            return _Outcome(_RETRY, job, job.attempts, self._clock() + STORE_WAIT, _describe(exc))
         attempts = job.attempts + 1
         error = _describe(exc)
         if isinstance(exc, PermanentJobError) or attempts >= spec.max_attempts:

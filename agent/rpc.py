@@ -103,6 +103,14 @@ class _Method:
     description: str
     schema: Mapping[str, Any]
     validator: Draft202012Validator
+    empty_ok: bool  # `{}` fits the schema: the params of most calls (agent.info...) need no validation
+
+
+class Response(dict[str, Any]):
+    """A success response that already knows its JSON text (`dumps` returns it): the result was
+    serialised once to check it, not twice."""
+
+    text: str
 
 
 # ---------------------------------------------------------------- wire helpers
@@ -150,6 +158,8 @@ def _encodable(value: Any) -> bool:
 
 
 def dumps(message: Any) -> str:
+    if type(message) is Response:
+        return message.text
     return json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
@@ -294,7 +304,8 @@ class RpcRegistry:
         except SchemaError as exc:
             raise RegistrationError(f"RPC method {name}: invalid params schema: {exc.message}") from None
         validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        self._methods[name] = _Method(name, handler, scope, description, schema, validator)
+        self._methods[name] = _Method(name, handler, scope, description, schema, validator,
+                                      empty_ok=validator.is_valid({}))
 
     def __contains__(self, name: object) -> bool:
         return name in self._methods
@@ -318,7 +329,11 @@ class RpcRegistry:
                 "params must be an object (by-name)",
                 {"path": "params", "reason": "type"},
             )
+        if not params and method.empty_ok:
+            return
         try:
+            if method.validator.is_valid(params):  # stops at the first error; errors are sorted only when shown
+                return
             error = next(iter(sorted(method.validator.iter_errors(params), key=_error_rank)), None)
         except RecursionError:  # absurdly deep params: refuse rather than crash
             raise RpcError(INVALID_PARAMS, "Paramètres invalides / Invalid params") from None
@@ -349,7 +364,7 @@ class RpcRegistry:
         except InvalidRequest as exc:
             return error_response(exc.request_id, exc.code, exc.message)
         try:
-            result = await self._run(call, ctx)
+            result, text = await self._run(call, ctx)
         except RpcError as exc:
             response = error_response(call.id, exc.code, exc.message, exc.data)
         except UserFacingError as exc:
@@ -359,10 +374,11 @@ class RpcRegistry:
             log.exception("RPC method %s failed", call.method[:64])
             response = error_response(call.id, INTERNAL_ERROR, "Erreur interne")
         else:
-            response = result_response(call.id, result)
+            response = Response(result_response(call.id, result))
+            response.text = f'{{"jsonrpc":"2.0","id":{dumps(call.id)},"result":{text}}}'
         return None if call.notification else response
 
-    async def _run(self, call: Call, ctx: RpcContext) -> Any:
+    async def _run(self, call: Call, ctx: RpcContext) -> tuple[Any, str]:
         method = self._methods.get(call.method)
         if method is None:
             raise RpcError(METHOD_NOT_FOUND, f"Méthode inconnue : {call.method[:64]}")
@@ -373,11 +389,12 @@ class RpcRegistry:
         if inspect.isawaitable(result):
             result = await result
         try:
-            dumps(result).encode("utf-8")  # a lone surrogate fails here, not later in a socket's writer
+            text = dumps(result)
+            text.encode("utf-8")  # a lone surrogate fails here, not later in a socket's writer
         except (TypeError, ValueError, RecursionError):
             log.error("RPC method %s returned a result that is not JSON-serialisable", method.name)
             raise RpcError(INTERNAL_ERROR, "Erreur interne") from None
-        return result
+        return result, text
 
 
 def _error_rank(error: ValidationError) -> tuple[int, int]:

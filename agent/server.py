@@ -39,7 +39,7 @@ from agent.rpc import (
 )
 from agent.web import web_file
 from agent.ws_connection import CLOSE_TIMEOUT, QUEUE_SIZE, Connection, TokenBucket
-from agent.ws_session import MSG_RATE_LIMITED, WsSessions, cost
+from agent.ws_session import MSG_RATE_LIMITED, REFUSALS_PER_BURST, WsSessions, cost
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,8 @@ class ApiServer:
         conn = Connection(
             id=next(self._ids), ws=ws, origin=request.headers.get(hdrs.ORIGIN),
             bucket=TokenBucket(self._config.rate_per_second, self._config.rate_burst),
-            queue=asyncio.Queue(self._queue_size), background=self._background, transport=request.transport,
+            refusals=TokenBucket(self._config.rate_per_second, REFUSALS_PER_BURST * self._config.rate_burst),
+            queue_size=self._queue_size, background=self._background, transport=request.transport,
         )
         self._connections[conn.id] = conn
         conn.start_writer()
@@ -260,7 +261,7 @@ class ApiServer:
             return
         for conn in list(self._connections.values()):
             if conn.client is not None and not conn.closing:
-                conn.enqueue(text)
+                conn.event(text)
 
 
 API_SERVER = web.AppKey("api_server", ApiServer)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from agent.errors import UserFacingError
+from agent.errors import StoreUnavailable
 from agent.sqldialect import insert_table, to_pyformat, translate_ddl
 
 T = TypeVar("T")
@@ -36,14 +36,6 @@ MIGRATION_LOCK = 0x76696769  # pg_advisory_xact_lock key: agents starting togeth
 SERIALIZATION_RETRIES = 40  # contention between a few workstations; each retry waits a little longer
 CONNECT_TIMEOUT = 5.0
 STATEMENT_TIMEOUT_MS = 30_000
-
-
-class StoreUnavailable(UserFacingError):
-    """The practice database cannot be reached (network, server restarting, credentials)."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__("La base de données du cabinet est injoignable : le travail est gardé et repris "
-                         "dès son retour." + (f" ({detail})" if detail else ""))
 
 
 class Row(tuple[Any, ...]):
@@ -125,6 +117,11 @@ class PgConnection:
         return PgCursor(cur)
 
 
+def _configure(conn: Any) -> None:
+    conn.row_factory = _row_factory
+    conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+
+
 _RETRYABLE: tuple[type[BaseException], ...] = ()
 
 
@@ -152,6 +149,7 @@ class PostgresStore:
         self._local = threading.local()
         self._identity_tables: set[str] = set()
         self._rng = random.Random()
+        self.available = True  # the last call reached the database (agent.info, the tray)
 
     def describe(self) -> str:
         """The database's address without its password (for `vigie doctor` and logs)."""
@@ -171,12 +169,8 @@ class PostgresStore:
     def _open_sync(self) -> None:
         import psycopg_pool
 
-        def configure(conn: Any) -> None:
-            conn.row_factory = _row_factory
-            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
-
         self._pool = psycopg_pool.ConnectionPool(
-            self.url, min_size=1, max_size=self.pool_size, open=False, configure=configure,
+            self.url, min_size=1, max_size=self.pool_size, open=False, configure=_configure,
             kwargs={"autocommit": True, "connect_timeout": int(self.connect_timeout)},
             check=psycopg_pool.ConnectionPool.check_connection, timeout=self.connect_timeout,
             name="vigie-store",
@@ -216,20 +210,45 @@ class PostgresStore:
         import psycopg
 
         try:
-            with self._pool.connection(timeout=self.connect_timeout) as raw:
-                self._local.conn = PgConnection(raw, self._identity_tables)
-                try:
-                    return fn(*args)
-                finally:
-                    self._local.conn = None
+            if self.available:
+                with self._pool.connection(timeout=self.connect_timeout) as raw:
+                    result = self._call(raw, fn, args)
+            else:
+                # The pool waits out its own reconnection backoff (up to many seconds after an outage):
+                # while the database was away, each call tries a connection of its own, which fails at
+                # once while the server is down and succeeds as soon as it is back.
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=int(self.connect_timeout)) as raw:
+                    _configure(raw)
+                    result = self._call(raw, fn, args)
+                # Back: drop the pool's connections broken by the outage before it is used again.
+                self._pool.check()
+            self._set_available(True)
+            return result
         except _retryable():
             raise  # contention, not an outage: the caller's retry policy applies
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self._set_available(False)
             raise StoreUnavailable(type(exc).__name__) from exc
         except Exception as exc:
             if type(exc).__name__ == "PoolTimeout":
+                self._set_available(False)
                 raise StoreUnavailable("PoolTimeout") from exc
             raise
+
+    def _call(self, raw: Any, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        self._local.conn = PgConnection(raw, self._identity_tables)
+        try:
+            return fn(*args)
+        finally:
+            self._local.conn = None
+
+    def _set_available(self, available: bool) -> None:
+        if available != self.available:
+            self.available = available
+            if available:
+                log.warning("store: the practice database answers again")
+            else:
+                log.error("store: the practice database is unreachable; work waits for it")
 
     @property
     def conn(self) -> PgConnection:

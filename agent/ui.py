@@ -23,7 +23,9 @@ from agent.popup.offer import DROP, RAISE, WAIT, offer
 from agent.rpc import RpcContext
 
 if TYPE_CHECKING:
+    from agent.acting import ActingUser
     from agent.app import Agent
+    from agent.context import PluginContext
     from agent.outbox import Job
     from agent.pairing import PairingRequest
     from agent.popup.host import PopupProcess
@@ -84,19 +86,18 @@ class UiPlugin:
         # When the popup window was mapped, for tests and benchmarks; bounded, the oldest go first.
         self.shown: asyncio.Queue[tuple[str | None, float]] = asyncio.Queue(maxsize=64)
         self._layout: asyncio.Future[dict[str, Any]] | None = None
-        self._unsubscribe: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
+    async def startup(self, context: PluginContext, agent: Agent) -> None:
+        # The host's own shell: the popup and the tray drive the agent's RPC registry, pairing and info.
         self.agent = agent
-        settings = parse_ui_settings(agent.config.plugin_settings("ui"))
+        settings = parse_ui_settings(context.settings)
         env = display_env(settings, os.environ)
         if env is None or not (settings.popup or settings.tray):
             log.info("no display or UI disabled: running headless")
             return
-        self._unsubscribe = agent.events.subscribe(self._on_event)
         if settings.popup:
             from agent.popup.host import PopupProcess
 
@@ -109,9 +110,7 @@ class UiPlugin:
             await self.tray.start()
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+    async def shutdown(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         stops = [c.stop() for c in (self.tray, self.popup) if c is not None]
@@ -134,10 +133,34 @@ class UiPlugin:
     def plugin_status_changed(self, name: str, status: str, reason: str | None) -> None:
         self.refresh_tray()
 
-    # -- identities ------------------------------------------------------------------------------------
-    def _on_event(self, name: str, params: Mapping[str, Any]) -> None:
-        if name == "identity.updated" and isinstance(params.get("identity_id"), str):
-            self._spawn(self._consider(params["identity_id"]))
+    # -- facts the tray and the popup show (hooks, not the LGC's websocket events) --------------------
+    @hookimpl
+    def identity_updated(self, identity_id: str, status: str, insi_outcome: str | None) -> None:
+        self._spawn(self._consider(identity_id))
+        self.refresh_tray()
+
+    @hookimpl
+    def acting_user_changed(self, user: ActingUser) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def reader_added(self, reader: str) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def reader_removed(self, reader: str) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def card_service_changed(self, available: bool, reason: str | None) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def card_inserted(self, reader: str, atr: str, kind: str) -> None:
+        self.refresh_tray()
+
+    @hookimpl
+    def card_removed(self, reader: str, kind: str) -> None:
         self.refresh_tray()
 
     async def _consider(self, identity_id: str) -> None:

@@ -15,11 +15,12 @@ from aiohttp import WSMsgType
 
 from agent.client_registry import ClientRegistry
 from agent.errors import UserFacingError
-from agent.pairing import PairingBroker
+from agent.pairing import BadClientName, PairingBroker, clean_client_name
 from agent.rpc import (
     CONFLICT,
     FORBIDDEN,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     INVALID_TOKEN,
     RATE_LIMITED,
@@ -40,6 +41,9 @@ from agent.ws_connection import Connection
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 32  # concurrent calls per socket
+IN_FLIGHT_WAIT = 1.0  # a call over MAX_IN_FLIGHT waits this long for a slot before it is refused
+REFUSALS_PER_BURST = 4  # refusals allowed (refilled at the call rate) per call of the burst, then 1008
+CLOSE_POLICY = 1008
 MAX_PRE_AUTH_FAILURES = 3
 AUTH_TIMEOUT = 30.0  # an unauthenticated socket that does nothing is closed (unless pairing)
 CLOSE_UNAUTHORIZED = 4401
@@ -88,14 +92,14 @@ class WsSessions:
                 if msg.type is WSMsgType.TEXT:
                     await self._on_text(conn, msg.data)
                 elif msg.type is WSMsgType.BINARY:
-                    conn.send(error_response(
+                    await conn.reply(error_response(
                         None, INVALID_REQUEST, "Requête invalide : trames binaires non prises en charge"))
                     if conn.client is None:
                         self._fail(conn)
                 # ERROR (e.g. message too big): aiohttp has already closed the socket.
             except Exception:
                 log.exception("websocket %d: frame handling failed", conn.id)
-                conn.send(error_response(None, INTERNAL_ERROR, "Erreur interne"))
+                await conn.reply(error_response(None, INTERNAL_ERROR, "Erreur interne"))
 
     def _auth_deadline(self, conn: Connection) -> None:
         if conn.client is not None or conn.closing:
@@ -118,10 +122,10 @@ class WsSessions:
         except RpcError as exc:
             parse_error = exc
         if not conn.bucket.take(cost(message)):
-            conn.send(answer_without_running(message, RATE_LIMITED, MSG_RATE_LIMITED))
+            await self._refuse(conn, message)
             return
         if parse_error is not None:
-            conn.send(error_response(None, parse_error.code, parse_error.message))
+            await conn.reply(error_response(None, parse_error.code, parse_error.message))
             if conn.client is None:
                 self._fail(conn)
             return
@@ -129,11 +133,22 @@ class WsSessions:
             await self._before_session(conn, message)
             return
         if len(conn.tasks) >= MAX_IN_FLIGHT:
-            conn.send(answer_without_running(message, RATE_LIMITED, MSG_RATE_LIMITED))
-            return
+            # Stop reading a little (the client's sends back up) rather than refuse a call under the rate.
+            await asyncio.wait(set(conn.tasks), timeout=IN_FLIGHT_WAIT, return_when=asyncio.FIRST_COMPLETED)
+            if len(conn.tasks) >= MAX_IN_FLIGHT:
+                await self._refuse(conn, message)
+                return
         task = asyncio.create_task(self._dispatch(conn, conn.ctx, message))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
+
+    async def _refuse(self, conn: Connection, message: Any) -> None:
+        await conn.reply(answer_without_running(message, RATE_LIMITED, MSG_RATE_LIMITED))
+        if conn.refusals is not None and not conn.refusals.take():
+            # Far over the limit for a while: not an LGC with a burst but a flood. The calls in flight
+            # still get their answers; what comes next is not read.
+            log.warning("websocket %d: flooding, closed", conn.id)
+            conn.close_after(CLOSE_POLICY, "trop de requetes")
 
     async def _dispatch(self, conn: Connection, ctx: RpcContext, message: Any) -> None:
         try:
@@ -141,91 +156,101 @@ class WsSessions:
         except Exception:
             log.exception("websocket %d: dispatch failed", conn.id)
             response = answer_without_running(message, INTERNAL_ERROR, "Erreur interne")
-        conn.send(response)
+        await conn.reply(response)
 
     # -- before authentication: session.open and pairing.request only -----------------------------
     async def _before_session(self, conn: Connection, message: Any) -> None:
         if not isinstance(message, dict):
-            conn.send(answer_without_running(message, SESSION_NOT_OPEN, MSG_SESSION_NOT_OPEN))
+            await conn.reply(answer_without_running(message, SESSION_NOT_OPEN, MSG_SESSION_NOT_OPEN))
             self._fail(conn)
             return
         try:
             call = parse_call(message)
         except InvalidRequest as exc:
-            conn.send(error_response(exc.request_id, exc.code, exc.message))
+            await conn.reply(error_response(exc.request_id, exc.code, exc.message))
             self._fail(conn)
             return
         if call.method == "session.open":
             await self._session_open(conn, call)
         elif call.method == "pairing.request":
-            self._pairing_request(conn, call)
+            await self._pairing_request(conn, call)
         else:
-            _reply_error(conn, call, SESSION_NOT_OPEN, MSG_SESSION_NOT_OPEN)
+            await _reply_error(conn, call, SESSION_NOT_OPEN, MSG_SESSION_NOT_OPEN)
             self._fail(conn)
 
     async def _session_open(self, conn: Connection, call: Call) -> None:
         if conn.pairing is not None and not conn.pairing.done():
-            _reply_error(conn, call, CONFLICT, "Appairage en cours : attendez sa réponse")
+            await _reply_error(conn, call, CONFLICT, "Appairage en cours : attendez sa réponse")
             return
         try:
             self._rpc.validate("session.open", call.params)
         except RpcError as exc:
-            _reply_error(conn, call, exc.code, exc.message, exc.data)
+            await _reply_error(conn, call, exc.code, exc.message, exc.data)
             self._fail(conn)
             return
         client = await self._clients.authenticate(call.params["token"])
         if conn.closing:
             return
         if client is None:
-            _reply_error(conn, call, INVALID_TOKEN, MSG_BAD_TOKEN)
+            await _reply_error(conn, call, INVALID_TOKEN, MSG_BAD_TOKEN)
             conn.close_after(CLOSE_UNAUTHORIZED, "jeton invalide")
             return
         conn.open_session(client)
-        _reply(conn, call, {"client": client.name, "scopes": sorted(client.scopes)})
+        await _reply(conn, call, {"client": client.name, "scopes": sorted(client.scopes)})
 
-    def _pairing_request(self, conn: Connection, call: Call) -> None:
+    async def _pairing_request(self, conn: Connection, call: Call) -> None:
         if conn.pairing is not None and not conn.pairing.done():
-            _reply_error(conn, call, CONFLICT, "Appairage déjà en cours")
+            await _reply_error(conn, call, CONFLICT, "Appairage déjà en cours")
             return
         if conn.origin is not None and conn.origin not in self._allowed_origins:
-            _reply_error(conn, call, FORBIDDEN, "Origine non autorisée")  # refused before upgrade
+            await _reply_error(conn, call, FORBIDDEN, "Origine non autorisée")  # refused before upgrade
             return
         try:
             self._rpc.validate("pairing.request", call.params)
+            client_name = clean_client_name(call.params["client_name"])
         except RpcError as exc:
-            _reply_error(conn, call, exc.code, exc.message, exc.data)
+            await _reply_error(conn, call, exc.code, exc.message, exc.data)
             self._fail(conn)
             return
-        conn.pairing = asyncio.create_task(self._pair(conn, call, call.params["client_name"].strip()))
+        except BadClientName as exc:
+            path = "params.client_name"
+            await _reply_error(conn, call, INVALID_PARAMS, f"Paramètres invalides : {path} : {exc.rule}",
+                         {"path": path, "reason": "characters"})
+            self._fail(conn)
+            return
+        conn.pairing = asyncio.create_task(self._pair(conn, call, client_name))
 
     async def _pair(self, conn: Connection, call: Call, client_name: str) -> None:
         try:
-            accepted = await self._pairing.request(client_name, conn.origin)
-            if not accepted:
-                _reply_error(conn, call, FORBIDDEN, MSG_PAIRING_REFUSED)
+            outcome = await self._pairing.consider(client_name, conn.origin)
+            if not outcome.accepted:
+                if outcome.message is not None and outcome.code is not None:  # not even asked
+                    await _reply_error(conn, call, outcome.code, outcome.message)
+                else:
+                    await _reply_error(conn, call, FORBIDDEN, MSG_PAIRING_REFUSED)
                 return
             token = await self._clients.issue(client_name, conn.origin)
             client = await self._clients.authenticate(token)
         except Exception:
             log.exception("websocket %d: pairing failed", conn.id)
-            _reply_error(conn, call, INTERNAL_ERROR, "Erreur interne")
+            await _reply_error(conn, call, INTERNAL_ERROR, "Erreur interne")
             return
         if client is None or conn.closing:
             if client is not None and client.id is not None:  # the token can no longer be delivered
                 await self._clients.revoke(client.id)
             return
         conn.open_session(client)
-        _reply(conn, call, {"token": token, "client": client.name, "scopes": sorted(client.scopes)})
+        await _reply(conn, call, {"token": token, "client": client.name, "scopes": sorted(client.scopes)})
 
 
-def _reply_error(conn: Connection, call: Call, code: int, message: str, data: Any = None) -> None:
+async def _reply_error(conn: Connection, call: Call, code: int, message: str, data: Any = None) -> None:
     if not call.notification:
-        conn.send(error_response(call.id, code, message, data))
+        await conn.reply(error_response(call.id, code, message, data))
 
 
-def _reply(conn: Connection, call: Call, result: Any) -> None:
+async def _reply(conn: Connection, call: Call, result: Any) -> None:
     if not call.notification:
-        conn.send(result_response(call.id, result))
+        await conn.reply(result_response(call.id, result))
 
 
 def register_session_methods(rpc: RpcRegistry) -> None:

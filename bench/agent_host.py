@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
+import pstats
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from bench.report import BenchGroup, BenchOptions, CpuSnapshot, Row, Target, for
 TITLE = "Agent host (start, memory, idle CPU, local API, outbox, stop)"
 SETTLE = 2.0  # seconds between the announce line and the idle-CPU window
 WS_CLIENTS = 10
+MANY_CLIENTS = 100  # the probe of issue 18: 100 clients x 50 calls
+PROFILE_TOP = 12  # functions of the agent's own code listed from the cProfile run
 OUTBOX_HANDLER = "bench.noop"
 DRIVER_TIMEOUT = 600.0
 
@@ -43,14 +46,15 @@ class Plan:
     outbox_repeats: int
     host_only_starts: int
     api_rounds: int  # driver runs with 10 clients, pooled
+    many_calls: int  # calls per client with MANY_CLIENTS clients
 
     @classmethod
     def for_options(cls, options: BenchOptions) -> Plan:
         if options.quick:
             return cls(starts=3, idle_seconds=10.0, calls_per_client=200, warmup_calls=20, jobs=2_000,
-                       outbox_repeats=1, host_only_starts=1, api_rounds=1)
+                       outbox_repeats=1, host_only_starts=1, api_rounds=1, many_calls=20)
         return cls(starts=10, idle_seconds=60.0, calls_per_client=1_000, warmup_calls=100, jobs=10_000,
-                   outbox_repeats=3, host_only_starts=5, api_rounds=3)
+                   outbox_repeats=3, host_only_starts=5, api_rounds=3, many_calls=50)
 
 
 def _progress(message: str) -> None:
@@ -142,8 +146,11 @@ class DriverRun:
 class ApiFigures:
     rounds: list[DriverRun]  # with WS_CLIENTS clients each
     single: DriverRun
+    many: DriverRun  # MANY_CLIENTS clients
     plugins: str
     rss_after_mib: float
+    profile_top: list[str]  # from the cProfile run: "function (file:line) own ms, cumulative ms"
+    profiled: DriverRun | None
 
     @property
     def concurrent(self) -> DriverRun:
@@ -154,11 +161,13 @@ class ApiFigures:
         )
 
 
-def _drive(agent: AgentProcess, clients: int, plan: Plan) -> DriverRun:
+def _drive(agent: AgentProcess, clients: int, plan: Plan, calls: int | None = None) -> DriverRun:
+    calls = plan.calls_per_client if calls is None else calls
+    warmup = min(plan.warmup_calls, calls)
     cmd = [sys.executable, "-m", "bench.ws_driver", f"ws://127.0.0.1:{agent.port}/ws", TOKEN,
-           "--clients", str(clients), "--calls", str(plan.calls_per_client),
-           "--warmup", str(plan.warmup_calls), "--method", "agent.info"]
-    _progress(f"{clients} websocket client(s) x {plan.calls_per_client} agent.info calls")
+           "--clients", str(clients), "--calls", str(calls),
+           "--warmup", str(warmup), "--method", "agent.info"]
+    _progress(f"{clients} websocket client(s) x {calls} agent.info calls")
     cpu0 = agent.cpu_seconds()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=DRIVER_TIMEOUT, check=False)
     cpu1 = agent.cpu_seconds()
@@ -180,9 +189,37 @@ def measure_api(root: Path, plan: Plan) -> ApiFigures:
                             for p in info["plugins"])
         single = _drive(agent, 1, plan)
         rounds = [_drive(agent, WS_CLIENTS, plan) for _ in range(plan.api_rounds)]
+        many = _drive(agent, MANY_CLIENTS, plan, plan.many_calls)
         rss_after = agent.rss_mib()
         agent.terminate()
-    return ApiFigures(rounds, single, plugins, rss_after)
+    top, profiled = profile_api(root, profile, plan)
+    return ApiFigures(rounds, single, many, plugins, rss_after, top, profiled)
+
+
+def profile_api(root: Path, profile: Profile, plan: Plan) -> tuple[list[str], DriverRun | None]:
+    """One 10-client run against an agent under cProfile: where the loop's time goes per call."""
+    stats_path = root / "agent.prof"
+    with AgentProcess(profile, "api-profiled", cprofile_to=stats_path) as agent:
+        agent.start()
+        agent.wait_started()
+        run = _drive(agent, WS_CLIENTS, plan)
+        agent.terminate()
+    if not stats_path.exists():
+        return [], None
+    stats = pstats.Stats(str(stats_path))
+    calls = len(run.latencies_ms)
+    own = []
+    for (file, line, name), (_cc, _nc, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        try:
+            rel = Path(file).resolve().relative_to(REPO)
+        except ValueError:
+            continue
+        if rel.parts[0] in ("agent", "plugins", "hardware") and name != "<module>":  # not the imports
+            own.append((tottime, cumtime, f"`{name}` ({rel}:{line})"))
+    own.sort(reverse=True)
+    top = [f"{label} {tottime / calls * 1e6:.0f} µs own, {cumtime / calls * 1e6:.0f} µs cumulative"
+           for tottime, cumtime, label in own[:PROFILE_TOP]]
+    return top, run
 
 
 # -- 5: outbox throughput ---------------------------------------------------------------------------------
@@ -300,6 +337,9 @@ def run(options: BenchOptions) -> BenchGroup:
                target=Target("<", 5.0, stat="p99")),
         Row.of(f"`agent.info` throughput, {WS_CLIENTS} websocket clients", "calls/s", [api.concurrent.calls_per_s]),
         Row.of("`agent.info` round trip, 1 websocket client", "ms", api.single.latencies_ms, with_p99=True),
+        Row.of(f"`agent.info` round trip, {MANY_CLIENTS} websocket clients", "ms", api.many.latencies_ms,
+               with_p99=True),
+        Row.of(f"`agent.info` throughput, {MANY_CLIENTS} websocket clients", "calls/s", [api.many.calls_per_s]),
         Row.of("Agent CPU per `agent.info` call (10 clients)", "µs", [api.concurrent.agent_cpu_us_per_call]),
         Row.of("RSS after the websocket run", "MiB", [api.rss_after_mib]),
     ]
@@ -344,7 +384,9 @@ def run(options: BenchOptions) -> BenchGroup:
         f"mean latency ≈ clients / throughput (Little's law); the 1-client row is the round trip without "
         "queueing. The per-socket rate limit is raised for these runs (the default 50 calls/s would refuse a "
         "tight loop). Agent and driver share the machine's cores. Agent CPU per call is the agent's "
-        "(utime + stime) delta over the driver run (warm-up calls included) divided by the timed calls.",
+        "(utime + stime) delta over the driver run (warm-up calls included) divided by the timed calls. "
+        f"{MANY_CLIENTS} clients: one run of {plan.many_calls} timed calls each (after "
+        f"{min(plan.warmup_calls, plan.many_calls)} untimed), the same closed loop.",
         f"Outbox: in-process `Store` + `Outbox`, {plan.jobs:,} jobs enqueued first (timed separately, "
         f"one `enqueue` call each), then timed from `Outbox.start()` to `wait_idle()`; a fresh database "
         f"per run ({fs} file system), {plan.outbox_repeats} run(s) per configuration. "
@@ -352,6 +394,12 @@ def run(options: BenchOptions) -> BenchGroup:
         "SIGTERM to exit: from `send_signal(SIGTERM)` to `wait()` returning (exit code 0 checked), "
         "one per measured start.",
     ]
+    if api.profile_top and api.profiled is not None:
+        notes.append(
+            f"Profile: one more {WS_CLIENTS}-client run ({len(api.profiled.latencies_ms):,} timed calls) against an "
+            "agent under `python -m cProfile` (slower: the figures above come from the unprofiled agent); the "
+            "agent's own functions by own time per timed call (warm-up and start included in the totals): "
+            + "; ".join(api.profile_top) + ".")
     busy = [f"{phase} {pct:.1f} %" for phase, pct in phases.foreign.items() if pct is not None]
     if busy:
         notes.append("CPU used by other processes, in % of the machine, per phase: " + ", ".join(busy) + ".")

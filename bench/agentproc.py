@@ -112,9 +112,14 @@ class Profile:
 class AgentProcess:
     """One `vigie run --headless` child. Use as a context manager: it is killed on the way out."""
 
-    def __init__(self, profile: Profile, label: str = "agent") -> None:
+    def __init__(self, profile: Profile, label: str = "agent", *, cprofile_to: Path | None = None,
+                 secrets: dict[str, str] | None = None) -> None:
         self.profile = profile
         self.label = label
+        # Run the agent under cProfile, its statistics written to this file when it exits (SIGTERM).
+        self.cprofile_to = cprofile_to
+        # Put in the agent's (in-memory) keyring before it starts (bench.seeded_agent), e.g. the INSi passphrase.
+        self.secrets = secrets
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = profile.root / f"{label}.stdout"
@@ -139,7 +144,15 @@ class AgentProcess:
     def start(self) -> float:
         """Launch the agent; return the seconds from launch to `/health` answering `ok`."""
         config = self.profile.write_config(self.port)
-        cmd = [*vigie_command(), "run", "--headless", "--config", str(config)]
+        program = ([sys.executable, "-m", "cProfile", "-o", str(self.cprofile_to), "-m", "agent.cli"]
+                   if self.cprofile_to is not None else vigie_command())
+        if self.secrets is not None:
+            secrets_file = self.profile.root / f"{self.label}.secrets.json"
+            fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.secrets, fh)
+            program = [sys.executable, "-m", "bench.seeded_agent", str(secrets_file)]
+        cmd = [*program, "run", "--headless", "--config", str(config)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.launched_at = time.perf_counter()
             self.proc = subprocess.Popen(cmd, env=isolated_env(self.profile.home), stdout=out, stderr=err,

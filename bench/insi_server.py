@@ -16,7 +16,8 @@ from sandbox.insi.server import start_insi_sandbox
 
 async def serve(latency: float, count: int) -> None:
     sandbox = await start_insi_sandbox(latency=latency, extra_identities=synthetic_identities(count))
-    print(json.dumps({"plugin_settings": sandbox.plugin_settings(), "admin_url": sandbox.admin_url}), flush=True)
+    print(json.dumps({"plugin_settings": sandbox.plugin_settings(), "admin_url": sandbox.admin_url,
+                      "secrets": sandbox.secrets()}), flush=True)
     try:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
     finally:

@@ -49,6 +49,15 @@ def test_docs_every_hookspec_is_typed_and_documented_in_code() -> None:
         assert "return" in fn.__annotations__, name
 
 
+def test_docs_every_hookspec_documents_its_parameters_pytest_style() -> None:
+    for name in hookspec_names():
+        fn = getattr(hookspecs, name)
+        for param in inspect.signature(fn).parameters:
+            assert f":param {param}:" in fn.__doc__, f"{name}: no ':param {param}:' line"
+        firstresult = getattr(fn, f"{hookspecs.PROJECT}_spec")["firstresult"]
+        assert ("Stops at first non-None result" in fn.__doc__) == firstresult, name
+
+
 async def test_docs_every_registered_rpc_method_is_in_local_api_md(agent_config: Config) -> None:
     # The agent with every built-in plugin (DEFAULT_PLUGINS) and the host's own methods.
     agent = Agent(agent_config)
@@ -74,3 +83,12 @@ async def test_docs_every_sandbox_rpc_method_is_in_local_api_md(agent_config: Co
     missing = sandbox_methods - documented_methods(DOCS / "local-api.md")
     assert not missing, f"methods missing from docs/local-api.md: {sorted(missing)}"
 
+
+def test_docs_architecture_names_every_plugin_folder() -> None:
+    # docs/architecture.md is the one-page map: a capability folder it does not name makes it untrue.
+    text = (DOCS / "architecture.md").read_text()
+    plugins = DOCS.parent / "plugins"
+    folders = sorted(p.name for p in plugins.iterdir() if (p / "__init__.py").exists())
+    assert "common" in folders and "ins" in folders
+    missing = [name for name in folders if f"`{name}`" not in text]
+    assert not missing, f"plugin folders missing from docs/architecture.md: {missing}"

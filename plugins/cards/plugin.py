@@ -12,7 +12,7 @@ from hardware.atr import ATR_TABLE, classify, compile_table
 from plugins.cards.settings import CardSettings, parse_settings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import PluginContext
     from plugins.cards.service import CardService
 
 
@@ -29,8 +29,8 @@ class CardsPlugin:
         return classify(atr, self._table)
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
-        self.settings = parse_settings(agent.config.plugin_settings("cards"), sandbox=agent.config.sandbox)
+    async def startup(self, context: PluginContext) -> None:
+        self.settings = parse_settings(dict(context.settings))
         self._table = compile_table({**self.settings.atr, **ATR_TABLE})  # configured patterns first
         try:
             await asyncio.to_thread(__import__, "smartcard.scard")
@@ -38,12 +38,13 @@ class CardsPlugin:
             raise PluginNotReady("pyscard non installé : lecture des cartes indisponible", retry_after=3600) from None
         # Imported off the event loop, which is already answering the local API.
         module = await asyncio.to_thread(importlib.import_module, "plugins.cards.service")
-        service: CardService = module.CardService(agent, self.settings)
+        service: CardService = module.CardService(self.settings, emitter=context.emitter, decisions=context.decisions,
+                                                  acting=context.acting, status=context.status)
         await service.start()
         self.service = service
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         service, self.service = self.service, None
         if service is not None:
             await service.stop()

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.acting import ActingUser
+from agent.acting import ActingUser, ActingUsers
+from agent.context import Decisions, StatusPort
+from agent.emitter import Emitter
 from agent.errors import PluginNotReady
-from agent.hookcall import call_each
-from agent.plugins import OK
 from agent.prompts import PinRequest
 from hardware import atr as atr_table
 from hardware.errors import CardError, NotAvailable
@@ -30,18 +30,20 @@ from hardware.vitale.sesam import SesamVitaleReader
 from plugins.cards.settings import CardSettings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
     from hardware.pkcs11.token import Pkcs11Token
 
 log = logging.getLogger(__name__)
 
-PLUGIN = "cards"
-
-
 class CardService:
-    def __init__(self, agent: Agent, settings: CardSettings) -> None:
-        self.agent = agent
+    """The cards coordinator: the only writer of the card user and its signer (`acting.set_card_user`)."""
+
+    def __init__(self, settings: CardSettings, *, emitter: Emitter, decisions: Decisions, acting: ActingUsers,
+                 status: StatusPort) -> None:
         self.settings = settings
+        self.emitter = emitter
+        self.decisions = decisions
+        self.acting = acting
+        self.plugin_status = status
         self.workers = ReaderWorkers()
         self.kinds: dict[str, str] = {}  # reader -> kind of the card in it
         self.readers: list[str] = []
@@ -116,11 +118,10 @@ class CardService:
             available = bool(e.available)
             self.service_reason = None if available else e.reason
             if available:
-                self.agent.plugins.set_status(PLUGIN, OK, None)
+                self.plugin_status.ok()
             else:
-                self.agent.plugins.mark_degraded(PLUGIN, e.reason or "service PC/SC indisponible")
-            self.agent.events.publish("card.service_changed", {"available": available, "reason": e.reason})
-            await call_each(self.agent.plugins, "card_service_changed", available=available, reason=e.reason)
+                self.plugin_status.degraded(e.reason or "service PC/SC indisponible")
+            await self.emitter.emit("card_service_changed", available=available, reason=e.reason)
         elif e.kind == mon.READER_ADDED and e.reader:
             # In order too: a reader back (pcscd restarted) while its removal still waits behind a card
             # being read must be reported added after that removal, not before it.
@@ -149,17 +150,17 @@ class CardService:
     async def _reader_added(self, reader: str) -> None:
         if reader not in self.readers:
             self.readers.append(reader)
-        await call_each(self.agent.plugins, "reader_added", reader=reader)
+        await self.emitter.emit("reader_added", reader=reader)
 
     async def _reader_removed(self, reader: str) -> None:
         if reader in self.readers:
             self.readers.remove(reader)
         self.workers.drop(reader)
-        await call_each(self.agent.plugins, "reader_removed", reader=reader)
+        await self.emitter.emit("reader_removed", reader=reader)
 
     # -- cards ---------------------------------------------------------------------------------------
     def classify(self, atr: str) -> str:
-        kind: str | None = self.agent.plugins.hook.classify_card(atr=atr)
+        kind: str | None = self.decisions.decide("classify_card", atr=atr)
         return kind or atr_table.UNKNOWN
 
     async def _card_inserted(self, reader: str, atr: str) -> None:
@@ -174,8 +175,7 @@ class CardService:
             if not confirmed:
                 kind = atr_table.UNKNOWN
         self.kinds[reader] = kind
-        self.agent.events.publish("card.inserted", {"reader": reader, "kind": kind})
-        await call_each(self.agent.plugins, "card_inserted", reader=reader, atr=atr, kind=kind)
+        await self.emitter.emit("card_inserted", reader=reader, atr=atr, kind=kind)
         if kind == atr_table.VITALE:
             await self._read_vitale(reader)
         elif kind == atr_table.CPS:
@@ -187,16 +187,15 @@ class CardService:
         token = self.tokens.pop(reader, None)
         if token is not None:
             await self.workers.run(reader, token.close)
-            user = self.agent.acting_user
+            user = self.acting.current
             if user.from_card and user.reader == reader:
-                await self.agent.set_acting_user(None)
-        self.agent.events.publish("card.removed", {"reader": reader, "kind": kind})
-        await call_each(self.agent.plugins, "card_removed", reader=reader, kind=kind)
+                await self.acting.set_card_user(None)
+        await self.emitter.emit("card_removed", reader=reader, kind=kind)
 
     def _read_failed(self, reader: str, exc: CardError) -> None:
         # The detail may name the card's state, never its content: safe for the log.
         log.warning("card read failed on %s: %s (%s)", reader, exc.message_fr, exc.detail)
-        self.agent.events.publish("card.read_failed", {"reader": reader, "message": exc.message_fr})
+        self.emitter.publish("card.read_failed", {"reader": reader, "message": exc.message_fr})
 
     async def _read_vitale(self, reader: str) -> None:
         try:
@@ -207,9 +206,7 @@ class CardService:
         except CardError as exc:
             self._read_failed(reader, exc)
             return
-        self.agent.events.publish("card.read", {"reader": reader, "kind": atr_table.VITALE,
-                                                "beneficiaries": len(card.beneficiaries)})
-        await call_each(self.agent.plugins, "vitale_card_read", reader=reader, card=card)
+        await self.emitter.emit("vitale_card_read", reader=reader, card=card)
 
     # -- CPS / CPE -------------------------------------------------------------------------------
     async def _open_cps(self, reader: str) -> None:
@@ -235,7 +232,7 @@ class CardService:
         self.tokens[reader] = token
         user = ActingUser(kind=holder.kind, name=holder.name, national_id=holder.national_id,
                           profession=holder.profession, reader=reader)
-        await self.agent.set_acting_user(user, signer=token)
+        await self.acting.set_card_user(user, signer=token)
 
     def _ask_pin_blocking(self, reader: str, card_label: str, tries: int | None) -> str | None:
         """Called from a worker thread by the token: ask on the loop, wait for the answer here."""
@@ -252,16 +249,14 @@ class CardService:
     async def ask_pin(self, reader: str, card_label: str, tries: int | None) -> str | None:
         if self._stopped:
             return None
-        if not self.agent.plugins.hook.pin_requested.get_hookimpls():
+        if not self.decisions.implemented("pin_requested"):
             log.warning("PIN needed but no user interface answers pin_requested")
             return None
         request = PinRequest(reader=reader, card_label=card_label, tries_left=tries)
         pending = self._pin_requests.setdefault(reader, [])
         pending.append(request)
         try:
-            self.agent.events.publish("pin.requested", {"request_id": request.id, "reader": reader,
-                                                        "prompt": request.prompt})
-            await call_each(self.agent.plugins, "pin_requested", request=request)
+            await self.emitter.emit("pin_requested", request=request)
             return await request.wait(self.settings.pin_timeout)
         finally:
             pending.remove(request)

@@ -4,54 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import ssl
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import PluginNotReady
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.eprescription import repository
+from plugins.eprescription.rpc import rpc_methods
 from plugins.eprescription.scan import KIND, ScanParser
 from plugins.eprescription.service import EprescriptionService
 from plugins.eprescription.settings import DEFAULT_PATTERN, parse_settings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
-    from agent.rpc import RpcContext
+    from agent.context import PluginContext
 
 # The ordonnance is health data: masked wherever a trace would show it (hook and RPC debug logs).
 declare_personal_fields({"prescription", "patient", "items", "comments", "signature_png", "pdf", "patient_ins"})
-
-_ID = {"type": "string", "minLength": 1, "maxLength": 64}
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "prescription.create": {
-        "type": "object", "required": ["prescription"], "additionalProperties": False,
-        "properties": {
-            # Checked field by field by plugins/eprescription/validation.py, with French messages.
-            "prescription": {"type": "object"},
-            "print": {"type": "boolean"},
-            "printer": {"type": ["string", "null"], "maxLength": 128},
-        },
-    },
-    "prescription.print": {"type": "object", "required": ["prescription_id"], "additionalProperties": False,
-                           "properties": {"prescription_id": _ID,
-                                          "printer": {"type": ["string", "null"], "maxLength": 128}}},
-    "prescription.export": {"type": "object", "required": ["prescription_id"], "additionalProperties": False,
-                            "properties": {"prescription_id": _ID, "save": {"type": "boolean"}}},
-    "prescription.get": {"type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
-                         "properties": {"prescription_id": _ID, "identifier": {"type": "string", "minLength": 1,
-                                                                               "maxLength": 512}}},
-}
-
 
 class EprescriptionPlugin:
     """Registered as `eprescription`; one instance per agent."""
 
     def __init__(self) -> None:
         self.service: EprescriptionService | None = None
-        self.agent: Agent | None = None
         self.scan_parser = ScanParser(DEFAULT_PATTERN)
         self._warmup: asyncio.Future[Any] | None = None
 
@@ -67,25 +42,8 @@ class EprescriptionPlugin:
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
-        register("prescription.create", self.create, params=SCHEMAS["prescription.create"],
-                 description="Validate, register with the téléservice, render (QR only on OK), keep, share.")
-        register("prescription.print", self.print, params=SCHEMAS["prescription.print"])
-        register("prescription.export", self.export, params=SCHEMAS["prescription.export"])
-        register("prescription.get", self.get, params=SCHEMAS["prescription.get"])
-
-    async def create(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().create(params["prescription"], print_now=bool(params.get("print")),
-                                            printer=params.get("printer"))
-
-    async def print(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().print(params["prescription_id"], params.get("printer"))
-
-    async def export(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().export(params["prescription_id"], save=bool(params.get("save")))
-
-    async def get(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().get(prescription_id=params.get("prescription_id"),
-                                         identifier=params.get("identifier"))
+        for name, handler, options in rpc_methods(self._service):
+            register(name, handler, **options)
 
     @hookimpl
     def parse_scan(self, data: bytes) -> Mapping[str, Any] | None:
@@ -109,36 +67,24 @@ class EprescriptionPlugin:
                  configure, run)
 
     @hookimpl
-    async def startup(self, agent: Agent) -> None:
-        settings = parse_settings(agent.config.plugin_settings("eprescription"))
+    async def startup(self, context: PluginContext) -> None:
+        settings = parse_settings(dict(context.settings))
         self.scan_parser = ScanParser(settings.identifier_pattern)
         # reportlab and zxing-cpp take a few hundred ms to import: warm them up in the background rather
         # than delay the agent's start (the first ordonnance imports them itself if still needed).
         self._warmup = asyncio.ensure_future(asyncio.to_thread(importlib.import_module, "plugins.eprescription.render"))
         from plugins.eprescription.printing import system_printer
-        from plugins.eprescription.teleservice import DisabledTeleservice, HttpTeleservice, Teleservice
+        from plugins.eprescription.teleservice import open_teleservice
 
-        teleservice: Teleservice
-        if settings.disabled_reason or not settings.url:
-            teleservice = DisabledTeleservice(settings.disabled_reason or "Téléservice non configuré")
-        else:
-            # The TLS context reads the system CA store and the extra CA files: disk I/O, off the event loop.
-            try:
-                teleservice = await asyncio.to_thread(HttpTeleservice, settings.url, timeout=settings.timeout,
-                                                      ca_files=settings.ca_files)
-            except (OSError, ssl.SSLError) as exc:
-                raise PluginNotReady("certificat d'autorité du téléservice e-prescription illisible "
-                                     f"([plugins.eprescription] ca_files : {exc.strerror or type(exc).__name__})"
-                                     ) from exc
-        spool = Path(agent.config.store.path).parent / "print-spool"
+        teleservice = await open_teleservice(settings)
         service = EprescriptionService(
-            agent=agent, settings=settings, teleservice=teleservice,
-            printer=system_printer(spool, settings.print_timeout))
+            store=context.store, emitter=context.emitter, documents=context, settings=settings,
+            teleservice=teleservice, printer=system_printer(context.data_dir / "print-spool", settings.print_timeout))
         await service.start()
-        self.agent, self.service = agent, service
+        self.service = service
 
     @hookimpl
-    async def shutdown(self, agent: Agent) -> None:
+    async def shutdown(self) -> None:
         if self._warmup is not None and self._warmup.done() and not self._warmup.cancelled():
             self._warmup.exception()  # retrieved: a failed warm-up is retried by the first render
         if self.service is not None:

@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from agent.documents import DocumentAuthor, PatientIns, ValidatedDocument, publish
+from agent.documents import DocumentAuthor, DocumentPorts, PatientIns, ValidatedDocument, publish
 from agent.errors import UserFacingError
 from agent.rpc import NOT_FOUND
 from plugins.eprescription import repository as repo
@@ -29,7 +29,8 @@ from plugins.eprescription.teleservice import FALLBACK, AnswerState, Teleservice
 from plugins.eprescription.validation import parse_prescription
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.emitter import Emitter
+    from agent.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,12 @@ def _render(prescription: Prescription, code: TwoDCode | None) -> bytes:
 
 
 class EprescriptionService:
-    def __init__(self, *, agent: Agent, settings: EprescriptionSettings, teleservice: Teleservice,
+    def __init__(self, *, store: Store, emitter: Emitter, documents: DocumentPorts, settings: EprescriptionSettings,
+                 teleservice: Teleservice,
                  printer: Printer) -> None:
-        self.agent = agent
-        self.store = agent.store
+        self.store = store
+        self.emitter = emitter
+        self.documents = documents  # where validated ordonnances go (agent/documents.py)
         self.settings = settings
         self.teleservice = teleservice
         self.printer = printer
@@ -117,7 +120,7 @@ class EprescriptionService:
         if code is None:
             log.info("ordonnance %s produced without 2D code (téléservice %s)", prescription_id, answer.state.value)
         await self._publish(row, prescription)
-        self.agent.events.publish("prescription.created", {
+        self.emitter.publish("prescription.created", {
             "prescription_id": prescription_id, "code_present": code is not None,
             "teleservice_state": answer.state.value})
         result = row.summary()
@@ -160,7 +163,7 @@ class EprescriptionService:
                             "identity_id": pt.identity_id},
             },
         )
-        job_id = await publish(self.agent, document)
+        job_id = await publish(self.documents, document)
         await self.store.transaction(lambda c: repo.set_document_job(c, row.id, job_id))
         row.document_job = job_id
 
@@ -178,12 +181,12 @@ class EprescriptionService:
         except PrintFailed as exc:
             message = exc.message
             await self.store.transaction(lambda c: repo.record_print(c, row.id, "failed", message))
-            self.agent.events.publish("prescription.printed", {"prescription_id": row.id, "state": "failed",
+            self.emitter.publish("prescription.printed", {"prescription_id": row.id, "state": "failed",
                                                                "message": message})
             return {"state": "failed", "message": message + " L'ordonnance est conservée : réessayez ou "
                     "exportez-la.", "job": None}
         await self.store.transaction(lambda c: repo.record_print(c, row.id, "printed", job))
-        self.agent.events.publish("prescription.printed", {"prescription_id": row.id, "state": "printed",
+        self.emitter.publish("prescription.printed", {"prescription_id": row.id, "state": "printed",
                                                            "message": None})
         return {"state": "printed", "message": None, "job": job}
 
@@ -232,7 +235,7 @@ class EprescriptionService:
     async def scanned(self, identifier: str, source: str) -> str | None:
         """A printed e-prescription was scanned: find it back and tell the LGC."""
         row = await self.store.transaction(lambda c: repo.find_by_identifier(c, identifier))
-        self.agent.events.publish("prescription.scanned", {
+        self.emitter.publish("prescription.scanned", {
             "identifier": identifier, "prescription_id": row.id if row else None, "source": source})
         return row.id if row else None
 

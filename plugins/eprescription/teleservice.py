@@ -20,9 +20,14 @@ import ssl
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
+
+from agent.errors import PluginNotReady
+
+if TYPE_CHECKING:
+    from plugins.eprescription.settings import EprescriptionSettings
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +166,16 @@ def build_request(prescription: Any, request_id: str, ins: dict[str, str] | None
                    "posology": i.posology, "duration": i.duration, "quantity": i.quantity, "renewals": i.renewals,
                    "non_substitutable": i.non_substitutable, "ald": i.ald} for i in p.items],
     }
+
+
+async def open_teleservice(settings: EprescriptionSettings) -> Teleservice:
+    """The téléservice the settings name: disabled (each ordonnance says so, without a 2D code) or HTTPS."""
+    if settings.disabled_reason or not settings.url:
+        return DisabledTeleservice(settings.disabled_reason or "Téléservice non configuré")
+    # The TLS context reads the system CA store and the extra CA files: disk I/O, off the event loop.
+    try:
+        return await asyncio.to_thread(HttpTeleservice, settings.url, timeout=settings.timeout,
+                                       ca_files=settings.ca_files)
+    except (OSError, ssl.SSLError) as exc:
+        raise PluginNotReady("certificat d'autorité du téléservice e-prescription illisible "
+                             f"([plugins.eprescription] ca_files : {exc.strerror or type(exc).__name__})") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from plugins.ins.insi.types import InsiCardMissing, InsId, InsiFault, InsiMalformedResponse, InsiTimeout, SearchOutcome
@@ -45,8 +46,30 @@ NEXT_STEPS: dict[str, str] = {
 }
 
 
+HISTORY_UNTRUSTED = (" Attention : un INS historique renvoyé par INSi a une période incohérente (début après "
+                     "fin, ou date illisible) ; il n'est pas pris en compte.")
+
+
 def _ins(i: InsId) -> dict[str, Any]:
     return {"matricule": i.matricule + (i.key or ""), "oid": i.oid, "key_valid": i.key_valid}
+
+
+def _interval_coherent(start: str | None, end: str | None) -> bool:
+    """DateDeb..DateFin of an INSHISTO: each optional, but readable, and not DateDeb after DateFin (the
+    public CNDA test book has 2019-03-01 > 2019-02-28)."""
+    try:
+        first = date.fromisoformat(start) if start else None
+        last = date.fromisoformat(end) if end else None
+    except ValueError:
+        return False
+    return first is None or last is None or first <= last
+
+
+def _historical(i: InsId) -> dict[str, Any]:
+    """An INSHISTO entry with what the panel shows of it: identifier type and validity period."""
+    coherent = _interval_coherent(i.start_date, i.end_date)
+    return {**_ins(i), "type": i.matricule_type, "start_date": i.start_date, "end_date": i.end_date,
+            "interval_valid": coherent, "trusted": coherent}
 
 
 def returned_traits(outcome: SearchOutcome) -> dict[str, Any] | None:
@@ -98,11 +121,12 @@ def summarise(outcome: SearchOutcome, local: Traits, *, expected_ins: dict[str, 
     comparison = compare(local, Traits.from_dict(returned))
     consistent = all(c.state != DIFFERENT for c in comparison)
     active = _ins(response.active)
-    history = [_ins(h) for h in response.history]
+    history = [_historical(h) for h in response.history]
     ins_mismatch = False
     if expected_ins is not None:
-        # NIR and NIA share a layout: the OID is part of the INS, so both must match one of INSi's.
-        known = {(i["matricule"], i["oid"]) for i in (active, *history)}
+        # NIR and NIA share a layout: the OID is part of the INS, so both must match one of INSi's (an
+        # untrusted INSHISTO entry does not vouch for a scanned INS).
+        known = {(i["matricule"], i["oid"]) for i in (active, *(h for h in history if h["trusted"]))}
         ins_mismatch = (expected_ins.get("matricule"), expected_ins.get("oid")) not in known
     message = NEXT_STEPS["found"]
     if ins_mismatch:
@@ -111,6 +135,8 @@ def summarise(outcome: SearchOutcome, local: Traits, *, expected_ins: dict[str, 
         message = NEXT_STEPS["found_different"]
     if not active["key_valid"]:
         message += " Attention : la clé du matricule renvoyé ne se vérifie pas ; signalez-le au support."
+    if not all(h["trusted"] for h in history):
+        message += HISTORY_UNTRUSTED
     return {
         **base, "outcome": "found", "returned_traits": returned,
         "consistent": consistent and not ins_mismatch and active["key_valid"],

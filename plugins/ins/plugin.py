@@ -12,7 +12,7 @@ from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.ins import repository
-from plugins.ins.schemas import SCHEMAS
+from plugins.ins.rpc import rpc_methods
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
@@ -20,7 +20,6 @@ CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concu
 
 if TYPE_CHECKING:
     from agent.context import PluginContext
-    from agent.rpc import RpcContext
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
 
@@ -46,51 +45,21 @@ class InsPlugin:
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
-        register("identity.submit", self.submit, params=SCHEMAS["identity.submit"],
-                 description="Record opened in the LGC: INSi is called in the background.")
-        register("identity.get", self.get, params=SCHEMAS["identity.get"])
-        register("identity.view", self.view, params=SCHEMAS["identity.view"],
-                 description="Everything a UI needs to render the qualification panel.")
-        register("identity.qualify", self.qualify, params=SCHEMAS["identity.qualify"])
-        register("identity.batch", self.batch, params=SCHEMAS["identity.batch"])
-        register("ins.datamatrix", self.datamatrix, params=SCHEMAS["identity.get"],
-                 description="INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents.")
-        register("identity.audit", self.audit, params=SCHEMAS["identity.audit"], scope="admin",
-                 description="Audit trail of one identity (identitovigilance cell).")
-
-    async def submit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().submit(params["traits"], local_id=params.get("local_id"), source="lgc")
-
-    async def get(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().get(params["identity_id"])
-
-    async def view(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().view(params["identity_id"])
-
-    async def qualify(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().qualify(params["identity_id"], params["method"], params.get("document_type"))
-
-    async def batch(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().batch(params["patients"])
-
-    async def datamatrix(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return await self._service().datamatrix(params["identity_id"])
-
-    async def audit(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
-        return {"entries": await self._service().audit(params["identity_id"])}
+        for name, handler, options in rpc_methods(self._service):
+            register(name, handler, **options)
 
     @hookimpl
     def register_outbox_handlers(self, register: Any) -> None:
         # Record opened, card inserted, Datamatrix scanned: the practitioner is waiting for the popup.
         # Registration comes before the configuration is read: the outbox may claim up to CLAIM_LIMIT jobs,
         # the service lets `lookup_concurrency` / `batch_concurrency` of them reach INSi (semaphores).
-        register("ins.lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+        register("ins.lookup", self._lookup_job, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
                  base_delay=20.0, max_delay=300.0)
         # Start-of-day batch: bounded concurrency and a rate limit (service.py).
-        register("ins.batch_lookup", self._lookup, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
+        register("ins.batch_lookup", self._lookup_job, concurrency=CLAIM_LIMIT, max_attempts=LOOKUP_ATTEMPTS,
                  base_delay=30.0, max_delay=600.0)
 
-    async def _lookup(self, job: Any) -> None:
+    async def _lookup_job(self, job: Any) -> None:
         await self._service().run_lookup(job)
 
     @hookimpl
@@ -114,10 +83,7 @@ class InsPlugin:
 
     @hookimpl
     def register_tray_items(self, register: Any) -> None:
-        register(BATCH_TRAY_LABEL, self._tray_batch)
-
-    async def _tray_batch(self) -> dict[str, Any]:
-        return await self._service().batch_from_file()
+        register(BATCH_TRAY_LABEL, lambda: self._service().batch_from_file())
 
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:

@@ -135,6 +135,7 @@ def _name_errors(value: str, label: str, *, first_name: bool, strict: bool) -> l
         checked = fold_chars(checked)
     bad = bad_chars(checked)
     if bad:
+        # The refused characters are the rule's detail (which one to fix), not the value: the name never is.
         shown = ", ".join(f"« {c} »" for c in bad)
         errors.append(f"{label} : caractère(s) non autorisé(s) {shown} ; seuls les lettres, l'espace, "
                       "l'apostrophe et le trait d'union sont admis")
@@ -166,13 +167,15 @@ def _date_errors(value: str, today: date) -> list[str]:
         return [f"{label} obligatoire (AAAA-MM-JJ)"]
     if not (is_calendar_date(value) or is_partial_date(value)):
         if _date_parts(value) is None:
-            return [f"{label} : format AAAA-MM-JJ attendu (par exemple 1997-02-26), « {value} » reçu"]
-        return [f"{label} : la date {value} n'existe pas ; vérifiez-la sur un document d'identité"]
+            return [f"{label} : format AAAA-MM-JJ attendu (par exemple 1997-02-26)"]
+        return [f"{label} : cette date n'existe pas (jour ou mois hors calendrier) ; vérifiez-la sur un "
+                "document d'identité"]
     earliest = _earliest(value)
     if earliest is not None and earliest > today:
-        return [f"{label} : la date {value} est dans le futur ; vérifiez-la sur un document d'identité"]
+        return [f"{label} : date dans le futur ; vérifiez-la sur un document d'identité"]
     if int(value[:4]) < MIN_BIRTH_YEAR:
-        return [f"{label} : année {value[:4]} invraisemblable ; vérifiez-la sur un document d'identité"]
+        return [f"{label} : année antérieure à {MIN_BIRTH_YEAR}, invraisemblable ; vérifiez-la sur un document "
+                "d'identité"]
     return []
 
 
@@ -186,14 +189,18 @@ def _sex_errors(value: str) -> list[str]:
         # rniv.md "Sex": INSi knows M/F only; a local "I" identity cannot be auto-qualified.
         return [f"{label} indéterminé (I) : INSi ne connaît que M ou F, cette identité ne peut pas être "
                 "recherchée ni qualifiée par Vigie ; gérez-la dans le logiciel métier"]
-    return [f"{label} : M ou F attendu, « {value} » reçu"]
+    return [f"{label} : M ou F attendu"]
 
 
 def _place_errors(value: str | None) -> list[str]:
     if value is None or _COG.match(value):
         return []
     return [f"{FIELD_LABELS['birth_place']} : code INSEE (COG) de 5 caractères attendu, par exemple 75056, "
-            f"2A004 ou 99134 pour un pays étranger ; « {value} » reçu"]
+            "2A004 ou 99134 pour un pays étranger"]
+
+
+def _ordinal(n: int) -> str:
+    return "1er" if n == 1 else f"{n}e"
 
 
 def validate_traits(t: Traits, *, today: date | None = None, strict: bool = False) -> dict[str, list[str]]:
@@ -217,8 +224,9 @@ def validate_traits(t: Traits, *, today: date | None = None, strict: bool = Fals
         add("birth_name", [f"{name_label} obligatoire"])
     if not t.first_names:
         add("first_names", [f"{FIELD_LABELS['first_names']} : au moins un prénom est obligatoire"])
-    for name in t.first_names:
-        add("first_names", _name_errors(name, f"prénom « {name} »", first_name=True, strict=strict))
+    for position, name in enumerate(t.first_names, 1):
+        # By position, not by value (an error message never carries what was sent).
+        add("first_names", _name_errors(name, f"{_ordinal(position)} prénom", first_name=True, strict=strict))
     add("birth_date", _date_errors(t.birth_date, today))
     add("sex", _sex_errors(t.sex))
     add("birth_place", _place_errors(t.birth_place))

@@ -23,6 +23,7 @@ def configure_scan(parser: argparse.ArgumentParser) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    from agent.context import Decisions
     from agent.plugins import PluginHost
     from plugins.scanner import imaging
     from plugins.scanner.service import route
@@ -38,7 +39,7 @@ def run_scan(args: argparse.Namespace) -> int:
     host.load(load_config(args.config).disabled_plugins)
     status = 0
     for decoded in found:
-        routed = route(host, decoded.data)
+        routed = route(Decisions(host), decoded.data)
         where = f"page {decoded.page}, {decoded.format}, {decoded.decoder}"
         if routed.content is None:
             status = 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from plugins.common.nir import KNOWN_OIDS, OID_NIA, is_matricule, key_is_valid
+from plugins.common.nir import KNOWN_OIDS, is_matricule, key_is_valid
 from plugins.scanner.keyboard import GS, Keymap, clean, keymaps_for
 
 KIND = "ins_datamatrix"
@@ -57,10 +57,6 @@ class InsDatamatrix:
     sex: str
     birth_date: str  # AAAA-MM-JJ (00 for an unknown day or month)
     birth_place: str | None
-
-    @property
-    def is_nia(self) -> bool:
-        return self.oid == OID_NIA
 
     def content(self) -> dict[str, Any]:
         """The `scan_received` content for kind `ins_datamatrix` (agent/hookspecs.py)."""

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import UserFacingError
-from agent.hookcall import call_each
 from agent.logging import redact
 from agent.rpc import INVALID_PARAMS
 from plugins.scanner.settings import ScannerSettings
 
 if TYPE_CHECKING:
-    from agent.app import Agent
+    from agent.context import Decisions
+    from agent.emitter import Emitter
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,18 @@ class Routed:
     errors: list[dict[str, str]]
 
 
-def route(host: Any, data: bytes) -> Routed:
+def route(decisions: Decisions, data: bytes) -> Routed:
     """Ask the plugins (`parse_scan`, first non-None wins, in pluggy's order) what `data` is. A plugin whose
     parser raises is logged and skipped (and marked degraded) instead of hiding the others' answers."""
     if log.isEnabledFor(logging.DEBUG):
         log.debug("hook parse_scan(%s)", redact({"data": data}))  # as pluggy's tracing would, redacted
     answer = None
-    for impl in reversed(host.hook.parse_scan.get_hookimpls()):
+    for plugin, parse in decisions.implementations("parse_scan"):
         try:
-            answer = impl.function(data=data)
+            answer = parse(data=data)
         except Exception as exc:
-            log.error("plugin %s failed in parse_scan: %s", impl.plugin_name, type(exc).__name__)
-            host.mark_degraded(impl.plugin_name, f"erreur dans parse_scan ({type(exc).__name__})")
+            log.error("plugin %s failed in parse_scan: %s", plugin, type(exc).__name__)
+            decisions.degrade(plugin, f"erreur dans parse_scan ({type(exc).__name__})")
             continue
         if answer is not None:
             break
@@ -64,8 +64,9 @@ def route(host: Any, data: bytes) -> Routed:
 
 
 class ScanService:
-    def __init__(self, *, agent: Agent, settings: ScannerSettings) -> None:
-        self.agent = agent
+    def __init__(self, *, decisions: Decisions, emitter: Emitter, settings: ScannerSettings) -> None:
+        self.decisions = decisions
+        self.emitter = emitter
         self.settings = settings
         self.inputs: list[Any] = []  # started readers (SerialScanner, HidPosReader)
         self.devices: dict[str, str] = {}  # name -> state, for agent.info and the tray
@@ -76,21 +77,21 @@ class ScanService:
     # -- scans ---------------------------------------------------------------------------------
     async def submit(self, data: bytes, source: str) -> dict[str, Any]:
         """Route one scan; the answer for the caller, or UserFacingError (also published as `scan.rejected`)."""
-        routed = route(self.agent.plugins, data)
+        routed = route(self.decisions, data)
         if routed.content is None:
             self.counts["rejected"] += 1
             message = "; ".join(e["message"] for e in routed.errors)
             if routed.kind is not None:
                 message = f"Code refusé ({routed.kind}) : {message}"
             log.info("scan refused from %s (kind %s, %d errors)", source, routed.kind, len(routed.errors))
-            self.agent.events.publish("scan.rejected", {"source": source, "kind": routed.kind,
+            self.emitter.publish("scan.rejected", {"source": source, "kind": routed.kind,
                                                         "errors": routed.errors, "message": message})
             raise UserFacingError(message, code=SCAN_UNRECOGNISED if routed.kind is None else SCAN_REFUSED,
                                   data={"kind": routed.kind, "errors": routed.errors})
         self.counts["received"] += 1
         log.info("scan recognised from %s: %s", source, routed.kind)
-        results = await call_each(self.agent.plugins, "scan_received", kind=routed.kind, content=routed.content,
-                                  source=source)
+        # The hooks first, then `scan.received` for the LGC (with the identity a plugin made of it, if any).
+        results = await self.emitter.emit("scan_received", kind=routed.kind, content=routed.content, source=source)
         answer: dict[str, Any] = {"kind": routed.kind, "source": source, "content": dict(routed.content),
                                   "handled": bool(results)}
         for result in results:
@@ -99,10 +100,6 @@ class ScanService:
         if not results:  # e.g. the INS plugin is disabled or not started (INSi not configured)
             answer["message"] = ("Code lu, mais aucun module ne l'a pris en charge pour l'instant (module désactivé "
                                  "ou pas prêt) : rien n'a été vérifié.")
-        event = {"kind": routed.kind, "source": source}
-        if "identity_id" in answer:
-            event["identity_id"] = answer["identity_id"]
-        self.agent.events.publish("scan.received", event)
         return answer
 
     async def scan_bytes(self, data: bytes) -> dict[str, Any]:

@@ -3,7 +3,12 @@
 Identities come from `sandbox/insi/data/test-identities.csv`, shipped with the package (a copy of the
 project's reference `shared/data/insi/test-identities.csv`; a test checks they stay equal), with columns
 `birth_name, first_names, sex, birth_date, birth_place, matricule, key, oid, history, expected_cr, notes`, plus an
-optional `rank`, and from the sandbox settings. `expected_cr` says what a matching search gives: `00` the identity,
+optional `rank`, and from the sandbox settings. The rest of the public CNDA test book (insi.md §7) completes them:
+`cnda-test-book.csv` adds the identities the reference list lacks (HERMANN GATIEN, whose key fails mod-97) and
+`cnda-history.csv` gives the INSHISTO entries as the book has them (`matricule` of the active INS, then the
+historical one, its OID, `type` written as TypeMatricule (`none`: not written; empty: from the OID), and
+`start_date`/`end_date` written as DateDeb/DateFin), replacing the `history` column of that identity.
+`expected_cr` says what a matching search gives: `00` the identity,
 `01` nothing (the row is as if absent), `02` "several identities" (a homonym set the CSV stands for with one row).
 
 Traits search (`rechercherInsAvecTraitsIdentite`), inputs normalised (uppercase, accents and ligatures
@@ -29,11 +34,14 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CSV = Path(__file__).resolve().parent / "data" / "test-identities.csv"
+DATA = Path(__file__).resolve().parent / "data"
+DEFAULT_CSV = DATA / "test-identities.csv"
+TEST_BOOK_CSV = DATA / "cnda-test-book.csv"
+TEST_BOOK_HISTORY_CSV = DATA / "cnda-history.csv"
 
 OID_NIR = "1.2.250.1.213.1.4.8"
 CR_LABELS: dict[str, str] = {
@@ -90,6 +98,10 @@ class InsNumber:
     matricule: str  # 13 characters
     key: str  # 2 digits
     oid: str = OID_NIR
+    # INSHISTO only: TypeMatricule ("" = from the OID, None = not written) and DateDeb/DateFin as sent.
+    type: str | None = ""
+    start_date: str | None = None
+    end_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,11 +185,35 @@ def parse_identities_csv(text: str) -> list[Identity]:
     return [identity_from_row(row) for row in csv.DictReader(io.StringIO(text))]
 
 
+def parse_history_csv(text: str) -> dict[str, tuple[InsNumber, ...]]:
+    """INSHISTO entries by active matricule (`cnda-history.csv`)."""
+    entries: dict[str, list[InsNumber]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        kind = (row.get("type") or "").strip()
+        if not re.fullmatch(r"\d{2}", (row.get("history_key") or "").strip()):
+            raise ValueError(f"history of {row.get('matricule')!r}: history_key is not 2 digits")
+        entries.setdefault(row["matricule"].strip().upper(), []).append(InsNumber(
+            row["history_matricule"].strip().upper(), row["history_key"].strip(), (row.get("oid") or OID_NIR).strip(),
+            type=None if kind == "none" else kind,
+            start_date=(row.get("start_date") or "").strip() or None,
+            end_date=(row.get("end_date") or "").strip() or None,
+        ))
+    return {matricule: tuple(numbers) for matricule, numbers in entries.items()}
+
+
+def with_history(identities: Iterable[Identity], history: Mapping[str, tuple[InsNumber, ...]]) -> list[Identity]:
+    return [replace(i, history=history[i.ins.matricule]) if i.ins is not None and i.ins.matricule in history else i
+            for i in identities]
+
+
 def load_identities(path: Path | None = None) -> list[Identity]:
-    """The identities of a CSV file (default: the shipped copy of the reference test identities)."""
-    if path is None:
-        path = DEFAULT_CSV
-    return parse_identities_csv(path.read_text(encoding="utf-8"))
+    """The identities of a CSV file (default: the shipped reference test identities completed by the rest of
+    the public CNDA test book)."""
+    if path is not None:
+        return parse_identities_csv(path.read_text(encoding="utf-8"))
+    book = [*parse_identities_csv(DEFAULT_CSV.read_text(encoding="utf-8")),
+            *parse_identities_csv(TEST_BOOK_CSV.read_text(encoding="utf-8"))]
+    return with_history(book, parse_history_csv(TEST_BOOK_HISTORY_CSV.read_text(encoding="utf-8")))
 
 
 class IdentityBook:

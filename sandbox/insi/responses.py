@@ -94,9 +94,15 @@ def resolve_style(style: str, cr: str) -> str:
 
 
 def _number(tag: str, number: InsNumber, *, with_type: bool) -> str:
-    kind = f"<TypeMatricule>{'NIR' if number.oid in _NIR_OIDS else 'NIA'}</TypeMatricule>" if with_type else ""
-    return (f"<{tag}><IdIndividu><NumIdentifiant>{text(number.matricule)}</NumIdentifiant><Cle>{text(number.key)}"
-            f"</Cle>{kind}</IdIndividu><OID>{text(number.oid)}</OID></{tag}>")
+    kind = ""
+    if with_type and number.type is not None:
+        written = number.type or ("NIR" if number.oid in _NIR_OIDS else "NIA")
+        kind = f"<TypeMatricule>{text(written)}</TypeMatricule>"
+    # The CNDA test book puts DateDeb/DateFin first in INSHISTO (TEST_2.04 cas 2).
+    dates = "".join(f"<{name}>{text(value)}</{name}>" for name, value in
+                    (("DateDeb", number.start_date), ("DateFin", number.end_date)) if value)
+    return (f"<{tag}>{dates}<IdIndividu><NumIdentifiant>{text(number.matricule)}</NumIdentifiant>"
+            f"<Cle>{text(number.key)}</Cle>{kind}</IdIndividu><OID>{text(number.oid)}</OID></{tag}>")
 
 
 def resultat(result: SearchResult) -> str:

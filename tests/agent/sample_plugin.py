@@ -22,11 +22,11 @@ class SamplePlugin:
         return {"text": params["text"], "client": ctx.client}
 
     @hookimpl
-    async def startup(self, agent: Any) -> None:
+    async def startup(self, context: Any) -> None:
         self.started += 1
 
     @hookimpl
-    async def shutdown(self, agent: Any) -> None:
+    async def shutdown(self, context: Any) -> None:
         self.stopped += 1
 
 
@@ -44,7 +44,7 @@ class FlakyPlugin(SamplePlugin):
         register("flaky.echo", self.echo)
 
     @hookimpl
-    async def startup(self, agent: Any) -> None:
+    async def startup(self, context: Any) -> None:
         self.attempts += 1
         if self.attempts <= self.failures:
             raise PluginNotReady("module PKCS#11 absent", retry_after=0.05)

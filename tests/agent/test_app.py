@@ -113,9 +113,9 @@ class SelfReportingPlugin(SamplePlugin):
     """Starts fine, but its own monitor reports a lost dependency before `startup` returns."""
 
     @hookimpl
-    async def startup(self, agent: Any) -> None:
+    async def startup(self, context: Any) -> None:
         self.started += 1
-        agent.plugins.mark_degraded("selfreport", "service PC/SC indisponible")
+        context.status.degraded("service PC/SC indisponible")
         await asyncio.sleep(0)
 
 
@@ -157,7 +157,7 @@ async def test_app_plugin_not_ready_is_degraded_then_retried(agent_config: Confi
 async def test_app_startup_bug_degrades_plugin_but_agent_runs(agent_config: Config) -> None:
     class Broken:
         @hookimpl
-        def startup(self, agent: Any) -> None:
+        def startup(self, context: Any) -> None:
             raise KeyError("bug")
 
     agent = Agent(agent_config, host=host_with(broken=Broken(), sample=SamplePlugin()), load_plugins=False)
@@ -225,7 +225,8 @@ async def test_app_pairing_consent_goes_through_the_hook(agent_config: Config) -
             async with session.ws_connect(f"{agent.server.url.replace('http', 'ws')}/ws") as ws:
                 await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "session.open", "params": {"token": token}})
                 assert (await ws.receive_json(timeout=5))["result"]["client"] == "Cabinet LGC"
-        assert prompts == ["Autoriser « Cabinet LGC » à utiliser Vigie ?"]
+        # The origin (what the browser vouches for) leads; the name is the requester's claim (issue 18 item 3).
+        assert prompts == ["Autoriser http://lgc.test (se présente comme « Cabinet LGC ») à utiliser Vigie ?"]
     finally:
         await agent.stop()
 

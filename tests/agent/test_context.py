@@ -108,3 +108,12 @@ def test_context_every_fact_is_a_notification_hook() -> None:
     for hook in FACTS:
         spec = getattr(hookspecs, hook)
         assert spec.vigie_spec["firstresult"] is False, hook
+
+
+def test_context_no_capability_plugin_asks_for_the_agent() -> None:
+    # Only the host's own shell (agent/ui.py) still takes `agent`; every capability takes its context.
+    host = PluginHost()
+    host.load([])  # the built-in plugins and any installed through the `vigie` entry points
+    asking = sorted({impl.plugin_name for hook in ("startup", "shutdown", "agent_started", "agent_stopping")
+                     for impl in getattr(host.hook, hook).get_hookimpls() if "agent" in impl.argnames})
+    assert asking == ["ui"]

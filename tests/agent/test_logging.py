@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,30 @@ def test_logging_file_line_with_nir_comes_out_masked(tmp_path: Path) -> None:
     assert lines[0]["birth_name"] == "***" and lines[0]["attempt"] == 2
     assert "ValueError" in lines[1]["exc"]
     setup_logging("WARNING", None, console=False)  # detach the file handler
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_logging_folder_0700_and_files_0600_on_creation(tmp_path: Path) -> None:
+    """Issue 18 item 8: the log folder was 0755 and vigie.log 0644 (identifiers, origins, timings go there)."""
+    old = os.umask(0o022)
+    try:
+        log_dir = tmp_path / "state" / "log"
+        path = setup_logging("INFO", log_dir, console=False)
+        assert path is not None
+        logging.getLogger("vigie.test").warning("one line")
+        assert stat.S_IMODE(log_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logging.handlers.RotatingFileHandler)]
+        handler.doRollover()  # the new vigie.log is created by the handler again, not by the umask
+        logging.getLogger("vigie.test").warning("after rollover")
+        for file in log_dir.iterdir():
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+        setup_logging("WARNING", None, console=False)
+        path.chmod(0o644)  # a file left by an older version
+        log_dir.chmod(0o755)
+        setup_logging("INFO", log_dir, console=False)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(log_dir.stat().st_mode) == 0o700
+    finally:
+        os.umask(old)
+        setup_logging("WARNING", None, console=False)

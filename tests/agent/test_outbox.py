@@ -438,3 +438,57 @@ async def test_outbox_duplicate_register_refused(make: Callable[..., Outbox]) ->
 async def test_outbox_wait_idle_requires_start(make: Callable[..., Outbox]) -> None:
     with pytest.raises(RuntimeError):
         await make().wait_idle(0.1)
+
+
+async def test_stats_answered_from_memory_until_the_outbox_writes(store: Store, make: Callable[..., Outbox],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18 item 7: `agent.info` read the outbox table on every call (a store-thread hop each time)."""
+    queries: list[str] = []
+    original = store.fetchall
+
+    async def counting(sql: str, *args: Any, **kwargs: Any) -> Any:
+        queries.append(sql)
+        return await original(sql, *args, **kwargs)
+
+    monkeypatch.setattr(store, "fetchall", counting)
+    ob = make()
+    assert (await ob.stats())["pending"] == 0
+    results = await asyncio.gather(*(ob.stats() for _ in range(20)))
+    assert all(r == results[0] for r in results)
+    assert len(queries) == 1  # cached, and concurrent callers share one query
+    await ob.enqueue("later.handler", {"x": 1}, key="k1")
+    assert (await ob.stats())["pending"] == 1  # a write invalidates at once
+    assert len(queries) == 2
+    done = asyncio.Event()
+
+    async def handler(job: Job) -> None:
+        done.set()
+
+    ob.register("later.handler", handler)
+    await ob.start()
+    await ob.wait_idle(WAIT)
+    assert done.is_set()
+    stats = await ob.stats()
+    assert stats["done"] == 1 and sum(stats.values()) == 1  # the claim and the outcome were seen too
+
+
+async def test_shared_outbox_stats_see_other_workstations_within_the_ttl(
+        request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared (PostgreSQL) outbox is written by the other workstations too: cached counts expire."""
+    import agent.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "SHARED_STATS_TTL", 0.2)
+    url = request.getfixturevalue("pg_url")
+    mine: Any = make_store(url, tmp_path / "a.db")
+    theirs: Any = make_store(url, tmp_path / "b.db")
+    await mine.open()
+    await theirs.open()
+    try:
+        here, there = Outbox(mine, owner="poste-1"), Outbox(theirs, owner="poste-2")
+        before = (await here.stats())["pending"]
+        await there.enqueue("shared.later", {"n": 1}, key=f"shared-{tmp_path.name}")
+        await asyncio.sleep(0.3)
+        assert (await here.stats())["pending"] == before + 1
+    finally:
+        await mine.close()
+        await theirs.close()

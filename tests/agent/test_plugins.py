@@ -19,7 +19,7 @@ class Recorder:
         self.log, self.tag, self.fail = log, tag, fail
 
     @hookimpl
-    async def agent_started(self, agent: Any) -> None:
+    async def agent_started(self, context: Any) -> None:
         self.log.append(self.tag)
         if self.fail:
             raise RuntimeError("boom")
@@ -38,7 +38,7 @@ async def test_plugins_notification_failure_reaches_others_and_degrades(caplog: 
     # pluggy calls the last registered first: register the failing one last so it runs first.
     host = started_host((Recorder(calls, "b"), "second"), (Recorder(calls, "a", fail=True), "first"))
     with caplog.at_level(logging.ERROR):
-        await call_each(host, "agent_started", agent=None)
+        await call_each(host, "agent_started", context=None)
     assert calls == ["a", "b"]
     assert host.states["first"].status == DEGRADED
     assert "agent_started" in (host.states["first"].reason or "")
@@ -51,12 +51,12 @@ async def test_plugins_notification_timeout_degrades_only_the_slow_plugin() -> N
 
     class Slow:
         @hookimpl
-        async def agent_started(self, agent: Any) -> None:
+        async def agent_started(self, context: Any) -> None:
             await asyncio.sleep(10)
 
     calls: list[str] = []
     host = started_host((Recorder(calls, "fast"), "fast"), (Slow(), "slow"))
-    await call_each(host, "agent_started", agent=None, timeout=0.05)
+    await call_each(host, "agent_started", context=None, timeout=0.05)
     assert calls == ["fast"]
     assert host.states["slow"].status == DEGRADED
 
@@ -65,7 +65,7 @@ async def test_plugins_notification_skips_plugins_not_started() -> None:
     calls: list[str] = []
     host = PluginHost()
     host.register(Recorder(calls, "x"), "x")  # registered, startup not done yet
-    await call_each(host, "agent_started", agent=None)
+    await call_each(host, "agent_started", context=None)
     assert calls == []
 
 

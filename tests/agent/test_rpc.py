@@ -20,6 +20,7 @@ from agent.rpc import (
     RpcContext,
     RpcRegistry,
     documented_methods,
+    dumps,
     is_allowed_code,
 )
 from tests.agent.api_fixtures import SECRET, make_registry
@@ -275,3 +276,23 @@ def test_documented_methods_cover_every_host_method() -> None:
     assert expected <= documented, expected - documented
     assert {"session.open", "pairing.request", "pairing.list", "pairing.decide", "clients.list",
             "clients.revoke"} <= set(registry.names())
+
+
+async def test_registry_response_text_is_the_json_of_the_response() -> None:
+    """The result is serialised once (to check it) and that text is what goes out: it must be exactly
+    the serialisation of the response object."""
+    rpc = make_registry()
+    for request_id in (1, "a\u00e9", None, 2.5, -7):
+        message = {"jsonrpc": "2.0", "id": request_id, "method": "test.echo", "params": {"value": "é\"\\"}}
+        response = await rpc.handle(message, CTX)
+        assert isinstance(response, dict)
+        assert dumps(response) == json.dumps(dict(response), ensure_ascii=False, separators=(",", ":"))
+        assert json.loads(dumps(response)) == response
+
+
+async def test_registry_empty_params_skip_the_validator_only_when_the_schema_allows_them() -> None:
+    rpc = make_registry()
+    assert (await rpc.handle({"jsonrpc": "2.0", "id": 1, "method": "test.count"}, CTX))["result"] == 1
+    refused = await rpc.handle({"jsonrpc": "2.0", "id": 2, "method": "test.echo", "params": {}}, CTX)
+    assert refused["error"]["code"] == INVALID_PARAMS
+    assert refused["error"]["data"] == {"path": "params.value", "reason": "required"}

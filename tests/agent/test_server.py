@@ -397,7 +397,7 @@ async def test_pairing_refused_by_user(api: Api) -> None:
                                   "params": {"client_name": "LGC X"}}))
     request = await api.notified.get()
     assert request.client_name == "LGC X" and request.origin == ORIGIN
-    assert "Autoriser « LGC X » à utiliser Vigie ?" == request.prompt
+    assert "Autoriser http://lgc.test (se présente comme « LGC X ») à utiliser Vigie ?" == request.prompt
     request.refuse()
     reply = await reply_to(ws, 1)
     assert reply["error"] == {"code": FORBIDDEN, "message": "Appairage refusé"}

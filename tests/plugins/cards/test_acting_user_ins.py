@@ -18,13 +18,13 @@ async def test_acting_user_from_the_card_drives_ins_qualification(make_agent: An
     identity_id = (await lgc.result("identity.submit", {"traits": DOMINIQUE}))["identity_id"]
     await lgc.event("identity.updated", done(lgc, identity_id))
 
-    await agent.set_acting_user(ActingUser(kind="cpe_anonymous", reader="Virtual PCD 00 01"))
+    await agent.acting.set_card_user(ActingUser(kind="cpe_anonymous", reader="Virtual PCD 00 01"))
     assert (await lgc.event("acting_user.changed"))["acting_user"]["kind"] == "cpe_anonymous"
     refused = await lgc.call("identity.qualify", {"identity_id": identity_id, "method": "document",
                                                   "document_type": "passport"})
     assert "anonyme" in refused["error"]["message"]
 
-    await agent.set_acting_user(ActingUser(kind="cpe_nominative", name="ALICE DURAND", national_id="3750000001",
+    await agent.acting.set_card_user(ActingUser(kind="cpe_nominative", name="ALICE DURAND", national_id="3750000001",
                                            reader="Virtual PCD 00 01"))
     refused = await lgc.call("identity.qualify", {"identity_id": identity_id, "method": "attestation"})
     assert "réservée au praticien" in refused["error"]["message"]
@@ -36,5 +36,5 @@ async def test_acting_user_from_the_card_drives_ins_qualification(make_agent: An
     assert json.loads(entry["actor"])["kind"] == "cpe_nominative"
     assert json.loads(entry["actor"])["national_id"] == "3750000001"
 
-    await agent.set_acting_user(None)
+    await agent.acting.set_card_user(None)
     assert (await lgc.result("agent.info"))["acting_user"]["source"] == "configured"

@@ -94,8 +94,8 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
     info = await agent.info()
     assert info["acting_user"]["source"] == "configured"  # the INS configuration's user, shown as such
     card = slots.insert(InertCard(CPS_ATR), slot=1)
-    await wait_until(lambda: agent.acting_user.from_card, what="acting user from the card")
-    user = agent.acting_user
+    await wait_until(lambda: agent.acting.current.from_card, what="acting user from the card")
+    user = agent.acting.current
     assert (user.kind, user.national_id, user.reader) == ("cps", insi_sandbox.pki.ps_national_id, R1)
     assert (await agent.info())["acting_user"]["source"] == "card"
     # The INS plugin was waiting for the card: it starts now, its client signs with the token (PIN asked).
@@ -110,7 +110,7 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
     card.remove()
     # The acting user changes before the hooks are told: wait for the hook the next assertion is about.
     await wait_until(lambda: len(recorder.of("acting_user_changed")) == 2, what="card user gone")
-    assert agent.acting_user.kind == "configured"
+    assert agent.acting.current.kind == "configured"
     assert [c["user"].kind for c in recorder.of("acting_user_changed")] == ["cps", "configured"]
     # The card is out: its assertion is not reused and nothing is signed with it (no PIN asked, no
     # request reaches INSi); the identity says to insert the card.
@@ -127,7 +127,7 @@ async def test_cards_cps_sets_the_acting_user_and_signs_insi_cps_mode(
     # The card put back: the INS client signs with this new insertion (its PIN asked once more), and the
     # lookup that waited for it resumes by itself (not a fault, no attempt used up).
     slots.insert(InertCard(CPS_ATR), slot=1)
-    await wait_until(lambda: agent.acting_user.from_card, what="acting user from the card again")
+    await wait_until(lambda: agent.acting.current.from_card, what="acting user from the card again")
     await lgc.event("identity.updated", lambda p: p["identity_id"] == second["identity_id"]
                     and p["insi_outcome"] in ("found", "not_found"))
     third = await lgc.result("identity.submit", {"traits": {"birth_name": "HOUILLES", "sex": "M",
@@ -282,8 +282,8 @@ async def test_cards_pin_prompt_closed_when_the_cps_is_removed(card_agent: Agent
     # Answered "cancelled" at once, not left up until pin_timeout (120 s) with a card no longer there.
     await wait_until(lambda: ui.pin_requests[0].decided, what="PIN prompt cancelled", timeout=5)
     assert await ui.pin_requests[0].wait(0) is None
-    await wait_until(lambda: not agent.acting_user.from_card, what="card user gone")
-    assert agent.acting_user.kind == "configured"
+    await wait_until(lambda: not agent.acting.current.from_card, what="card user gone")
+    assert agent.acting.current.kind == "configured"
 
 
 async def test_cards_stop_with_a_pin_prompt_open_ends_promptly(card_agent: AgentFactory, slots: Slots) -> None:

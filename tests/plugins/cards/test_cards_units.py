@@ -18,9 +18,15 @@ from plugins.cards.service import CardService
 from plugins.cards.settings import parse_settings
 
 
+def card_service(agent: Agent, settings: Any) -> CardService:
+    context = agent.context_for("cards")
+    return CardService(settings, emitter=context.emitter, decisions=context.decisions, acting=context.acting,
+                       status=context.status)
+
+
 def test_cards_settings_defaults_follow_the_mode() -> None:
     assert parse_settings({}).vitale_reader == "sesam"
-    assert parse_settings({}, sandbox=True).vitale_reader == "apdu"
+    assert parse_settings({"vitale_reader": "apdu"}).vitale_reader == "apdu"  # what the sandbox's stand-in sets
     s = parse_settings({"auth_key_id": "0220", "atr": {"3B 11 22": "maison"}, "pin_timeout": 30})
     assert (s.auth_key_id, s.atr, s.pin_timeout) == (b"\x02\x20", {"3B 11 22": "maison"}, 30.0)
 
@@ -57,7 +63,7 @@ def test_sesam_backend_with_an_unusable_library(tmp_path: Path) -> None:
 
 async def test_cards_pin_prompt_without_any_ui_gives_up_at_once(agent_config: Config) -> None:
     agent = Agent(agent_config, load_plugins=False)
-    service = CardService(agent, parse_settings({"pin_timeout": 60}))
+    service = card_service(agent, parse_settings({"pin_timeout": 60}))
     assert await service.ask_pin("Virtual PCD 00 00", "CPS de TEST", None) is None
 
 
@@ -68,7 +74,7 @@ async def test_agent_info_shows_nobody_acting_without_card_or_configuration(agen
         info = await agent.info()
         assert info["acting_user"]["source"] == "none"
         with pytest.raises(ValueError):
-            await agent.set_acting_user(agent.default_acting_user)
+            await agent.acting.set_card_user(agent.acting.default)
     finally:
         await agent.stop()
 
@@ -84,7 +90,7 @@ async def test_cards_reader_back_while_its_removal_waits_is_reported_in_order(ag
     agent.plugins.register(recorder, "recorder")
     await agent.start()
     try:
-        service = CardService(agent, parse_settings({}, sandbox=True))
+        service = card_service(agent, parse_settings({"vitale_reader": "apdu"}))
         reader = "Virtual PCD 00 00"
         for event in (mon.MonitorEvent(mon.READER_ADDED, reader=reader),
                       mon.MonitorEvent(mon.CARD_INSERTED, reader=reader, atr="3B0F0102030405"),

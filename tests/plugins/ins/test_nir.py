@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.ins.nir import OID_NIA, OID_NIR, is_matricule, key_is_valid, nir_key, oid_label
+from plugins.common.nir import OID_NIA, OID_NIR, is_matricule, key_is_valid, nir_key, oid_label
 
 
 @pytest.mark.parametrize(

@@ -166,8 +166,46 @@ def test_summarise_ins_mismatch_against_the_scanned_ins(resp: InsiResponse, expe
 
 def test_summarise_history_is_listed_with_keys() -> None:
     summary = run(outcome(WITH_HISTORY))
-    assert summary["history"] == [{"matricule": "160012B02077713", "oid": OID, "key_valid": True}]
+    # Issue 18 item 11: the dates and the identifier type used to be dropped here.
+    assert summary["history"] == [{"matricule": "160012B02077713", "oid": OID, "key_valid": True, "type": None,
+                                   "start_date": "2001-01-01", "end_date": "2010-12-31", "interval_valid": True,
+                                   "trusted": True}]
     assert summary["ins"] == ACTIVE
+
+
+ECETINSI_HISTO = [
+    InsId(matricule="2090763220834", key="39", oid=OID, key_valid=True, matricule_type="NIR",
+          start_date="2019-03-01", end_date="2019-02-28"),  # as in the public CNDA test book: DateDeb > DateFin
+    InsId(matricule="2090663220123", key="55", oid=OID, key_valid=True, matricule_type="NIR"),
+]
+
+
+def test_summarise_history_interval_inverted_is_flagged_not_trusted() -> None:
+    resp = replace(DOMINIQUE, history=ECETINSI_HISTO)
+    summary = run(outcome(resp))
+    first, second = summary["history"]
+    assert (first["type"], first["start_date"], first["end_date"]) == ("NIR", "2019-03-01", "2019-02-28")
+    assert first["interval_valid"] is False and first["trusted"] is False
+    assert second["trusted"] is True and second["type"] == "NIR" and second["start_date"] is None
+    assert summary["message"].endswith("période incohérente (début après fin, ou date illisible) ; il n'est pas "
+                                       "pris en compte.")
+    # A scanned INS equal to the untrusted entry is not vouched for by it; the trusted one still is.
+    flagged = run(outcome(resp), replace(LOCAL, birth_place="2A020"),
+                  expected_ins={"matricule": "209076322083439", "oid": OID})
+    assert flagged["ins_mismatch"] is True
+    vouched = run(outcome(resp), replace(LOCAL, birth_place="2A020"),
+                  expected_ins={"matricule": "209066322012355", "oid": OID})
+    assert vouched["ins_mismatch"] is False
+
+
+@pytest.mark.parametrize(("start", "end", "valid"), [
+    ("2019-03-01", "2019-02-28", False), ("2019-02-28", "2019-03-01", True), ("2019-03-01", "2019-03-01", True),
+    (None, "2019-02-28", True), ("2019-03-01", None, True), ("2019-02-30", None, False), ("01/03/2019", None, False),
+])
+def test_summarise_history_interval_rules(start: str | None, end: str | None, valid: bool) -> None:
+    histo = replace(HISTO, start_date=start, end_date=end)
+    (entry,) = run(outcome(replace(DOMINIQUE, history=[histo])))["history"]
+    assert entry["trusted"] is valid and entry["interval_valid"] is valid
 
 
 def test_summarise_ins_mismatch_message_wins_over_differences() -> None:

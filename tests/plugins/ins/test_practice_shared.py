@@ -14,6 +14,7 @@ import pytest
 from agent.app import Agent
 from sandbox.insi.identities import synthetic_identities
 from sandbox.insi.server import InsiSandbox
+from tests.pgkit import PgServer
 from tests.plugins.ins.conftest import DOMINIQUE, Lgc, ins_config, wait_until
 from tests.plugins.ins.test_batch import patients
 
@@ -120,3 +121,24 @@ async def test_practice_batch_split_across_two_agents_calls_insi_once_per_patien
     assert {r[0]: r[1] for r in done}.get("done") == count  # every job recorded done, once
     shares = {r[0]: r[1] for r in rows}
     assert set(shares) == {"accueil", "cabinet-1"} and sum(shares.values()) == count, shares
+
+
+async def test_practice_database_down_is_said_in_french_and_work_resumes(
+        workstation: Workstations, lgc_for: LgcFactory, pg_server: PgServer, insi_sandbox: InsiSandbox) -> None:
+    room = await workstation("cabinet-1")
+    lgc = await lgc_for(room)
+    await asyncio.to_thread(pg_server.stop, "fast")
+    try:
+        answer = await lgc.call("identity.submit", {"traits": DOMINIQUE})
+        assert answer["error"]["message"].startswith("La base de données du cabinet est injoignable"), answer
+        info = await lgc.result("agent.info")
+        assert info["services"]["store"]["state"] == "injoignable"
+        assert info["plugins"]  # the agent itself keeps answering
+    finally:
+        await asyncio.to_thread(pg_server.start)
+    # Back: the pool reconnects by itself, the same call now works and its lookup runs.
+    submitted = await lgc.result("identity.submit", {"traits": DOMINIQUE})
+    await lgc.event("identity.updated", found(submitted["identity_id"]))
+    info = await lgc.result("agent.info")
+    assert info["services"]["store"] == {"kind": "postgresql", "workstation": "cabinet-1", "state": "ok",
+                                         "label": "Base de données : disponible"}

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from plugins.common.nir import key_is_valid
 from plugins.ins.models import Traits
-from plugins.ins.nir import key_is_valid
 from plugins.ins.text import clean, fold, tokens
 from plugins.ins.traits import (
     CONSISTENT,
@@ -142,7 +142,7 @@ def test_validate_accepts(traits: Traits) -> None:
         (t(first_names=["JEAN--PIERRE"]), "first_names", "aucun double trait d'union dans un prénom"),
         (t(first_names=["JEAN-"]), "first_names", "ne se termine pas par un trait d'union"),
         (t(first_names=["JEAN'"]), "first_names", "ne se termine pas par un trait d'union ou une apostrophe"),
-        (t(first_names=["DOMINIQUE", "J3AN"]), "first_names", "prénom « J3AN » : caractère(s) non autorisé(s)"),
+        (t(first_names=["DOMINIQUE", "J3AN"]), "first_names", "2e prénom : caractère(s) non autorisé(s) « 3 »"),
         (t(sex=""), "sex", "sexe obligatoire"),
         (t(sex="I"), "sex", "indéterminé"),
         (t(sex="X"), "sex", "M ou F attendu"),
@@ -485,3 +485,27 @@ def test_qualif_identities(name: str, first_names: str, sex: str, birth_date: st
                                                "sex": sex, "birth_date": birth_date}))
     rows = compare(local, insi)
     assert different_fields(rows) == [] and strict_match(rows)
+
+
+@pytest.mark.parametrize(
+    ("traits", "value"),
+    [
+        (t(birth_date="1997-02-30"), "1997-02-30"),
+        (t(birth_date="26/02/1997"), "26/02/1997"),
+        (t(birth_date="2025-06-02"), "2025-06-02"),
+        (t(birth_date="1700-01-01"), "1700"),
+        (t(first_names=["DOMINIQUE", "J3AN"]), "J3AN"),
+        (t(birth_name="DUP0NT"), "DUP0NT"),
+        (t(used_name="MAR§TIN"), "MAR§TIN"),
+        (t(sex="X"), "« X »"),
+        (t(birth_place="7512"), "7512"),
+    ],
+)
+def test_validation_messages_name_the_rule_never_the_value(traits: Traits, value: str) -> None:
+    """Issue 18 item 6: 'la date 1997-02-30 n'existe pas' echoed what was sent; docs/local-api.md says
+    errors never carry values (they reach the LGC, its logs, the UI)."""
+    errors = validate_traits(traits, today=TODAY)
+    assert errors
+    for messages in errors.values():
+        for message in messages:
+            assert value not in message, message

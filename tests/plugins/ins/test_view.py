@@ -360,7 +360,8 @@ def test_identity_view_history() -> None:
     histo = InsId(matricule="160012B020777", key="13", oid=OID, key_valid=True)
     r = done(summary(replace(DOMINIQUE, history=[histo])), "RECUP")
     assert identity_view(r, PS, None)["history"] == [{"matricule": "160012B02077713", "oid": OID,
-                                                      "key_valid": True}]
+                                                      "key_valid": True, "type": None, "start_date": None,
+                                                      "end_date": None, "interval_valid": True, "trusted": True}]
     assert identity_view(ROWS["not_found"], PS, None)["history"] == []
     assert identity_view(ROWS["idle"], PS, None)["history"] == []
 

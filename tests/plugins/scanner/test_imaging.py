@@ -139,16 +139,103 @@ async def test_scan_image_path_is_for_admin_clients_only(scanner_agent: AgentFac
     from agent.errors import UserFacingError
     from agent.rpc import FORBIDDEN, RpcContext
     from plugins.scanner.plugin import ScannerPlugin
+    from plugins.scanner.rpc import rpc_methods
 
     agent, recorder = await scanner_agent()
     plugin = agent.plugins.pm.get_plugin("scanner")
     assert isinstance(plugin, ScannerPlugin)
+    handlers = {name: handler for name, handler, _ in rpc_methods(plugin._service)}
     image = tmp_path / "scan.png"
     image.write_bytes(png(images.symbol_image(PAYLOAD)))
     paired_lgc = RpcContext(client="LGC web", scopes=frozenset({"lgc"}), transport="ws", connection_id=1)
     with pytest.raises(UserFacingError) as refused:
-        await plugin.image({"path": str(image)}, paired_lgc)
+        await handlers["scan.image"]({"path": str(image)}, paired_lgc)
     assert refused.value.code == FORBIDDEN and recorder.scans == []
     admin = RpcContext(client="admin", scopes=frozenset({"lgc", "admin"}), transport="http", connection_id=2)
-    answer = await plugin.image({"path": str(image)}, admin)
+    answer = await handlers["scan.image"]({"path": str(image)}, admin)
     assert answer["codes"][0]["kind"] == "ins_datamatrix" and len(recorder.scans) == 1
+
+
+# -- issue 18 item 13 ----------------------------------------------------------------------------------------
+
+
+def blank_pdf(pages: int, size: tuple[int, int] = (200, 200)) -> bytes:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        pdf.new_page(*size)
+    out = io.BytesIO()
+    pdf.save(out)
+    pdf.close()
+    return out.getvalue()
+
+
+def test_imaging_overall_deadline_holds_for_a_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 20-page blank PDF took 9.2 s with a 6 s deadline: every page was rendered and searched."""
+    import time
+
+    searched: list[int] = []
+
+    def slow_zxing(image: Image.Image) -> list[tuple[bytes, str]]:
+        searched.append(1)
+        time.sleep(0.1)  # a page that is slow to search
+        return []
+
+    monkeypatch.setattr(imaging, "_zxing", slow_zxing)
+    monkeypatch.setattr(imaging, "_libdmtx", lambda image, timeout: [])
+    with pytest.raises(imaging.ImageError, match="Analyse trop longue : aucun code trouvé dans les . première"):
+        imaging.decode_bytes(blank_pdf(20), timeout=0.1)  # the whole file gets 0.4 s
+    assert len(searched) < 20  # it stopped; it did not go through the 20 pages
+
+
+def test_imaging_deadline_keeps_what_was_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    calls: list[int] = []
+
+    def first_page_has_a_code(image: Image.Image) -> list[tuple[bytes, str]]:
+        calls.append(1)
+        time.sleep(0.15)
+        return [(b"CODE", "DataMatrix")] if len(calls) == 1 else []
+
+    monkeypatch.setattr(imaging, "_zxing", first_page_has_a_code)
+    monkeypatch.setattr(imaging, "_libdmtx", lambda image, timeout: [])
+    found = imaging.decode_bytes(blank_pdf(10), timeout=0.1)
+    assert [(f.page, f.data) for f in found] == [(1, b"CODE")] and len(calls) < 10
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_imaging_image_above_pillows_own_bomb_limit_is_too_big_not_unreadable() -> None:
+    # 11000 x 11000 = 121 Mpixels: above twice our limit, where Pillow itself refuses at open.
+    huge = png(Image.new("1", (11000, 11000), 1))
+    with pytest.raises(imaging.ImageError, match="Image trop grande"):
+        imaging.decode_bytes(huge)
+
+
+def test_imaging_pdf_with_no_page_is_not_said_password_protected() -> None:
+    with pytest.raises(imaging.ImageError) as caught:
+        imaging.decode_bytes(blank_pdf(0))
+    assert "mot de passe" not in str(caught.value)
+    assert "sans page" in str(caught.value)
+
+
+def eci_symbol(text: str) -> bytes:
+    import numpy
+    import zxingcpp
+    from PIL import ImageOps
+
+    symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.DataMatrix).to_image(scale=8)
+    img = Image.fromarray(numpy.asarray(symbol))
+    return png(ImageOps.expand(img.resize((img.width * 2, img.height * 2)), 40, fill=255))
+
+
+def test_imaging_eci_segments_come_out_as_zxing_text() -> None:
+    """'€' in an ECI segment (ISO-8859-7 0xA4) and '¤' without ECI (ISO-8859-1 0xA4) were the same byte."""
+    (euro,) = imaging.decode_bytes(eci_symbol("A€B"))
+    assert euro.data == "A€B".encode()
+    (plain,) = imaging.decode_bytes(eci_symbol("A¤B"))
+    assert plain.data == b"A\xa4B"  # no ECI: the raw bytes, as before (ISO-8859-1 by default)
+    assert euro.data != plain.data
+    (gs,) = imaging.decode_bytes(eci_symbol("DM\x1dS1"))
+    assert gs.data == b"DM\x1dS1"  # GS survives

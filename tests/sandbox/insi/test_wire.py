@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from sandbox.insi.server import InsiSandbox
 from tests.sandbox.insi.helpers import (
@@ -89,8 +90,13 @@ async def test_cr00_carries_history_and_list_of_first_names(sandbox: InsiSandbox
     root = reply.xml()
     assert root.findtext(".//r:INSACTIF/r:IdIndividu/r:NumIdentifiant", namespaces=NS) == "1090763220834"
     histo = root.findall(".//r:INSHISTO", NS)
-    assert [h.findtext("r:IdIndividu/r:NumIdentifiant", namespaces=NS) for h in histo] == ["2090763220834"]
+    assert [h.findtext("r:IdIndividu/r:NumIdentifiant", namespaces=NS) for h in histo] == [
+        "2090763220834", "2090663220123"]  # both INSHISTO of the CNDA test book (TEST_2.04 cas 2)
     assert histo[0].findtext("r:IdIndividu/r:TypeMatricule", namespaces=NS) == "NIR"
+    # DateDeb/DateFin first, as the test book writes them (DateDeb after DateFin there).
+    assert [etree.QName(c).localname for c in histo[0]][:2] == ["DateDeb", "DateFin"]
+    assert (histo[0].findtext("r:DateDeb", namespaces=NS), histo[0].findtext("r:DateFin", namespaces=NS)) == (
+        "2019-03-01", "2019-02-28")
     assert root.findtext(".//r:TIQ/r:ListePrenom", namespaces=NS) == "PIERRE-ALAIN MURIEL FLORIANT"
     # a wrong birth place excludes her
     reply = await client.post(envelope(traits("ECETINSI", ["PIERRE-ALAIN"], "M", "2009-07-14", "75056"),

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from plugins.common.nir import nir_key
 from plugins.ins.insi.parser import parse_response
 from plugins.ins.insi.types import InsId, InsiFault, InsiMalformedResponse, InsiResponse, ReturnedTraits
-from plugins.ins.nir import nir_key
 from tests.plugins.ins.insi.conftest import SAMPLES, sample
 
 NIR_OID = "1.2.250.1.213.1.4.8"
