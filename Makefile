@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Start the agent on the sandbox (simulated national services, demo LGC page, throwaway profile).
+## `make run PRACTICE=1`: two workstations of one practice on a throwaway PostgreSQL (docs/practice.md).
 run: install
-	$(BIN)/vigie run --sandbox
+	$(BIN)/vigie $(if $(PRACTICE),sandbox run --practice,run --sandbox)
 
 ## Lint, type-check, then the whole test suite (parallel). pytest's exit code 5 (no test) fails too.
 test: install lint typecheck

@@ -34,6 +34,7 @@ from agent.events import EventBus
 from agent.hookcall import call_each, call_one, call_registration
 from agent.hookspecs import JobHandler, RpcHandler, StatusProvider, hookimpl
 from agent.outbox import Job, Outbox
+from agent.pages import Pages
 from agent.pairing import PairingBroker, PairingRequest
 from agent.plugins import DEGRADED, OK, PluginHost, PluginState
 from agent.practice import PracticeRelay
@@ -104,6 +105,7 @@ class Agent:
         self.rpc = RpcRegistry()
         self.secrets = SecretStore()
         self.clients = ClientRegistry(self.store, list(config.api.tokens))
+        self.pages = Pages(clients=self.clients, secrets=self.secrets, base_url=lambda: self.server.url)
         self.pairing = PairingBroker(
             auto_accept=config.api.auto_accept_pairing,
             timeout=config.api.pairing_timeout,
@@ -229,7 +231,7 @@ class Agent:
                 emitter=self.emitter, decisions=self.decisions, secrets=self.secrets, acting=self.acting,
                 status=StatusPort(self.plugins, name), sandbox=self.config.sandbox, services=dict(self.config.services),
                 data_dir=Path(self.config.store.path).parent, spawn=self._spawn,
-                retry_soon=lambda: self.retry_plugin_soon(name),
+                retry_soon=lambda: self.retry_plugin_soon(name), open_page=self.pages.open,
             )
             self._contexts[name] = context
         return context
@@ -375,6 +377,7 @@ class Agent:
             "services": services,
             "outbox": await self._outbox_stats(),
             "acting_user": acting_user_dict(self.acting.current),
+            "keyring": SecretStore.backend_name(),  # `vigie doctor`: a memory keyring loses secrets at restart
         }
 
     async def _outbox_stats(self) -> dict[str, int] | None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
+from agent import __version__, cli_fr
 from agent.config import Config, load_config
 from agent.errors import ConfigError, RegistrationError, UserFacingError
 from agent.hookcall import call_registration
@@ -160,6 +160,7 @@ def _wants_sandbox(argv: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    cli_fr.install()  # argparse's own texts ("usage:", "options", errors) in French
     argv = list(sys.argv[1:] if argv is None else argv)
     host = PluginHost()
     try:

@@ -85,7 +85,9 @@ class AgentClient:
         except OSError as exc:
             raise UserFacingError(f"Agent Vigie injoignable sur {self.url} ({exc}).") from None
         if "error" in answer:
-            raise UserFacingError(answer["error"].get("message", "erreur"), code=answer["error"].get("code", -32000))
+            error = answer["error"]
+            data = error.get("data") if isinstance(error.get("data"), dict) else None  # e.g. per-field errors
+            raise UserFacingError(error.get("message", "erreur"), code=error.get("code", -32000), data=data)
         return answer.get("result")
 
 

@@ -13,7 +13,7 @@ asks firstresult hooks but cannot register plugins, `StatusPort` changes only th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -100,3 +100,5 @@ class PluginContext:
     spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]] = _spawn_here
     # "My missing dependency just appeared (a CPS was inserted): try my startup again now."
     retry_soon: Callable[[], None] = _no_retry
+    # Open one of the agent's own pages (agent/pages.py: `batch.html`, `journal.html`) in the browser.
+    open_page: Callable[[str], Awaitable[str]] | None = None

@@ -3,6 +3,10 @@
 Each check returns a row (name, level, detail). `fail` rows make the command exit non-zero; `warn`
 rows are things that limit Vigie on this workstation without breaking it (no card middleware on a
 secretary's PC, for instance).
+
+When an agent runs (the sandbox included, found through its pointer file), the checks are about *its*
+profile and what *it* sees: the readers through its own PC/SC connection (the sandbox's pcscd is
+private to it, so probing the system's from here would contradict it) and its keyring backend.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from agent.client import AgentClient, running_sandbox_profile
 from agent.config import Config, load_config
 from agent.errors import ConfigError, UserFacingError
 from agent.secrets import SecretStore
@@ -106,25 +112,66 @@ def check_port(config: Config) -> Check:
     return Check("Port de l'API locale", OK, f"{port} libre")
 
 
-def check_keyring() -> Check:
-    name = SecretStore.backend_name()
-    if SecretStore.backend_usable():
-        return Check("Trousseau (keyring)", OK, name)
-    return Check("Trousseau (keyring)", WARN, f"{name} : aucun trousseau du système, secrets impossibles à garder")
+MEMORY_KEYRING = "agent.secrets.MemoryKeyring"
+
+
+def check_keyring(backend: str | None = None) -> Check:
+    """`backend`: the running agent's (agent.info); None: the one this process would use."""
+    name = backend or SecretStore.backend_name()
+    if name == MEMORY_KEYRING:
+        return Check("Trousseau (keyring)", WARN, f"{name} : trousseau en mémoire, les secrets (phrase de passe "
+                     "du certificat, mots de passe) sont perdus à chaque redémarrage (normal pour le bac à sable)")
+    if name.startswith("keyring.backends.fail") or name.startswith("keyring.backends.null"):
+        return Check("Trousseau (keyring)", WARN, f"{name} : aucun trousseau du système, secrets impossibles à garder")
+    return Check("Trousseau (keyring)", OK, name)
+
+
+def check_agent(config: Config, profile: Path | None) -> tuple[Check, dict[str, Any] | None]:
+    """Whether an agent answers on this profile's port, and its agent.info when the profile has a token."""
+    client = AgentClient(f"http://127.0.0.1:{config.api.port}", config.api.tokens[0] if config.api.tokens else None)
+    health = client.health()
+    if health is None or health.get("status") != "ok":
+        return Check("Agent Vigie", OK, "arrêté : seule l'installation est vérifiée"), None
+    try:
+        info: dict[str, Any] | None = client.call("agent.info")
+    except UserFacingError as exc:
+        return Check("Agent Vigie", WARN, f"en marche ({client.url}) mais sans réponse détaillée : {exc.message}"), None
+    kind = "bac à sable" if (info or {}).get("sandbox") else "agent"
+    where = f" ; profil {profile}" if profile else ""
+    return Check("Agent Vigie", OK, f"{kind} {health.get('version')} en marche sur {client.url}{where}"), info
+
+
+def check_pcsc_of(info: dict[str, Any]) -> Check | None:
+    """The readers as the running agent sees them (its card plugin's status), None without a card plugin."""
+    pcsc = info.get("services", {}).get("pcsc")
+    if not isinstance(pcsc, dict):
+        return None
+    readers = [r for r in info.get("readers", []) if isinstance(r, dict)]
+    if pcsc.get("state") != "ok":
+        reason = pcsc.get("reason") or pcsc.get("state")
+        return Check("Service PC/SC (lecteurs)", WARN, f"vu par l'agent en marche : indisponible ({reason})")
+    cards = [f"{r.get('name')} : {'carte ' + str(r['card']) if r.get('card') else 'vide'}" for r in readers]
+    listed = f" ({' ; '.join(cards)})" if cards else ""
+    return Check("Service PC/SC (lecteurs)", OK, f"vu par l'agent en marche : service PC/SC actif, "
+                 f"{len(readers)} lecteur(s){listed}")
+
+
+SERVICE_LABELS = {"pcsc": "Lecteurs virtuels du bac à sable (vpcd)", "demo": "Page LGC de démonstration"}
 
 
 def check_service(name: str, url: str, timeout: float = 2.0) -> Check:
     parsed = urllib.parse.urlsplit(url)
     host = parsed.hostname
+    label = SERVICE_LABELS.get(name, f"Service {name}")
     if not host:
-        return Check(f"Service {name}", FAIL, f"URL invalide : {url}")
+        return Check(label, FAIL, f"URL invalide : {url}")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
-        return Check(f"Service {name}", FAIL, f"{host}:{port} injoignable ({exc.strerror or exc})")
-    return Check(f"Service {name}", OK, f"{host}:{port} joignable")
+        return Check(label, FAIL, f"{host}:{port} injoignable ({exc.strerror or exc})")
+    return Check(label, OK, f"{host}:{port} joignable")
 
 
 def check_scanners(config: Config) -> Check:
@@ -139,19 +186,28 @@ def check_scanners(config: Config) -> Check:
 
 
 def run_checks(config_path: Path | None) -> list[Check]:
+    # No file named and no token in the default one: the running sandbox's profile, when there is one.
+    profile = config_path
     try:
         config = load_config(config_path)
+        if config_path is None and not config.api.tokens and (running := running_sandbox_profile()) is not None:
+            profile, config = running, load_config(running)
     except ConfigError as exc:
         return [Check("Configuration", FAIL, f"{exc.key} : {exc.message_fr}")]
     checks = [Check("Configuration", OK, str(config.source or "valeurs par défaut (aucun fichier)"))]
+    agent, info = check_agent(config, profile)
+    checks.append(agent)
     checks.append(check_store(config))
     checks.append(check_port(config))
-    pcsc = probe.pcsc_status()
-    checks.append(Check("Service PC/SC (lecteurs)", OK if pcsc.ok else WARN, pcsc.detail))
+    pcsc_row = check_pcsc_of(info) if info is not None else None
+    if pcsc_row is None:
+        pcsc = probe.pcsc_status()
+        pcsc_row = Check("Service PC/SC (lecteurs)", OK if pcsc.ok else WARN, pcsc.detail)
+    checks.append(pcsc_row)
     p11 = probe.pkcs11_modules()
     checks.append(Check("Modules PKCS#11 (CPS)", OK if p11.ok else WARN, p11.detail))
     checks.append(check_scanners(config))
-    checks.append(check_keyring())
+    checks.append(check_keyring((info or {}).get("keyring")))
     checks.extend(check_service(name, url) for name, url in sorted(config.services.items()))
     return checks
 

@@ -75,7 +75,8 @@ class ApiServer:
         self._pairing = pairing
         self._version = version
         self._queue_size = queue_size
-        self._allowed_origins = frozenset(config.allowed_origins)
+        # Mutable: the agent's own origin joins it once the port is known (its pages, agent/pages.py).
+        self._allowed_origins: set[str] = set(config.allowed_origins)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._connections: dict[int, Connection] = {}
@@ -120,6 +121,7 @@ class ApiServer:
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        self._allowed_origins.update((f"http://{HOST}:{self._port}", f"http://localhost:{self._port}"))
         self._unsubscribe = self._events.subscribe(self._on_event)
         log.info("local API listening on %s", self.url)
         return self._port
@@ -182,7 +184,13 @@ class ApiServer:
         path = web_file(request.match_info["name"])
         if path is None:
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={hdrs.CACHE_CONTROL: "no-cache"})
+        headers: dict[str, str] = {hdrs.CACHE_CONTROL: "no-cache"}
+        if path.suffix == ".html":  # the agent's own pages: its scripts only, never framed by another site
+            headers.update({"Content-Security-Policy": "default-src 'self'; connect-src 'self' "
+                            f"ws://{HOST}:{self.port} ws://localhost:{self.port}; frame-ancestors 'none'; "
+                            "base-uri 'none'; form-action 'none'",
+                            "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+        return web.FileResponse(path, headers=headers)
 
     async def _preflight(self, request: web.Request) -> web.Response:
         if request.headers.get(hdrs.ORIGIN) is None:  # the guard has refused a disallowed one already

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -74,7 +75,7 @@ class WsSessions:
 
     def __init__(
         self, *, rpc: RpcRegistry, clients: ClientRegistry, pairing: PairingBroker,
-        allowed_origins: frozenset[str],
+        allowed_origins: AbstractSet[str],
     ) -> None:
         self._rpc = rpc
         self._clients = clients

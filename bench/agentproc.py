@@ -144,14 +144,19 @@ class AgentProcess:
     def start(self) -> float:
         """Launch the agent; return the seconds from launch to `/health` answering `ok`."""
         config = self.profile.write_config(self.port)
-        program = ([sys.executable, "-m", "cProfile", "-o", str(self.cprofile_to), "-m", "agent.cli"]
-                   if self.cprofile_to is not None else vigie_command())
+        module = ["-m", "agent.cli"]
         if self.secrets is not None:
             secrets_file = self.profile.root / f"{self.label}.secrets.json"
             fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(self.secrets, fh)
-            program = [sys.executable, "-m", "bench.seeded_agent", str(secrets_file)]
+            module = ["-m", "bench.seeded_agent", str(secrets_file)]
+        if self.cprofile_to is not None:
+            program = [sys.executable, "-m", "cProfile", "-o", str(self.cprofile_to), *module]
+        elif self.secrets is not None:
+            program = [sys.executable, *module]
+        else:
+            program = vigie_command()
         cmd = [*program, "run", "--headless", "--config", str(config)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.launched_at = time.perf_counter()

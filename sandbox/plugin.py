@@ -23,12 +23,15 @@ if TYPE_CHECKING:
 def configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", help="sans icône de notification (serveur, CI)")
     parser.add_argument("--port", type=int, metavar="N", help="port de l'API locale (défaut 8743)")
+    parser.add_argument("--practice", action="store_true",
+                        help="deux postes d'un cabinet (accueil, cabinet) sur une base PostgreSQL partagée")
 
 
 def run(args: argparse.Namespace) -> int:
     from sandbox.supervisor import run_sandbox
 
-    return asyncio.run(run_sandbox(config_path=args.config, port=args.port, headless=args.headless))
+    return asyncio.run(run_sandbox(config_path=args.config, port=args.port, headless=args.headless,
+                                   practice=getattr(args, "practice", False)))
 
 
 class SandboxPlugin:

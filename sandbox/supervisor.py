@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import secrets
@@ -169,7 +170,77 @@ def _wait_own_child(url: str, token: str, proc: subprocess.Popen[bytes], nonce: 
     return False
 
 
-async def run_sandbox(config_path: Path | None, port: int | None, headless: bool) -> int:
+@dataclass
+class Workstation:
+    """One agent of the sandbox: its profile, its demo page and its child process."""
+
+    name: str  # "" for the single-workstation sandbox
+    profile_dir: Path
+    config: Config
+    demo: SandboxService
+    token: str
+    nonce: str
+    proc: subprocess.Popen[bytes] | None = None
+    pointer: Path | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.api.port}"
+
+
+# `--practice`: two workstations of one practice on a private PostgreSQL (docs/practice.md). The reception
+# has the scanner, the consulting room the card readers (one virtual pcscd for the whole sandbox).
+PRACTICE = (("accueil", ("cards",)), ("cabinet", ("scanner",)))
+
+
+async def _workstation(base: Config, name: str, port: int | None, root: Path, services: list[SandboxService],
+                       store_url: str | None, disabled: tuple[str, ...]) -> Workstation:
+    profile_dir = root / name if name else root
+    profile_dir.mkdir(mode=0o700, exist_ok=True)
+    config = copy.deepcopy(base)
+    if port is not None:
+        config.api.port = port
+    demo = await start_demo_page(api_port=config.api.port)
+    token, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
+    config = build_profile(config, profile_dir, [*services, demo], None, token, nonce)
+    if store_url is not None:
+        config.store.url = store_url
+        config.store.workstation = name
+        config.disabled_plugins = [*config.disabled_plugins, *(d for d in disabled if d not in config.disabled_plugins)]
+    return Workstation(name, profile_dir, config, demo, token, nonce)
+
+
+def _start_child(station: Workstation, services: list[SandboxService], headless: bool) -> subprocess.Popen[bytes]:
+    profile = station.profile_dir / "config.toml"
+    _write_private(profile, tomli_w.dumps(config_to_dict(station.config)))
+    secrets_file = station.profile_dir / "secrets.json"  # read then deleted by the child (sandbox/child.py)
+    _write_private(secrets_file, json.dumps({k: v for s in services for k, v in s.secrets.items()}))
+    cmd = [sys.executable, "-m", "sandbox.child", "--config", str(profile), "--secrets", str(secrets_file)]
+    if headless:
+        cmd.append("--headless")
+    return subprocess.Popen(cmd, env=child_env())
+
+
+def _banner(stations: list[Workstation], practice_db: str | None) -> str:
+    lines = ["", "Vigie — bac à sable prêt (services nationaux simulés, données de test)"]
+    for st in stations:
+        indent = "  "
+        if st.name:
+            lines.append(f"  Poste « {st.name} » :")
+            indent = "    "
+        lines += [f"{indent}API locale           : {st.api_url}  (ws : {st.api_url.replace('http', 'ws')}/ws)",
+                  f"{indent}Page LGC de démo     : {st.demo.endpoints['demo']}",
+                  f"{indent}Jeton de test        : {st.token}",
+                  f"{indent}Profil jetable       : {st.profile_dir}"]
+    if practice_db is not None:
+        lines.append(f"  Base du cabinet      : {practice_db} (PostgreSQL jetable, partagée par les postes)")
+    services = stations[0].config.services
+    lines += [f"  Service {n:<13}: {u}" for n, u in sorted(services.items()) if n != "demo" or len(stations) == 1]
+    lines.append("Ctrl-C pour tout arrêter.")
+    return "\n".join(lines) + "\n"
+
+
+async def run_sandbox(config_path: Path | None, port: int | None, headless: bool, practice: bool = False) -> int:
     base = effective_config(config_path, port)
     api_port = base.api.port
     if api_port and not port_free(api_port):
@@ -177,66 +248,76 @@ async def run_sandbox(config_path: Path | None, port: int | None, headless: bool
         return 1
     host = PluginHost()
     install_all(host, base.disabled_plugins)
-    profile_dir = Path(tempfile.mkdtemp(prefix="vigie-sandbox-"))
-    os.chmod(profile_dir, 0o700)
+    root = Path(tempfile.mkdtemp(prefix="vigie-sandbox-"))
+    os.chmod(root, 0o700)
     services: list[SandboxService] = []
-    proc: subprocess.Popen[bytes] | None = None
-    pointer: Path | None = None
+    stations: list[Workstation] = []
+    database: Any = None
     loop = asyncio.get_running_loop()
     try:
         services = await start_services(host)
-        demo = await start_demo_page(api_port=api_port)
-        services.append(demo)
-        token, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
-        config = build_profile(base, profile_dir, services, None, token, nonce)
-        profile = profile_dir / "config.toml"
-        _write_private(profile, tomli_w.dumps(config_to_dict(config)))
-        secrets_file = profile_dir / "secrets.json"  # read then deleted by the child (sandbox/child.py)
-        _write_private(secrets_file, json.dumps({k: v for s in services for k, v in s.secrets.items()}))
-        cmd = [sys.executable, "-m", "sandbox.child", "--config", str(profile), "--secrets", str(secrets_file)]
-        if headless:
-            cmd.append("--headless")
-        proc = subprocess.Popen(cmd, env=child_env())  # noqa: ASYNC220 (returns at once; waits run in an executor)
-        api_url = f"http://127.0.0.1:{config.api.port}"
-        stop = stop_on_signals()
-        ready = await loop.run_in_executor(None, _wait_own_child, api_url, token, proc, nonce, CHILD_START_TIMEOUT)
-        if not ready:
-            if proc.poll() is not None and not port_free(config.api.port):
-                print(port_taken_message(config.api.port), file=sys.stderr)
-            else:
-                print("L'agent du bac à sable n'a pas démarré (voir les messages ci-dessus).", file=sys.stderr)
-            return 1
-        pointer = sandbox_pointer_path(config.api.port)
-        pointer.parent.mkdir(parents=True, exist_ok=True)
-        pointer.write_text(json.dumps({"pid": os.getpid(), "port": config.api.port, "config": str(profile),
-                                       "api_url": api_url}), encoding="utf-8")
-        print(
-            "\nVigie — bac à sable prêt (services nationaux simulés, données de test)\n"
-            f"  API locale           : {api_url}  (ws : {api_url.replace('http', 'ws')}/ws)\n"
-            f"  Page LGC de démo     : {demo.endpoints['demo']}\n"
-            f"  Jeton de test        : {token}\n"
-            f"  Profil jetable       : {profile_dir}\n"
-            + "".join(f"  Service {n:<13}: {u}\n" for n, u in sorted(config.services.items()))
-            + "Ctrl-C pour tout arrêter.\n",
-            flush=True,
-        )
-        child_exit: asyncio.Future[Any] = loop.run_in_executor(None, proc.wait)
-        stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([child_exit, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        return 0 if stop.is_set() else (proc.returncode or 0)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        store_url: str | None = None
+        plan: tuple[tuple[str, tuple[str, ...]], ...] = (("", ()),)
+        if practice:
+            from sandbox.practice_db import NoPostgres, start_server
+
             try:
-                await loop.run_in_executor(None, proc.wait, 5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                database = await asyncio.to_thread(start_server, "vigie-sandbox-pg-")
+            except NoPostgres:
+                print("Le mode cabinet (--practice) demande un serveur PostgreSQL installé sur ce poste "
+                      "(Debian : apt-get install postgresql).", file=sys.stderr)
+                return 1
+            store_url = database.url(await asyncio.to_thread(database.create_database))
+            plan = PRACTICE
+        for i, (name, disabled) in enumerate(plan):
+            station_port = None if i == 0 else next(p for p in range(api_port + i, 65535) if port_free(p))
+            stations.append(await _workstation(base, name, station_port, root, services, store_url, disabled))
+        stop = stop_on_signals()
+        for station in stations:
+            station.proc = _start_child(station, services, headless)
+        for station in stations:
+            assert station.proc is not None
+            ready = await loop.run_in_executor(None, _wait_own_child, station.api_url, station.token, station.proc,
+                                               station.nonce, CHILD_START_TIMEOUT)
+            if not ready:
+                if station.proc.poll() is not None and not port_free(station.config.api.port):
+                    print(port_taken_message(station.config.api.port), file=sys.stderr)
+                else:
+                    print("L'agent du bac à sable n'a pas démarré (voir les messages ci-dessus).", file=sys.stderr)
+                return 1
+        for station in stations:
+            station.pointer = sandbox_pointer_path(station.config.api.port)
+            station.pointer.parent.mkdir(parents=True, exist_ok=True)
+            station.pointer.write_text(json.dumps({
+                "pid": os.getpid(), "port": station.config.api.port,
+                "config": str(station.profile_dir / "config.toml"), "api_url": station.api_url,
+            }), encoding="utf-8")
+        print(_banner(stations, database.url().rsplit("/", 1)[0] if database is not None else None), flush=True)
+        exits = [loop.run_in_executor(None, st.proc.wait) for st in stations if st.proc is not None]
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([*exits, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        return 0 if stop.is_set() else next((st.proc.returncode or 0 for st in stations
+                                             if st.proc is not None and st.proc.poll() is not None), 0)
+    finally:
+        for station in stations:
+            if station.proc is not None and station.proc.poll() is None:
+                station.proc.send_signal(signal.SIGTERM)
+        for station in stations:
+            if station.proc is not None:
+                try:
+                    await loop.run_in_executor(None, station.proc.wait, 5)
+                except subprocess.TimeoutExpired:
+                    station.proc.kill()
+            with contextlib.suppress(Exception):
+                await station.demo.stop()
+            if station.pointer is not None:
+                with contextlib.suppress(OSError):
+                    station.pointer.unlink()
         await stop_services(services)
-        if pointer is not None:
-            with contextlib.suppress(OSError):
-                pointer.unlink()
-        shutil.rmtree(profile_dir, ignore_errors=True)
+        if database is not None:
+            await asyncio.to_thread(database.destroy)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _write_private(path: Path, text: str) -> None:

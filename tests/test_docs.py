@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 from pathlib import Path
+from typing import Any
 
 from agent import hookspecs
 from agent.app import Agent
@@ -42,16 +43,20 @@ def test_docs_no_documented_hook_that_does_not_exist() -> None:
     assert documented_hooks() - hookspec_names() == set()
 
 
+def spec_function(name: str) -> Any:
+    return getattr(hookspecs, name, None) or getattr(sandbox_hookspecs, name)
+
+
 def test_docs_every_hookspec_is_typed_and_documented_in_code() -> None:
     for name in hookspec_names():
-        fn = getattr(hookspecs, name, None) or getattr(sandbox_hookspecs, name)
+        fn = spec_function(name)
         assert fn.__doc__, name
         assert "return" in fn.__annotations__, name
 
 
 def test_docs_every_hookspec_documents_its_parameters_pytest_style() -> None:
     for name in hookspec_names():
-        fn = getattr(hookspecs, name)
+        fn = spec_function(name)
         for param in inspect.signature(fn).parameters:
             assert f":param {param}:" in fn.__doc__, f"{name}: no ':param {param}:' line"
         firstresult = getattr(fn, f"{hookspecs.PROJECT}_spec")["firstresult"]

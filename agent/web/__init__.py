@@ -1,6 +1,7 @@
 """Static files the local API serves under `/web/`: `vigie.js` (the browser client) and
 `vigie-qualification.js` (the `<vigie-qualification>` web component). Browser-based LGCs load them from
-the agent so that they always match the agent's protocol version."""
+the agent so that they always match the agent's protocol version. The agent's own pages (agent/pages.py)
+are here too: the start-of-day batch and the journal of qualifications, with their scripts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 WEB_ROOT = Path(__file__).parent
 # An explicit list, not a directory listing: nothing else in the package is ever served.
-FILES = ("vigie.js", "vigie-qualification.js")
+FILES = ("vigie.js", "vigie-qualification.js", "pages.css", "pages.js", "batch.html", "batch.js", "journal.html",
+         "journal.js")
 
 
 def web_file(name: str) -> Path | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -14,6 +15,36 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+# What the user is told after any print failure (the service adds it; the CLI, which saved the PDF, does not).
+KEPT_ADVICE = "L'ordonnance est conservée : réessayez ou exportez-la."
+
+# `lp`'s own messages (CUPS, English or French locale) said in French with what to do; the raw text
+# goes to the log only. Checked in order, case-insensitively.
+_LP_ERRORS: tuple[tuple[str, str], ...] = (
+    (r"no default destination|aucune destination par d[ée]faut",
+     "aucune imprimante par défaut n'est définie sur ce poste ; choisissez une imprimante ou définissez-en une "
+     "par défaut dans les réglages d'impression"),
+    (r"does not exist|n'existe pas|unknown printer|destination inconnue",
+     "elle n'existe pas sur ce poste ; vérifiez son nom dans les réglages d'impression"),
+    (r"not accepting|n'accepte pas",
+     "elle refuse les travaux (arrêtée ou en pause) ; relancez-la dans les réglages d'impression"),
+    (r"unable to connect|connection refused|scheduler is not running|impossible de se connecter",
+     "le service d'impression (CUPS) ne répond pas ; redémarrez le poste ou prévenez votre support"),
+    (r"forbidden|not authorized|unauthorized|interdit|autoris",
+     "l'impression est refusée à cet utilisateur ; prévenez votre support"),
+)
+
+
+def lp_reason(stderr: str) -> str:
+    """A French reason for an `lp` failure, never `lp`'s own words (they may be English, and are jargon)."""
+    for pattern, reason in _LP_ERRORS:
+        if re.search(pattern, stderr, re.IGNORECASE):
+            return reason
+    return "le service d'impression a refusé le travail ; le détail est dans le journal de Vigie"
 
 
 class PrintFailed(Exception):
@@ -58,10 +89,10 @@ class CupsPrinter:
                 raise PrintFailed(f"Impression impossible : le spouleur n'a pas répondu en {self.timeout:g} s.") \
                     from None
             if proc.returncode != 0:
-                detail = err.decode("utf-8", "replace").strip().splitlines()
-                reason = detail[-1][:200] if detail else f"code {proc.returncode}"
+                detail = err.decode("utf-8", "replace").strip()
+                log.warning("lp failed (exit %s): %s", proc.returncode, detail[-300:])
                 where = f"l'imprimante « {printer} »" if printer else "l'imprimante par défaut"
-                raise PrintFailed(f"Impression impossible sur {where} : {reason}")
+                raise PrintFailed(f"Impression impossible sur {where} : {lp_reason(detail)}.")
             text = out.decode("utf-8", "replace")
             match = re.search(r"(?:request id is|id de requête :?|requête)\s+(\S+)", text)
             return match.group(1) if match else text.strip()[:100]

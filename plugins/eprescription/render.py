@@ -4,8 +4,10 @@ Page layout, top to bottom: prescriber identity (left) and the two Code 128 barc
 number, caption above and digits in clear under each (right); date; patient identity; the items, in two
 zones when some are for the ALD (ordonnance bizone); comments; bottom band with the e-prescription QR
 code on the left, its identifier in clear under it (only when the téléservice answered OK), and the
-signature on the right. Items that do not fit continue on further pages, each with the full header.
-Never an INS Datamatrix: a pharmacist reads a 2D code next to the e-prescription code as the INS.
+signature on the right. Items that do not fit continue on further pages, each with the full header and,
+in a bizone ordonnance, the title of the zone it continues. Without a 2D code the band says so in small
+grey print (a fallback, or "Brouillon" for a local draft, which nobody registered). Never an INS
+Datamatrix: a pharmacist reads a 2D code next to the e-prescription code as the INS.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from plugins.eprescription.models import (
 __all__ = ["TwoDCode", "render_pdf"]
 
 FONT, BOLD, ITALIC = "Helvetica", "Helvetica-Bold", "Helvetica-Oblique"
+NO_CODE_TEXT = "Ordonnance sans code 2D (téléservice indisponible)"
+DRAFT_TEXT = "Brouillon"
+DRAFT_NOTE = "Brouillon : ordonnance non enregistrée, sans code 2D, sans valeur de prescription"
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
 
@@ -66,6 +71,13 @@ Draw = Callable[[Canvas, float, float], None]  # (canvas, x, y_top)
 class _Block:
     height: float
     draw: Draw
+    zone: str | None = None  # the bizone zone an item belongs to ("ald" / "other"), None outside
+    heading: bool = False  # a zone title: a page starting inside its zone repeats it
+
+
+def decimal_fr(value: float) -> str:
+    """9.5 → "9,5" (French decimal comma), 62.0 → "62"."""
+    return f"{value:g}".replace(".", ",")
 
 
 def _date_fr(prescription: Prescription) -> str:
@@ -94,7 +106,8 @@ def _item_block(number: int, item: Item, g: _Geometry, width: float) -> _Block:
     indent = 6 * mm
     lines: list[tuple[str, str, float]] = []
     if item.type == TEXT:
-        lines += [(ITALIC, line, indent) for line in _wrap(head, ITALIC, size, width - indent)]
+        # A free-text line stands on its own: flush left, not indented as if it detailed the item above.
+        lines += [(ITALIC, line, 0.0) for line in _wrap(head, ITALIC, size, width)]
     else:
         first = _wrap(f"{number}. {head}", BOLD, size, width)
         lines += [(BOLD, line, 0.0 if i == 0 else indent) for i, line in enumerate(first)]
@@ -103,7 +116,7 @@ def _item_block(number: int, item: Item, g: _Geometry, width: float) -> _Block:
     return _text_block(lines, leading)
 
 
-def _zone_title(title: str, subtitle: str, g: _Geometry, width: float) -> _Block:
+def _zone_title(title: str, subtitle: str, g: _Geometry, width: float, zone: str) -> _Block:
     size = g.font_size
     lines = [(BOLD, line, 0.0) for line in _wrap(title, BOLD, size, width)] + [(FONT, subtitle, 0.0)]
     inner = _text_block(lines, size * 1.25)
@@ -113,26 +126,38 @@ def _zone_title(title: str, subtitle: str, g: _Geometry, width: float) -> _Block
         c.line(x, y - 1, x + width, y - 1)
         inner.draw(c, x, y - 2)
 
-    return _Block(inner.height + 3 * mm, draw)
+    return _Block(inner.height + 3 * mm, draw, zone=zone, heading=True)
+
+
+def _continued(title: _Block, g: _Geometry, width: float) -> _Block:
+    """The zone title again at the top of a page that continues the zone, marked "(suite)"."""
+    mark = _text_block([(ITALIC, "(suite)", 0.0)], g.font_size * 1.1)
+
+    def draw(c: Canvas, x: float, y: float) -> None:
+        title.draw(c, x, y)
+        mark.draw(c, x, y - title.height + 2 * mm)
+
+    return _Block(title.height + mark.height - 2 * mm, draw, zone=title.zone, heading=True)
 
 
 def _body(prescription: Prescription, g: _Geometry, width: float) -> list[_Block]:
     blocks: list[_Block] = []
     number = 0
 
-    def items(group: tuple[Item, ...]) -> None:
+    def items(group: tuple[Item, ...], zone: str | None) -> None:
         nonlocal number
         for item in group:
             number += item.type != TEXT
-            blocks.append(_item_block(number, item, g, width))
+            block = _item_block(number, item, g, width)
+            blocks.append(_Block(block.height, block.draw, zone=zone))
 
     if prescription.bizone:
-        blocks.append(_zone_title(ALD_TITLE, ALD_SUBTITLE, g, width))
-        items(prescription.ald_items)
-        blocks.append(_zone_title(NON_ALD_TITLE, NON_ALD_SUBTITLE, g, width))
-        items(prescription.other_items)
+        blocks.append(_zone_title(ALD_TITLE, ALD_SUBTITLE, g, width, "ald"))
+        items(prescription.ald_items, "ald")
+        blocks.append(_zone_title(NON_ALD_TITLE, NON_ALD_SUBTITLE, g, width, "other"))
+        items(prescription.other_items, "other")
     else:
-        items(prescription.items)
+        items(prescription.items, None)
     if prescription.comments:
         size = g.font_size
         lines = [(ITALIC, line, 0.0) for line in _wrap(f"Commentaires : {prescription.comments}", ITALIC, size, width)]
@@ -140,13 +165,24 @@ def _body(prescription: Prescription, g: _Geometry, width: float) -> list[_Block
     return blocks
 
 
-def _paginate(blocks: list[_Block], available: float) -> list[list[_Block]]:
+def _paginate(blocks: list[_Block], available: float, g: _Geometry, width: float) -> list[list[_Block]]:
+    """Fill pages in order. A zone title is never left alone at the bottom of a page, and a page that
+    starts inside a zone (ordonnance bizone) starts with that zone's title again, "(suite)": the
+    pharmacist must know on every page which lines are for the ALD."""
     pages: list[list[_Block]] = [[]]
     used = 0.0
-    for block in blocks:
-        if pages[-1] and used + block.height > available:
+    title: _Block | None = None
+    for index, block in enumerate(blocks):
+        if block.heading:
+            title = block
+        follower = blocks[index + 1].height if block.heading and index + 1 < len(blocks) else 0.0
+        if pages[-1] and used + block.height + follower > available:
             pages.append([])
             used = 0.0
+            if title is not None and not block.heading and block.zone == title.zone:
+                again = _continued(title, g, width)
+                pages[-1].append(again)
+                used += again.height
         pages[-1].append(block)
         used += block.height
     return pages
@@ -213,9 +249,9 @@ def _header(c: Canvas, p: Prescription, g: _Geometry, rpps: Symbol, am: Symbol, 
     y -= size * 1.1 * 1.35
     facts = [f"Sexe : {pt.sex}", f"Âge : {pt.age_on(p.date)}"]
     if pt.weight_kg is not None:
-        facts.append(f"Poids : {pt.weight_kg:g} kg")
+        facts.append(f"Poids : {decimal_fr(pt.weight_kg)} kg")
     if pt.height_cm is not None:
-        facts.append(f"Taille : {pt.height_cm:g} cm")
+        facts.append(f"Taille : {decimal_fr(pt.height_cm)} cm")
     c.setFont(FONT, size)
     c.drawString(x, y - size, " — ".join(facts))
     if pages > 1:
@@ -226,9 +262,33 @@ def _header(c: Canvas, p: Prescription, g: _Geometry, rpps: Symbol, am: Symbol, 
     return y - 3 * mm
 
 
-def _footer(c: Canvas, p: Prescription, g: _Geometry, code: TwoDCode | None, qr: Symbol | None, last: bool) -> None:
+def _no_code_note(c: Canvas, g: _Geometry, draft: bool) -> None:
+    """Where the QR code would be, in small grey print: why there is none (discreet, not a warning to the
+    patient), or that this is a draft."""
+    c.saveState()
+    c.setFillGray(0.45)
+    c.setFont(ITALIC, g.font_size * 0.75)
+    c.drawString(g.margin, g.margin + g.font_size * 0.4, DRAFT_NOTE if draft else NO_CODE_TEXT)
+    c.restoreState()
+
+
+def _draft_mark(c: Canvas, g: _Geometry) -> None:
+    """"Brouillon" across the page in light grey: a draft is never mistaken for a prescription."""
+    c.saveState()
+    c.setFillGray(0.88)
+    c.setFont(BOLD, g.font_size * 7)
+    c.translate(g.width / 2, g.height / 2)
+    c.rotate(35)
+    c.drawCentredString(0, 0, DRAFT_TEXT)
+    c.restoreState()
+
+
+def _footer(c: Canvas, p: Prescription, g: _Geometry, code: TwoDCode | None, qr: Symbol | None, last: bool,
+            draft: bool) -> None:
     if code is not None and qr is not None:
         _draw_qr(c, qr, code.identifier, g.margin, g.margin, g)
+    else:
+        _no_code_note(c, g, draft)
     if not last:
         c.setFont(ITALIC, g.font_size * 0.9)
         c.drawRightString(g.width - g.margin, g.margin, "Suite page suivante")
@@ -243,28 +303,31 @@ def _footer(c: Canvas, p: Prescription, g: _Geometry, code: TwoDCode | None, qr:
                     mask="auto")
 
 
-def render_pdf(prescription: Prescription, code: TwoDCode | None) -> bytes:
-    """The ordonnance as PDF bytes; `code` is None when there must be no 2D code (fallback)."""
+def render_pdf(prescription: Prescription, code: TwoDCode | None, *, draft: bool = False) -> bytes:
+    """The ordonnance as PDF bytes; `code` is None when there must be no 2D code (fallback). `draft`: a
+    local rendering nobody registered (`vigie prescription render --local`), marked "Brouillon"."""
     g = _Geometry.for_page(prescription.page_size)
     rpps, am = code128(prescription.prescriber.rpps), code128(prescription.prescriber.am_number)
     qr = qr_code(code.payload) if code is not None else None
     content_width = g.width - 2 * g.margin
     buffer = io.BytesIO()
     c = Canvas(buffer, pagesize=(g.width, g.height), invariant=True, pageCompression=1)
-    c.setTitle(f"Ordonnance du {prescription.date:%d/%m/%Y}")
+    c.setTitle(f"{'Brouillon d’ordonnance' if draft else 'Ordonnance'} du {prescription.date:%d/%m/%Y}")
     c.setAuthor(prescription.prescriber.display_name)
     c.setCreator("Vigie")
     blocks = _body(prescription, g, content_width)
     # The header height does not depend on the page: measure it on a scratch canvas.
     scratch = Canvas(io.BytesIO(), pagesize=(g.width, g.height))
     items_top = _header(scratch, prescription, g, rpps, am, 1, 2)
-    pages = _paginate(blocks, items_top - (g.margin + g.band))
+    pages = _paginate(blocks, items_top - (g.margin + g.band), g, content_width)
     for index, page in enumerate(pages, start=1):
+        if draft:
+            _draft_mark(c, g)
         y = _header(c, prescription, g, rpps, am, index, len(pages))
         for block in page:
             block.draw(c, g.margin, y)
             y -= block.height
-        _footer(c, prescription, g, code, qr, index == len(pages))
+        _footer(c, prescription, g, code, qr, index == len(pages), draft)
         c.showPage()
     c.save()
     return buffer.getvalue()

@@ -23,10 +23,10 @@ from agent.errors import UserFacingError
 from agent.rpc import NOT_FOUND
 from plugins.eprescription import repository as repo
 from plugins.eprescription.models import TYPE_CODE, TYPE_LABEL, Prescription, TwoDCode
-from plugins.eprescription.printing import Printer, PrintFailed
+from plugins.eprescription.printing import KEPT_ADVICE, Printer, PrintFailed
 from plugins.eprescription.settings import EprescriptionSettings
 from plugins.eprescription.teleservice import FALLBACK, AnswerState, Teleservice, TeleserviceAnswer, build_request
-from plugins.eprescription.validation import parse_prescription
+from plugins.eprescription.validation import field_label, parse_prescription
 
 if TYPE_CHECKING:
     from agent.emitter import Emitter
@@ -103,6 +103,7 @@ class EprescriptionService:
             if ins_answer is False:
                 raise UserFacingError("Identité du patient inconnue de Vigie (identity_id) : vérifiez le dossier.",
                                       code=NOT_FOUND, data={"errors": [{"field": "patient.identity_id",
+                                                                        "label": field_label("patient.identity_id"),
                                                                         "message": "Identité inconnue."}]})
         ins = ins_answer if isinstance(ins_answer, dict) else None
         prescription_id = uuid.uuid4().hex
@@ -183,8 +184,7 @@ class EprescriptionService:
             await self.store.transaction(lambda c: repo.record_print(c, row.id, "failed", message))
             self.emitter.publish("prescription.printed", {"prescription_id": row.id, "state": "failed",
                                                                "message": message})
-            return {"state": "failed", "message": message + " L'ordonnance est conservée : réessayez ou "
-                    "exportez-la.", "job": None}
+            return {"state": "failed", "message": f"{message} {KEPT_ADVICE}", "job": None}
         await self.store.transaction(lambda c: repo.record_print(c, row.id, "printed", job))
         self.emitter.publish("prescription.printed", {"prescription_id": row.id, "state": "printed",
                                                            "message": None})

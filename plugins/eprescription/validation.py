@@ -35,9 +35,45 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _AM = re.compile(r"^(?:\d{2}|2[AB])\d{7}$")
 
 
+# The French name of each field, for the user: `field` (the JSON path) is for the LGC's developer only.
+_GROUPS = {"prescriber": "Prescripteur", "patient": "Patient"}
+_NAMES = {
+    "prescriber": "prescripteur", "patient": "patient", "items": "lignes de l'ordonnance",
+    "date": "date de l'ordonnance", "comments": "commentaires", "page_size": "format de page",
+    "signature_png": "signature", "rpps": "N° RPPS", "am_number": "N° AM", "last_name": "nom",
+    "first_name": "prénom", "profession": "profession", "specialty": "spécialité", "phone": "téléphone",
+    "title": "titre", "address": "adresse", "birth_name": "nom de naissance", "used_name": "nom utilisé",
+    "first_names": "prénom", "sex": "sexe", "birth_date": "date de naissance", "age": "âge",
+    "weight_kg": "poids", "height_cm": "taille", "identity_id": "identité", "type": "type de ligne",
+    "text": "texte", "name": "nom", "dci": "DCI", "dosage": "dosage", "form": "forme", "posology": "posologie",
+    "duration": "durée", "quantity": "quantité", "renewals": "renouvellements",
+    "non_substitutable": "mention non substituable", "ald": "ALD", "comment": "commentaire",
+}
+_ITEM = re.compile(r"^items\[(\d+)\](?:\.(\w+))?$")
+
+
+def field_label(field: str) -> str:
+    """`prescriber.rpps` → "Prescripteur, N° RPPS"; `items[0].posology` → "Ligne 1, posologie"."""
+    if not field:
+        return "Ordonnance"
+    item = _ITEM.match(field)
+    if item:
+        line = f"Ligne {int(item[1]) + 1}"
+        return f"{line}, {_NAMES.get(item[2], item[2])}" if item[2] else line
+    group, _, key = field.partition(".")
+    if key and group in _GROUPS:
+        return f"{_GROUPS[group]}, {_NAMES.get(key, key)}"
+    name = _NAMES.get(field)
+    return name[0].upper() + name[1:] if name else f"Champ « {field} »"
+
+
 class PrescriptionInvalid(UserFacingError):
+    """One sentence for the user (the first problems, with French field names), every problem in
+    `data.errors` as `{field, label, message}` for an LGC that highlights its form's fields."""
+
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        shown = " ; ".join(f"{e['field']} : {e['message']}" for e in errors[:3])
+        errors = [{**e, "label": field_label(e["field"])} for e in errors]
+        shown = " ; ".join(f"{e['label']} : {e['message'].rstrip('.')}" for e in errors[:3])
         more = f" (et {len(errors) - 3} autre(s))" if len(errors) > 3 else ""
         super().__init__(f"Ordonnance incomplète ou invalide — {shown}{more}.", code=INVALID_PARAMS,
                          data={"errors": errors})

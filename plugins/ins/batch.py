@@ -25,7 +25,7 @@ BATCH_HANDLER = "ins.batch_lookup"
 
 
 async def start_batch(identities: Identities, outbox: OutboxPort, emitter: Emitter,
-                      patients: list[dict[str, Any]]) -> dict[str, Any]:
+                      patients: list[dict[str, Any]], *, name: str | None = None) -> dict[str, Any]:
     parsed: list[tuple[int, Traits | None, str | None, str | None]] = []
     for position, patient in enumerate(patients):
         try:
@@ -47,7 +47,7 @@ async def start_batch(identities: Identities, outbox: OutboxPort, emitter: Emitt
             if needs_call:
                 queued.append((len(items), row.id))
             items.append((row.id, "pending" if needs_call else "skipped"))
-        repo.create_batch(conn, batch_id, items)
+        repo.create_batch(conn, batch_id, items, name=name, rejected=rejected)
         return queued, len(items) - len(queued), rejected
 
     queued, skipped, rejected = await identities.store.transaction(work)

@@ -7,15 +7,12 @@ Columns (header row, `;` or `,`): local_id (optional), birth_name, first_names, 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Any
 
 from agent.client import client_for
-from agent.errors import UserFacingError
-
-TRAIT_COLUMNS = ("birth_name", "first_names", "sex", "birth_date", "birth_place", "used_name", "used_first_name")
+from plugins.ins.daylist import parse_day_csv
 
 
 def configure_batch(parser: argparse.ArgumentParser) -> None:
@@ -28,19 +25,7 @@ def configure_batch(parser: argparse.ArgumentParser) -> None:
 
 
 def read_patients(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8-sig")
-    dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=";,") if text.strip() else csv.excel
-    rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
-    if not rows:
-        raise UserFacingError(f"{path} : aucun patient.")
-    missing = {"birth_name", "first_names", "sex", "birth_date"} - set(rows[0])
-    if missing:
-        raise UserFacingError(f"{path} : colonnes manquantes : {', '.join(sorted(missing))}.")
-    patients = []
-    for row in rows:
-        traits = {k: row[k].strip() for k in TRAIT_COLUMNS if row.get(k) and row[k].strip()}
-        patients.append({"local_id": (row.get("local_id") or "").strip() or None, "traits": traits})
-    return patients
+    return parse_day_csv(path.read_text(encoding="utf-8-sig"), str(path))
 
 
 def run_batch(args: argparse.Namespace) -> int:

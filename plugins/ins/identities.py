@@ -22,7 +22,8 @@ from agent.rpc import INVALID_PARAMS, NOT_FOUND
 from hardware.ports import VitaleCard
 from plugins.ins import repository as repo
 from plugins.ins import view as views
-from plugins.ins.card import card_to_dict, card_traits
+from plugins.ins.card import card_to_dict, card_traits, own_nir
+from plugins.ins.matching import KnownIns, known_ins, match_key, pick
 from plugins.ins.models import Actor, Traits
 from plugins.ins.qualify_rules import apply_qualification
 from plugins.ins.settings import InsSettings
@@ -69,8 +70,8 @@ class Identities:
         errors = validate_traits(traits)
         if errors:
             raise UserFacingError(
-                "Traits d'identité invalides : " + " ; ".join(f"{field} : {', '.join(msgs)}"
-                                                            for field, msgs in errors.items()),
+                # Each message names its field in French already; the keys (`birth_date`) are for `data`.
+                "Traits d'identité invalides : " + " ; ".join(m for msgs in errors.values() for m in msgs),
                 code=INVALID_PARAMS, data={"fields": errors},
             )
         return traits
@@ -79,9 +80,10 @@ class Identities:
                      expected_ins: dict[str, str] | None = None) -> dict[str, Any]:
         traits = self.parse_traits(raw_traits)
         now = time.time()
+        ins = known_ins((expected_ins or {}).get("matricule"), oid=(expected_ins or {}).get("oid"))
 
         row, needs_call = await self.store.transaction(
-            lambda conn: self.upsert(conn, traits, local_id, source, now, expected_ins=expected_ins))
+            lambda conn: self.upsert(conn, traits, local_id, source, now, expected_ins=expected_ins, ins=ins))
         if needs_call:
             await self._enqueue_lookup(row)
         return {"identity_id": row.id, "status": row.status}
@@ -93,12 +95,14 @@ class Identities:
         await self.emitter.emit("identity_updated", identity_id=row.id, status=row.status, insi_outcome="pending")
 
     def upsert(self, conn: sqlite3.Connection, traits: Traits, local_id: str | None, source: str, now: float,
-               *, expected_ins: dict[str, str] | None = None, card: dict[str, Any] | None = None
-               ) -> tuple[repo.IdentityRow, bool]:
+               *, expected_ins: dict[str, str] | None = None, card: dict[str, Any] | None = None,
+               ins: KnownIns | None = None) -> tuple[repo.IdentityRow, bool]:
         """Record a submission (record opened, batch line, card beneficiary, scan) in one place: find or create
-        the identity, keep what the source adds, mark it pending when INSi must be called, persist."""
-        row, created, needs_call = self._match(conn, traits, local_id, source, now)
-        if expected_ins is not None and row.expected_ins != expected_ins:
+        the identity (one matching rule for every source: plugins/ins/matching.py; `ins` is the INS the
+        source carries), keep what the source adds, mark it pending when INSi must be called, persist."""
+        row, created, needs_call = self._match(conn, traits, local_id, source, now, ins)
+        already = row.status == Status.QUAL.value and ins is not None and ins.same_as(row.ins) is True
+        if expected_ins is not None and row.expected_ins != expected_ins and not already:
             row.expected_ins = expected_ins  # another scanned INS: check it against INSi too
             needs_call = needs_call or (insi_allowed(Status(row.status), row.attributes)
                                         and row.insi_state != "pending")
@@ -114,14 +118,31 @@ class Identities:
             repo.update(conn, row)
         return row, needs_call
 
+    def _find(self, conn: sqlite3.Connection, traits: Traits, key: str, local_id: str | None,
+              ins: KnownIns | None) -> tuple[repo.IdentityRow | None, bool]:
+        """The stored identity (matching.py's order) and whether it was found by the LGC's record or the exact
+        same traits (then the submission may update its traits) rather than by INS or strict traits (then the
+        stored traits, e.g. an LGC record's, stay: a card's usual names must not replace them)."""
+        row = repo.find_by_local_id(conn, local_id) if local_id else None
+        if row is not None:
+            return row, True
+        if ins is not None:
+            found = pick(repo.find_by_ins(conn, ins.matricule), traits, ins)
+            if found is not None:
+                return found, found.traits_key == key
+        row = repo.find_by_traits(conn, key)
+        if row is not None and (ins is None or ins.same_as(row.ins) is not False):
+            return row, True
+        strict = match_key(traits)
+        found = pick(repo.find_by_match_key(conn, strict), traits, ins) if strict else None
+        return found, found is not None and found.traits_key == key
+
     def _match(self, conn: sqlite3.Connection, traits: Traits, local_id: str | None, source: str,
-               now: float) -> tuple[repo.IdentityRow, bool, bool]:
+               now: float, ins: KnownIns | None = None) -> tuple[repo.IdentityRow, bool, bool]:
         """The identity these traits belong to, whether it is new (not stored yet), and whether INSi must be
         called (dedupe window, re-check period)."""
         key = traits_key(traits)
-        row = repo.find_by_local_id(conn, local_id) if local_id else None
-        if row is None:
-            row = repo.find_by_traits(conn, key)
+        row, same_record = self._find(conn, traits, key, local_id, ins)
         if row is None:
             row = repo.IdentityRow(
                 id=str(uuid.uuid4()), local_id=local_id, source=source, status=Status.PROV.value, attributes=[],
@@ -137,7 +158,7 @@ class Identities:
             # the configured period (the official rule is unknown: insi.md §12).
             due = (row.qualified_at or 0) + self.settings.recheck_days * 86400 <= now
             return row, False, due and idle and insi_allowed(Status(row.status), row.attributes)
-        if row.traits_key != key:
+        if row.traits_key != key and same_record:
             before = row.traits
             row.traits, row.traits_key = traits.to_dict(), key
             repo.audit(conn, row.id, actor={"kind": "system", "source": source}, action="traits_changed",
@@ -152,15 +173,20 @@ class Identities:
 
     # -- Vitale card and scans (hooks from the card and scanner layers) -------------------------------
     async def card_read(self, reader: str, card: VitaleCard) -> list[str]:
-        """One identity per beneficiary, each looked up with `rechercherInsAvecCarteVitale`."""
+        """One identity per beneficiary, each looked up with `rechercherInsAvecCarteVitale`; a beneficiary
+        already qualified is recognised (by the NIR that is their INS, or their strict traits) and said so
+        with `identity.recognised` instead of a new lookup and panel."""
         now = time.time()
         rows: list[repo.IdentityRow] = []
         for b in card.beneficiaries:
             upsert = functools.partial(self.upsert, traits=card_traits(card, b), local_id=None, source="vitale",
-                                       now=now, card=card_to_dict(card, b))
+                                       now=now, card=card_to_dict(card, b), ins=known_ins(*own_nir(card, b)))
             row, needs_call = await self.store.transaction(upsert)
             if needs_call:
                 await self._enqueue_lookup(row)
+            elif row.status == Status.QUAL.value:
+                self.emitter.publish("identity.recognised", {"identity_id": row.id, "status": row.status,
+                                                             "source": "vitale", "reader": reader})
             rows.append(row)
         return [r.id for r in rows]
 

@@ -118,7 +118,7 @@ def summarise(outcome: SearchOutcome, local: Traits, *, expected_ins: dict[str, 
         return {**base, "outcome": "malformed", "message": NEXT_STEPS["malformed"]}
     if returned is None:
         return {**base, "outcome": "incomplete", "message": NEXT_STEPS["incomplete"]}
-    comparison = compare(local, Traits.from_dict(returned))
+    comparison = compare(local, Traits.from_dict(returned), ins_matricule=response.active.matricule)
     consistent = all(c.state != DIFFERENT for c in comparison)
     active = _ins(response.active)
     history = [_historical(h) for h in response.history]

@@ -16,6 +16,7 @@ from plugins.ins.rpc import rpc_methods
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
+JOURNAL_TRAY_LABEL = "Journal des qualifications"
 CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concurrencies are lower
 
 if TYPE_CHECKING:
@@ -83,7 +84,27 @@ class InsPlugin:
 
     @hookimpl
     def register_tray_items(self, register: Any) -> None:
-        register(BATCH_TRAY_LABEL, lambda: self._service().batch_from_file())
+        register(BATCH_TRAY_LABEL, self._tray_batch)
+        register(JOURNAL_TRAY_LABEL, self._tray_journal)
+
+    async def _tray_batch(self) -> dict[str, Any] | None:
+        """The configured day file, when there is one, runs at once; the batch page shows its progress (and,
+        without a configured file, lets the secretary choose the day's CSV: no configuration to edit)."""
+        service = self._service()
+        result = await service.batch_from_file() if service.settings.batch_file is not None else None
+        if self._context is None or self._context.open_page is None:
+            return result if result is not None else await service.batch_from_file()  # says what to configure
+        try:
+            await self._context.open_page("batch.html")
+        except UserFacingError:
+            if result is None:
+                raise  # no browser and nothing started: say where the page is
+        return result
+
+    async def _tray_journal(self) -> None:
+        if self._context is None or self._context.open_page is None:
+            raise UserFacingError("Journal des qualifications indisponible : l'agent ne sert pas ses pages ici.")
+        await self._context.open_page("journal.html")
 
     @hookimpl
     def register_cli_commands(self, register: Any) -> None:

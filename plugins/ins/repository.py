@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from plugins.ins.matching import match_key
+
 NAMESPACE = "ins"
 
-MIGRATIONS: dict[int, str] = {
+MIGRATIONS: dict[int, str | Callable[[Any], None]] = {
     1: """
     CREATE TABLE ins_identities (
         id TEXT PRIMARY KEY,
@@ -83,7 +85,27 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (batch_id, position)
     );
     """,
+    # One matching rule for every source (plugins/ins/matching.py): the strict traits' indexed part, and
+    # the INS to find an identity by.
+    2: """
+    ALTER TABLE ins_identities ADD COLUMN match_key TEXT;
+    CREATE INDEX ins_identities_match ON ins_identities (match_key);
+    CREATE INDEX ins_identities_ins ON ins_identities (ins_matricule);
+    """,
+    3: lambda conn: _backfill_match_keys(conn),
+    # The start-of-day batch page (agent/web/batch.html): what the list was, and its lines refused at once.
+    4: """
+    ALTER TABLE ins_batches ADD COLUMN name TEXT;
+    ALTER TABLE ins_batches ADD COLUMN rejected TEXT;
+    """,
 }
+
+
+def _backfill_match_keys(conn: Any) -> None:
+    """Identities stored before migration 2 get their match key (computed in Python: it folds accents)."""
+    rows = conn.execute("SELECT id, traits FROM ins_identities WHERE match_key IS NULL").fetchall()
+    for r in rows:
+        conn.execute("UPDATE ins_identities SET match_key = ? WHERE id = ?", (match_key(json.loads(r[1])), r[0]))
 
 
 @dataclass
@@ -145,15 +167,30 @@ def find_by_traits(conn: sqlite3.Connection, traits_key: str) -> IdentityRow | N
     return None if r is None else _row(r)
 
 
+def find_by_ins(conn: sqlite3.Connection, matricule: str) -> list[IdentityRow]:
+    """The identities INSi gave this 13-character matricule (the caller checks the key and OID)."""
+    rows = conn.execute("SELECT * FROM ins_identities WHERE ins_matricule = ? ORDER BY updated_at DESC",
+                        (matricule,)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def find_by_match_key(conn: sqlite3.Connection, key: str) -> list[IdentityRow]:
+    """Candidates for the strict-traits rule (plugins/ins/matching.py decides among them)."""
+    rows = conn.execute("SELECT * FROM ins_identities WHERE match_key = ? ORDER BY updated_at DESC LIMIT 20",
+                        (key,)).fetchall()
+    return [_row(r) for r in rows]
+
+
 def insert(conn: sqlite3.Connection, row: IdentityRow) -> None:
     conn.execute(
         "INSERT INTO ins_identities (id, local_id, source, status, attributes, traits, traits_key, ins_matricule,"
         " ins_key, ins_oid, insi, insi_state, created_at, updated_at, insi_requested_at, insi_at,"
-        " qualified_at, expected_ins, card) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " qualified_at, expected_ins, card, match_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (row.id, row.local_id, row.source, row.status, json.dumps(row.attributes), json.dumps(row.traits),
          row.traits_key, *(_ins_cols(row.ins)), _json(row.insi), row.insi_state,
          row.created_at, row.updated_at, row.insi_requested_at, row.insi_at, row.qualified_at,
-         _json(row.expected_ins), _json(row.card)),
+         _json(row.expected_ins), _json(row.card), match_key(row.traits)),
     )
 
 
@@ -162,11 +199,12 @@ def update(conn: sqlite3.Connection, row: IdentityRow) -> None:
     conn.execute(
         "UPDATE ins_identities SET local_id = ?, status = ?, attributes = ?, traits = ?, traits_key = ?,"
         " ins_matricule = ?, ins_key = ?, ins_oid = ?, insi = ?, insi_state = ?, updated_at = ?,"
-        " insi_requested_at = ?, insi_at = ?, qualified_at = ?, expected_ins = ?, card = ? WHERE id = ?",
+        " insi_requested_at = ?, insi_at = ?, qualified_at = ?, expected_ins = ?, card = ?, match_key = ?"
+        " WHERE id = ?",
         (row.local_id, row.status, json.dumps(row.attributes), json.dumps(row.traits), row.traits_key,
          *(_ins_cols(row.ins)), _json(row.insi), row.insi_state,
          row.updated_at, row.insi_requested_at, row.insi_at, row.qualified_at, _json(row.expected_ins),
-         _json(row.card), row.id),
+         _json(row.card), match_key(row.traits), row.id),
     )
 
 
@@ -210,10 +248,12 @@ def record_call(conn: sqlite3.Connection, identity_id: str | None, *, operation:
     )
 
 
-def create_batch(conn: sqlite3.Connection, batch_id: str, items: list[tuple[str, str]]) -> None:
-    """`items`: (identity_id, state) in the order of the LGC's list."""
+def create_batch(conn: sqlite3.Connection, batch_id: str, items: list[tuple[str, str]], *, name: str | None = None,
+                 rejected: list[dict[str, Any]] | None = None) -> None:
+    """`items`: (identity_id, state) in the order of the LGC's list; `rejected`: the lines refused at once."""
     conn.execute(
-        "INSERT INTO ins_batches (id, total, created_at) VALUES (?, ?, ?)", (batch_id, len(items), time.time())
+        "INSERT INTO ins_batches (id, total, created_at, name, rejected) VALUES (?, ?, ?, ?, ?)",
+        (batch_id, len(items), time.time(), name, json.dumps(rejected or [])),
     )
     conn.executemany(
         "INSERT INTO ins_batch_items (batch_id, position, identity_id, state) VALUES (?, ?, ?, ?)",
@@ -236,6 +276,41 @@ def batch_progress(conn: sqlite3.Connection, batch_id: str) -> tuple[int, int]:
         " WHERE batch_id = ?", (batch_id,)
     ).fetchone()
     return int(row[1] or 0), int(row[0])
+
+
+def audit_between(conn: sqlite3.Connection, start: float, end: float) -> list[dict[str, Any]]:
+    """Every audit entry of [start, end), oldest first, with the identity's current status, traits and INS."""
+    rows = conn.execute(
+        "SELECT a.*, i.status AS current_status, i.traits AS current_traits, i.ins_matricule, i.ins_key, i.ins_oid"
+        " FROM ins_audit a JOIN ins_identities i ON i.id = a.identity_id WHERE a.at >= ? AND a.at < ?"
+        " ORDER BY a.at, a.id", (start, end)).fetchall()
+    out = []
+    for r in rows:
+        d = dict(r)
+        for k in ("actor", "traits_before", "traits_after", "current_traits"):
+            d[k] = json.loads(d[k]) if d[k] else None
+        out.append(d)
+    return out
+
+
+def batch_rows(conn: sqlite3.Connection, batch_id: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """One batch (the latest when `batch_id` is None) and its lines with their identity's current state."""
+    if batch_id is None:
+        b = conn.execute("SELECT * FROM ins_batches ORDER BY created_at DESC LIMIT 1").fetchone()
+    else:
+        b = conn.execute("SELECT * FROM ins_batches WHERE id = ?", (batch_id,)).fetchone()
+    if b is None:
+        return None, []
+    batch = {"batch_id": b["id"], "total": b["total"], "created_at": b["created_at"], "name": b["name"],
+             "rejected": json.loads(b["rejected"]) if b["rejected"] else []}
+    rows = conn.execute(
+        "SELECT bi.position, bi.state AS item_state, i.id AS identity_id, i.status, i.traits, i.insi, i.insi_state"
+        " FROM ins_batch_items bi JOIN ins_identities i ON i.id = bi.identity_id WHERE bi.batch_id = ?"
+        " ORDER BY bi.position", (b["id"],)).fetchall()
+    lines = [{"position": r["position"], "item_state": r["item_state"], "identity_id": r["identity_id"],
+              "status": r["status"], "traits": json.loads(r["traits"]),
+              "insi": json.loads(r["insi"]) if r["insi"] else None, "insi_state": r["insi_state"]} for r in rows]
+    return batch, lines
 
 
 Work = Callable[[sqlite3.Connection], Any]

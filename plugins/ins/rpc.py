@@ -40,6 +40,22 @@ def rpc_methods(service: Callable[[], InsService]) -> list[tuple[str, RpcHandler
     async def audit(params: Params, ctx: RpcContext) -> Params:
         return {"entries": await service().audit(params["identity_id"])}
 
+    async def batch_csv(params: Params, ctx: RpcContext) -> Params:
+        return await service().batch_csv(params["csv"], params.get("name"))
+
+    async def batch_file(params: Params, ctx: RpcContext) -> Params:
+        return await service().batch_from_file()
+
+    async def batch_status(params: Params, ctx: RpcContext) -> Params:
+        return await service().batch_status(params.get("batch_id"))
+
+    async def journal(params: Params, ctx: RpcContext) -> Params:
+        from plugins.ins.journal import to_csv
+
+        items = await service().journal(params["day"], only_qualifications=params.get("only_qualifications", True))
+        return {"day": params["day"], "entries": items, "csv": to_csv(items),
+                "filename": f"journal-qualifications-{params['day']}.csv"}
+
     return [
         ("identity.submit", submit, {"params": SCHEMAS["identity.submit"],
                                      "description": "Record opened in the LGC: INSi is called in the background."}),
@@ -53,4 +69,16 @@ def rpc_methods(service: Callable[[], InsService]) -> list[tuple[str, RpcHandler
             "description": "INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents."}),
         ("identity.audit", audit, {"params": SCHEMAS["identity.audit"], "scope": "admin",
                                    "description": "Audit trail of one identity (identitovigilance cell)."}),
+        ("identity.batch_csv", batch_csv, {
+            "params": SCHEMAS["identity.batch_csv"],
+            "description": "Start-of-day batch from the CSV text the LGC exported (batch page)."}),
+        ("identity.batch_file", batch_file, {
+            "params": SCHEMAS["identity.batch_file"],
+            "description": "Start-of-day batch from the configured day file ([plugins.ins] batch_file)."}),
+        ("identity.batch_status", batch_status, {
+            "params": SCHEMAS["identity.batch_status"],
+            "description": "Counts, remaining time and the lines to look at, of one batch (the latest)."}),
+        ("identity.journal", journal, {
+            "params": SCHEMAS["identity.journal"], "scope": "admin",
+            "description": "Journal des qualifications of one day (audit trail), with its CSV export."}),
     ]

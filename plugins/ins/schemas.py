@@ -41,4 +41,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["traits"], "additionalProperties": False,
             "properties": {"local_id": {"type": ["string", "null"], "maxLength": 128}, "traits": _TRAITS}}}},
     },
+    "identity.batch_csv": {"type": "object", "required": ["csv"], "additionalProperties": False,
+                           "properties": {"csv": {"type": "string", "minLength": 1, "maxLength": 900_000},
+                                          "name": {"type": ["string", "null"], "maxLength": 200}}},
+    "identity.batch_file": {"type": "object", "additionalProperties": False, "properties": {}},
+    "identity.batch_status": {"type": "object", "additionalProperties": False,
+                              "properties": {"batch_id": {"type": ["string", "null"], "maxLength": 64}}},
+    "identity.journal": {"type": "object", "required": ["day"], "additionalProperties": False,
+                         "properties": {"day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                                        "only_qualifications": {"type": "boolean"}}},
 }

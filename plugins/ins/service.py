@@ -6,11 +6,18 @@ built from the ports they use (no agent: a test builds it with a real store and 
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import UserFacingError
+from agent.rpc import INVALID_PARAMS, NOT_FOUND
 from hardware.ports import VitaleCard
+from plugins.ins import journal
+from plugins.ins import repository as repo
 from plugins.ins.batch import start_batch
+from plugins.ins.batch_progress import summary as batch_summary
+from plugins.ins.daylist import parse_day_csv
 from plugins.ins.identities import Identities
 from plugins.ins.insi.client import InsiClient
 from plugins.ins.insi.signer import Signer
@@ -84,8 +91,31 @@ class InsService:
         return await self.identities.qualify(identity_id, method, document_type)
 
     # -- lookups and batch ----------------------------------------------------------------------
-    async def batch(self, patients: list[dict[str, Any]]) -> dict[str, Any]:
-        return await start_batch(self.identities, self.outbox, self.emitter, patients)
+    async def batch(self, patients: list[dict[str, Any]], *, name: str | None = None) -> dict[str, Any]:
+        return await start_batch(self.identities, self.outbox, self.emitter, patients, name=name)
+
+    async def batch_csv(self, text: str, name: str | None) -> dict[str, Any]:
+        """The day's CSV chosen on the batch page (the file's text; the page never gives a path)."""
+        label = name or "fichier du jour"
+        patients = await asyncio.to_thread(parse_day_csv, text, label)
+        return await self.batch(patients, name=label)
+
+    async def batch_status(self, batch_id: str | None) -> dict[str, Any]:
+        """The batch page's view: the given batch (the latest when None) and the configured day file, if any."""
+        batch, lines = await self.store.transaction(lambda c: repo.batch_rows(c, batch_id))
+        if batch is None and batch_id is not None:
+            raise UserFacingError("Lot inconnu : il a peut-être été lancé sur un autre poste.", code=NOT_FOUND)
+        configured = self.settings.batch_file.name if self.settings.batch_file is not None else None
+        return {"configured_file": configured,
+                "batch": batch_summary(batch, lines, time.time()) if batch is not None else None}
+
+    async def journal(self, day: str, *, only_qualifications: bool) -> list[dict[str, Any]]:
+        try:
+            start, end = journal.day_bounds(date.fromisoformat(day))
+        except ValueError:
+            raise UserFacingError(f"Jour invalide « {day} » : AAAA-MM-JJ attendu.", code=INVALID_PARAMS) from None
+        rows = await self.store.transaction(lambda c: repo.audit_between(c, start, end))
+        return journal.entries(rows, only_qualifications=only_qualifications)
 
     async def batch_from_file(self) -> dict[str, Any]:
         """The tray's "Lancer le lot du début de journée": the configured agenda export, as a batch."""
@@ -99,7 +129,7 @@ class InsService:
             patients = await asyncio.to_thread(read_patients, path)
         except OSError as exc:
             raise UserFacingError(f"Fichier des patients du jour illisible : {path}") from exc
-        return await self.batch(patients)
+        return await self.batch(patients, name=path.name)
 
     async def run_lookup(self, job: Job) -> None:
         await self.lookups.run_lookup(job)

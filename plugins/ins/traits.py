@@ -250,7 +250,8 @@ class FieldComparison:
     * `equal_except_case_accents`: not identical but consistent, nothing to correct: case, accents
       or ligatures (all fields); for first names also `-`/`'` versus space and a local list that is
       the start of INSi's (rniv.md [EXI ID 10]); for the birth place, one side not knowing it
-      (rniv.md compares the COG "when both sides have it"). Highlighted, never blocking;
+      (rniv.md compares the COG "when both sides have it"); for the sex, a local source without it
+      that INSi completes (checked against INSi's matricule). Highlighted, never blocking;
     * `different`: a real discordance (or a partial date): blocks qualification.
     """
 
@@ -336,16 +337,38 @@ def _compare_place(local: str | None, insi: str | None) -> FieldComparison:
     return FieldComparison("birth_place", local, insi, state)
 
 
-def compare(local: Traits, insi: Traits) -> list[FieldComparison]:
+# The first character of a NIR or NIA: 1 a man, 2 a woman. Provisional and temporary numbers (3, 4, 7,
+# 8) are not read, as on the card (plugins/ins/card.py): they say nothing here.
+_MATRICULE_SEX = {"1": "M", "2": "F"}
+
+
+def matricule_sex(matricule: str | None) -> str | None:
+    """"M"/"F" as the matricule's first character says, or None when it says nothing."""
+    return _MATRICULE_SEX.get((matricule or " ")[0])
+
+
+def _compare_sex(local: str, insi: str, ins_matricule: str | None) -> FieldComparison:
+    """A sex the local source lacks (a Vitale card whose NIR is the insured's, not the beneficiary's)
+    is completed by INSi's, like a missing birth place: not a discordance. INSi's value is then
+    cross-checked with the sex its own matricule gives; a contradiction is a discordance."""
+    if not local and insi:
+        from_matricule = matricule_sex(ins_matricule)
+        state = DIFFERENT if from_matricule is not None and from_matricule != insi else CONSISTENT
+        return FieldComparison("sex", None, insi, state)
+    return _compare_required("sex", local, insi)
+
+
+def compare(local: Traits, insi: Traits, *, ins_matricule: str | None = None) -> list[FieldComparison]:
     """Row by row, in panel order: birth_name, first_name (first birth first name), first_names
     (whole list), birth_date, sex, birth_place. Hyphens and apostrophes count in names, so
-    GUIVARC'H vs GUIVARCH is "different"."""
+    GUIVARC'H vs GUIVARCH is "different". `ins_matricule` (INSi's active matricule) cross-checks
+    the sex INSi supplies when the local source has none."""
     return [
         _compare_required("birth_name", local.birth_name, insi.birth_name),
         _compare_first_name(local, insi),
         _compare_first_names(local, insi),
         _compare_date(local.birth_date, insi.birth_date),
-        _compare_required("sex", local.sex, insi.sex),
+        _compare_sex(local.sex, insi.sex, ins_matricule),
         _compare_place(local.birth_place, insi.birth_place),
     ]
 

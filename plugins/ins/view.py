@@ -25,6 +25,11 @@ def insi_traits(row: repo.IdentityRow) -> Traits | None:
     return Traits.from_dict(row.insi["returned_traits"])
 
 
+def ins_matricule(row: repo.IdentityRow) -> str | None:
+    """INSi's active matricule (13 characters), for the sex cross-check of `compare`."""
+    return row.ins["matricule"] if row.ins else None
+
+
 def blocking_reason(row: repo.IdentityRow) -> str | None:
     """What forbids qualification beyond the rules on traits and actors (qualify_rules.py)."""
     if row.insi_state == "pending":
@@ -48,7 +53,8 @@ def decide(row: repo.IdentityRow, actor: Actor, method: str, document_type: str 
     if blocked is not None and precondition_refusal(status, row.attributes, actor, method) is None:
         return QualifyDecision(False, blocked)
     insi = insi_traits(row)
-    comparison = compare(Traits.from_dict(row.traits), insi) if insi is not None else None
+    local = Traits.from_dict(row.traits)
+    comparison = compare(local, insi, ins_matricule=ins_matricule(row)) if insi is not None else None
     return can_qualify(status, row.attributes, comparison, actor, method, document_type, documents)
 
 
@@ -77,7 +83,8 @@ def identity_get(row: repo.IdentityRow, actor: Actor, documents: list[str] | Non
         result["insi"] = {k: row.insi.get(k) for k in ("outcome", "code", "returned_traits", "at", "message")}
         insi = insi_traits(row)
         # Compared now, not when INSi answered: the local traits may have changed since.
-        comparison = compare(Traits.from_dict(row.traits), insi) if insi is not None else []
+        local = Traits.from_dict(row.traits)
+        comparison = compare(local, insi, ins_matricule=ins_matricule(row)) if insi is not None else []
         result["insi"]["differences"] = [asdict(c) for c in comparison if c.state != "equal"]
     return result
 
@@ -114,7 +121,7 @@ def source_label(source: str) -> str:
 def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | None) -> dict[str, Any]:
     local = Traits.from_dict(row.traits)
     insi = insi_traits(row)
-    comparison = compare(local, insi) if insi is not None else []
+    comparison = compare(local, insi, ins_matricule=ins_matricule(row)) if insi is not None else []
     decisions = _decisions(row, actor, documents)
     allowed_docs = [(c, label) for c, label in IDENTITY_DOCUMENTS if documents is None or c in documents]
     outcome = (row.insi or {}).get("outcome")

@@ -57,6 +57,8 @@ from sandbox.insi.request import OP_TRAITS, OP_VITALE, InsiRequest, RequestRejec
 from sandbox.insi.responses import ACTION_PREFIX, CONTENT_TYPE, FAULT_ACTION, Addressing, resultat_envelope
 from sandbox.insi.stats import RequestRecord, SandboxStats
 
+SAMPLE_DAY = Path(__file__).parent / "data" / "journee-exemple.csv"  # a day's appointments, as an LGC exports it
+
 if TYPE_CHECKING:
     from sandbox.supervisor import SandboxService
 
@@ -188,8 +190,10 @@ class InsiSandbox:
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
 
+        # `vigie run --sandbox` ships a sample day (a CSV as an LGC exports it) for the start-of-day batch.
         return SandboxService(name="insi", endpoints={"insi": self.url}, stop=self.stop,
-                              plugin_settings={"ins": self.plugin_settings(), "sandbox-insi": self.sandbox_settings()},
+                              plugin_settings={"ins": {**self.plugin_settings(), "batch_file": str(SAMPLE_DAY)},
+                                               "sandbox-insi": self.sandbox_settings()},
                               secrets=self.secrets())
 
     async def stop(self) -> None:

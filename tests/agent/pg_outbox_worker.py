@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from agent.errors import StoreUnavailable
 from agent.outbox import Job, Outbox
 from agent.store import Migration, MigrationRegistry, make_store
 
@@ -43,7 +44,11 @@ async def main(url: str, owner: str, exec_log: str, n: int, concurrency: int, de
         await outbox.enqueue("work", {"i": i}, key=f"job-{i}")
     await outbox.start()
     while True:  # idle here is not enough: another agent's jobs (or leases) may still come back
-        stats = await outbox.stats()
+        try:
+            stats = await outbox.stats()
+        except StoreUnavailable:  # the test restarts the database under us: look again
+            await asyncio.sleep(0.1)
+            continue
         if stats["pending"] == 0 and stats["running"] == 0:
             break
         await asyncio.sleep(0.1)

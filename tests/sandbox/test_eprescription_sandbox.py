@@ -65,7 +65,9 @@ async def test_eprescription_sandbox_run_create_demo_script_and_cli(sandbox: dic
                           "-o", str(out_pdf)], env=subprocess_env(sandbox["home"]), capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 0, run.stderr
-    assert re.search(r"ordonnance numérique EP-\S+ \(QR code imprimé\)", run.stdout), run.stdout
+    # Issue 19 item 6: rendered, not printed: it does not say "(QR code imprimé)".
+    assert re.search(r"ordonnance numérique EP-\S+ \(avec QR code\)", run.stdout), run.stdout
+    assert "imprimé" not in run.stdout
     assert out_pdf.read_bytes().startswith(b"%PDF")
 
     bad = tmp_path / "bad.json"
@@ -73,7 +75,9 @@ async def test_eprescription_sandbox_run_create_demo_script_and_cli(sandbox: dic
     run = subprocess.run([PYTHON, "-m", "agent.cli", "prescription", "render", str(bad), "-o", str(out_pdf)],
                          env=subprocess_env(sandbox["home"]), capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
-    assert "items : L'ordonnance doit comporter au moins une ligne." in run.stderr
+    # Each error once, with its French field name (the summary sentence is not repeated under the list).
+    assert run.stderr.count("L'ordonnance doit comporter au moins une ligne.") == 1, run.stderr
+    assert "  Lignes de l'ordonnance : L'ordonnance doit comporter au moins une ligne." in run.stderr
 
     proc = sandbox["proc"]
     proc.send_signal(signal.SIGINT)
@@ -92,6 +96,7 @@ def test_eprescription_cli_render_local_without_agent(tmp_path: Path) -> None:
     assert "sans code 2D" in run.stdout
     text = subprocess.run(["pdftotext", str(out_pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "N° RPPS" in text and "EP-" not in text
+    assert "Brouillon" in text and "téléservice indisponible" not in text  # issue 19 item 15: a draft says so
     assert out_pdf.read_bytes().startswith(b"%PDF-")  # a real PDF was written (any non-empty file passed)
 
 
@@ -106,20 +111,20 @@ async def test_eprescription_demo_page_button_in_headless_chromium(sandbox: dict
     await page.get_by_role("button", name="Ouvrir le dossier de ADRTROIS DOMINIQUE").click()
     section = page.locator("#prescription")
     await section.get_by_role("button", name="Rédiger une ordonnance").click()
-    rx = json.loads(await section.locator("textarea").input_value())
-    assert rx["patient"]["birth_name"] == "ADRTROIS" and rx["patient"]["identity_id"]  # the opened record's
+    # The form's patient is the opened record's (and its identity_id goes with it).
+    await expect(section.get_by_label("Nom de naissance")).to_have_value("ADRTROIS")
+    assert await section.locator("form").get_attribute("data-identity-id")
     for mode, expected in (("ok", "Ordonnance numérique EP-"),
                            ("ko", "Ordonnance sans code 2D : Le téléservice e-prescription a refusé")):
-        await section.locator("select").select_option(mode)
+        await section.get_by_label("Téléservice (bac à sable)").select_option(mode)
         await section.get_by_role("button", name="Valider l'ordonnance").click()
         await expect(section).to_contain_text(expected, timeout=30_000)
         await expect(section.get_by_role("link", name="Ouvrir le PDF")).to_be_visible()
         await page.screenshot(path=artifact(request, f"{mode}.png"), full_page=True)
-    # A malformed ordonnance: the page lists the fields the agent refused.
-    rx["prescriber"]["rpps"] = "123"
-    await section.locator("textarea").fill(json.dumps(rx))
+    # A malformed ordonnance: the page lists the fields the agent refused, by their French names.
+    await section.get_by_label("N° RPPS").fill("123")
     await section.get_by_role("button", name="Valider l'ordonnance").click()
-    await expect(section).to_contain_text("prescriber.rpps : Le numéro RPPS doit comporter 11 chiffres.")
+    await expect(section).to_contain_text("Prescripteur, N° RPPS : Le numéro RPPS doit comporter 11 chiffres.")
     assert errors == []
     proc = sandbox["proc"]
     proc.send_signal(signal.SIGINT)  # a clean stop removes the stand-ins' throwaway certificates too

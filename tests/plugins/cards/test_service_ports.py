@@ -31,7 +31,7 @@ async def test_cards_service_from_ports_reports_readers_cards_and_the_pcsc_servi
         p.add_plugin(recorder, "recorder")
         p.add_plugin(Classifier(), "classifier")
         p.add_plugin(object(), "cards")
-        service = CardService(parse_settings({}, sandbox=True), emitter=p.emitter, decisions=p.decisions,
+        service = CardService(parse_settings({"vitale_reader": "apdu"}), emitter=p.emitter, decisions=p.decisions,
                               acting=p.acting, status=p.status("cards"))
         try:
             for event in (mon.MonitorEvent(mon.READER_ADDED, reader=READER),

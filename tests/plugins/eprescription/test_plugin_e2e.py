@@ -165,7 +165,8 @@ async def test_eprescription_e2e_invalid_prescription_refused_with_fields(make_a
     answer = await lgc.call("prescription.create", {"prescription": ordonnance})
     assert answer["error"]["code"] == INVALID_PARAMS
     assert answer["error"]["data"]["errors"] == [
-        {"field": "prescriber.rpps", "message": "Le numéro RPPS est erroné (clé de contrôle invalide)."}]
+        {"field": "prescriber.rpps", "label": "Prescripteur, N° RPPS",
+         "message": "Le numéro RPPS est erroné (clé de contrôle invalide)."}]
     assert (await agent.store.fetchone("SELECT COUNT(*) FROM eprescription_documents"))[0] == 0
     answer = await lgc.call("prescription.create", {"prescription": ordonnance, "sandbox_mode": "ko"})
     assert answer["error"]["code"] == INVALID_PARAMS  # no sandbox parameter in the product's method
@@ -208,9 +209,10 @@ async def test_eprescription_e2e_print_records_job_and_failure_keeps_document(
     _fake_lp(bin_dir, spool, fail=True)  # the printer disappears
     answer = await lgc.call("prescription.print", {"prescription_id": created["prescription_id"]})
     assert answer["error"]["code"] == PRINT_FAILED
-    assert answer["error"]["message"] == ("Impression impossible sur l'imprimante « Cabinet » : lp: The printer or "
-                                          "class does not exist. L'ordonnance est conservée : réessayez ou "
-                                          "exportez-la.")
+    # Issue 19 item 6: lp's own (English) words never reach the user; said in French with what to do.
+    assert answer["error"]["message"] == ("Impression impossible sur l'imprimante « Cabinet » : elle n'existe pas sur "
+                                          "ce poste ; vérifiez son nom dans les réglages d'impression. L'ordonnance "
+                                          "est conservée : réessayez ou exportez-la.")
     got = await lgc.result("prescription.get", {"prescription_id": created["prescription_id"]})
     assert got["print"]["state"] == "failed"
     exported = await lgc.result("prescription.export", {"prescription_id": created["prescription_id"]})

@@ -95,7 +95,13 @@ def test_validation_reports_every_problem_at_once(ordonnance: dict[str, Any]) ->
     assert set(errors) == {"prescriber.rpps", "items[0].posology", "items[3].duration"}
     with pytest.raises(PrescriptionInvalid) as info:
         parse_prescription(ordonnance, today=TODAY)
-    assert info.value.message.startswith("Ordonnance incomplète ou invalide — prescriber.rpps : ")
+    # Issue 19 item 6: French field names, each problem once, no stray "..".
+    assert info.value.message == (
+        "Ordonnance incomplète ou invalide — Prescripteur, N° RPPS : Le numéro RPPS doit comporter 11 chiffres ; "
+        "Ligne 1, posologie : La posologie du médicament est obligatoire ; Ligne 4, durée : La durée du traitement "
+        "ou le nombre de conditionnements est obligatoire.")
+    assert [e["label"] for e in info.value.errors] == ["Prescripteur, N° RPPS", "Ligne 1, posologie",
+                                                       "Ligne 4, durée"]
 
 
 def test_validation_refuses_non_objects() -> None:

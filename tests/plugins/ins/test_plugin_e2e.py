@@ -277,7 +277,7 @@ async def test_ins_cps_mode_signed_assertion_in_sandbox(make_agent: AgentFactory
     # Sandbox mode: the INSi stand-in's plugin plugs its software key in as the CPS card (the card port), and
     # the product INS plugin signs the SAML assertion with it as with a card.
     agent = await make_agent(auth="cps", sandbox_mode=True)
-    assert agent.acting_user.kind == "cps" and agent.acting_user.reader == "Bac à sable (clé logicielle CPS)"
+    assert agent.acting.current.kind == "cps" and agent.acting.current.reader == "Bac à sable (clé logicielle CPS)"
     lgc = await lgc_for(agent)
     identity_id = (await lgc.result("identity.submit", {"traits": DOMINIQUE}))["identity_id"]
     event = await lgc.event("identity.updated", done(lgc, identity_id))

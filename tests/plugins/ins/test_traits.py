@@ -375,10 +375,42 @@ def test_compare_birth_date(local: str, insi: str, state: str) -> None:
 
 @pytest.mark.parametrize(
     ("local", "insi", "state"),
-    [("F", "F", EQUAL), ("M", "F", DIFFERENT), ("f", "F", CONSISTENT), ("I", "F", DIFFERENT), ("", "F", DIFFERENT)],
+    # ("", "F"): issue 19 item 3, a sex the local source lacks is completed by INSi (was DIFFERENT).
+    [("F", "F", EQUAL), ("M", "F", DIFFERENT), ("f", "F", CONSISTENT), ("I", "F", DIFFERENT), ("", "F", CONSISTENT),
+     ("F", "", DIFFERENT), ("", "", DIFFERENT)],
 )
 def test_compare_sex(local: str, insi: str, state: str) -> None:
     assert _row(compare(t(sex=local), t(sex=insi)), "sex").state == state
+
+
+@pytest.mark.parametrize(
+    ("local", "insi", "matricule", "state"),
+    [
+        ("", "F", "297022A020778", CONSISTENT),  # completed, and INSi's matricule agrees
+        ("", "M", "160012B020777", CONSISTENT),
+        ("", "M", "297022A020778", DIFFERENT),  # INSi's sex contradicts its own matricule
+        ("", "F", "160012B020777", DIFFERENT),
+        ("", "F", "760012B020777", CONSISTENT),  # a temporary number says nothing about the sex
+        ("", "F", None, CONSISTENT),
+        ("F", "F", "160012B020777", EQUAL),  # a sex both sides know is compared as such, never re-derived
+        ("M", "F", "297022A020778", DIFFERENT),
+    ],
+)
+def test_compare_sex_completed_by_insi_is_cross_checked_with_the_matricule(local: str, insi: str,
+                                                                           matricule: str | None, state: str) -> None:
+    row = _row(compare(t(sex=local), t(sex=insi), ins_matricule=matricule), "sex")
+    assert row == FieldComparison("sex", local or None, insi, state)
+
+
+def test_a_card_without_sex_still_matches_strictly() -> None:
+    """Issue 19 item 3: the Vitale card of a beneficiary who is not the insured person has no sex; INSi's
+    completes it (like a birth place) and the attestation's strict match still holds."""
+    rows = compare(t(sex="", birth_place=None), t(birth_place="2A020"), ins_matricule="297022A020778")
+    assert strict_match(rows)
+    assert different_fields(rows) == []
+    contradicted = compare(t(sex=""), t(sex="M"), ins_matricule="297022A020778")
+    assert not strict_match(contradicted)
+    assert different_fields(contradicted) == ["sex"]
 
 
 @pytest.mark.parametrize(
