@@ -56,7 +56,7 @@ async def test_mss_sandbox_patient_mail_then_delivered_and_read(agent: Agent, sa
         rows = await agent.store.transaction(lambda c: repo.list_messages(c, document_id=doc.id))
         return rows if len(rows) == 2 and all(r.state == "read" for r in rows) else None
 
-    rows = await wait_until(read_all, what="both messages read (DSN then MDN from the far end)")
+    rows = await wait_until(read_all, timeout=90, what="both messages read (DSN then MDN from the far end)")
     roles = {r.recipients[0].role: r.recipients[0].address for r in rows}
     assert roles == {"patient": PATIENT_ADDRESS, "treating": "paul.martin@cabinet.sandbox.mssante.test"}
     inbox = sandbox.state.box(PATIENT_ADDRESS).folders["INBOX"]
