@@ -30,7 +30,7 @@ EPILOG = """Premiers pas : `vigie run --sandbox` démarre l'agent sur des servic
 Configuration : fichier TOML (voir `vigie doctor`), surchargeable par des variables VIGIE_SECTION_CLE."""
 
 
-BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins")
+BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins", "selftest", "autostart")
 SANDBOX_GROUP = "vigie.sandbox"  # entry points of the sandbox extension (pyproject.toml; sandbox/plugins.py)
 GROUP_HELP = {"sandbox": "piloter le bac à sable (cartes et lecteurs virtuels, scanner simulé)",
               "prescription": "ordonnances (e-prescription)"}
@@ -60,6 +60,15 @@ def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Call
     doctor = sub.add_parser("doctor", help="vérifier l'installation (configuration, base, port, lecteurs...)")
     _add_config(doctor)
     sub.add_parser("version", help="afficher la version")
+    selftest = sub.add_parser("selftest", help="auto-test du programme (modules, fenêtre, cartes, trousseau)",
+                              description="Vérifie que ce programme fonctionne sur ce poste, sans service "
+                                          "national : code de sortie non nul et raisons en cas d'échec.")
+    _add_config(selftest)
+    autostart = sub.add_parser("autostart", help="démarrer Vigie avec la session (activer, désactiver, état)",
+                               description="Démarrage automatique à l'ouverture de session : entrée XDG (Linux), "
+                                           "clé Run (Windows), LaunchAgent (macOS), pour cet utilisateur.")
+    autostart.add_argument("action", choices=("enable", "disable", "status"), nargs="?", default="status",
+                           help="enable : activer, disable : désactiver, status : état (défaut)")
     plugins = sub.add_parser("plugins", help="lister les modules et leur état")
     _add_config(plugins)
 
@@ -183,6 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent import doctor
 
             return doctor.main(args.config)
+        if args.command == "selftest":
+            from agent import selftest
+
+            return selftest.main(args.config)
+        if args.command == "autostart":
+            from agent import autostart
+
+            return autostart.main(args.action)
         if args.command == "version":
             print(f"vigie {__version__}")
             return 0

@@ -17,7 +17,10 @@ SERVICE = "vigie"
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """Process-local keyring: nothing written anywhere (tests, sandbox)."""
 
-    priority = 0.1  # never chosen automatically
+    # keyring picks the highest priority among every backend class imported so far: 0.1 (the old value)
+    # beat its "fail" backend (0) on a machine without a system keyring, so secrets silently lived in
+    # memory and vanished at restart. Below "fail" (0) and "null" (-1), it is only ever chosen by name.
+    priority = -2
 
     def __init__(self) -> None:
         super().__init__()

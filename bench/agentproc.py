@@ -113,8 +113,9 @@ class AgentProcess:
     """One `vigie run --headless` child. Use as a context manager: it is killed on the way out."""
 
     def __init__(self, profile: Profile, label: str = "agent", *, cprofile_to: Path | None = None,
-                 secrets: dict[str, str] | None = None) -> None:
+                 secrets: dict[str, str] | None = None, command: Sequence[str] | None = None) -> None:
         self.profile = profile
+        self.command = list(command) if command is not None else vigie_command()  # e.g. the frozen build
         self.label = label
         # Run the agent under cProfile, its statistics written to this file when it exits (SIGTERM).
         self.cprofile_to = cprofile_to
@@ -156,7 +157,7 @@ class AgentProcess:
         elif self.secrets is not None:
             program = [sys.executable, *module]
         else:
-            program = vigie_command()
+            program = self.command  # the venv's vigie, or a frozen build's executable
         cmd = [*program, "run", "--headless", "--config", str(config)]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.launched_at = time.perf_counter()

@@ -26,6 +26,14 @@ RESTART_BASE, RESTART_MAX, STABLE_AFTER = 1.0, 60.0, 60.0
 CONTEXT = RpcContext("popup", frozenset({"lgc"}), "popup", 0)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
+POPUP_ARG = "--vigie-popup"  # the frozen executable's second entry point (installer/vigie_entry.py)
+
+
+def popup_command() -> list[str]:
+    """A frozen build has no `python -m`: its own executable runs the popup when given POPUP_ARG."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, POPUP_ARG]
+    return [sys.executable, "-m", "agent.popup"]
 
 
 class PopupProcess:
@@ -36,7 +44,7 @@ class PopupProcess:
         self._env = dict(env or os.environ)
         self._on_message = on_message
         self._on_started = on_started
-        self._command = command or [sys.executable, "-m", "agent.popup"]
+        self._command = command or popup_command()
         self._proc: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

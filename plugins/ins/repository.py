@@ -98,7 +98,25 @@ MIGRATIONS: dict[int, str | Callable[[Any], None]] = {
     ALTER TABLE ins_batches ADD COLUMN name TEXT;
     ALTER TABLE ins_batches ADD COLUMN rejected TEXT;
     """,
+    # The qualification audit trail is append-only, in the database itself: no workstation's agent (nor a
+    # stray script on the shared server) can change or remove a line once written.
+    5: lambda conn: _audit_append_only(conn),
 }
+
+AUDIT_APPEND_ONLY = "ins_audit est en ajout seul : une ligne du journal des qualifications ne se modifie pas"
+
+
+def _audit_append_only(conn: Any) -> None:
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        conn.execute(
+            "CREATE FUNCTION ins_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN RAISE EXCEPTION '{AUDIT_APPEND_ONLY}'; END $$")
+        conn.execute("CREATE TRIGGER ins_audit_no_update BEFORE UPDATE OR DELETE ON ins_audit"
+                     " FOR EACH ROW EXECUTE FUNCTION ins_audit_append_only()")
+        return
+    for event in ("UPDATE", "DELETE"):
+        conn.execute(f"CREATE TRIGGER ins_audit_no_{event.lower()} BEFORE {event} ON ins_audit"
+                     f" BEGIN SELECT RAISE(ABORT, '{AUDIT_APPEND_ONLY}'); END")
 
 
 def _backfill_match_keys(conn: Any) -> None:

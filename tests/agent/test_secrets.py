@@ -30,3 +30,13 @@ def test_secrets_memory_backend_selectable_by_environment() -> None:
     code = "import keyring; print(type(keyring.get_keyring()).__name__)"
     out = subprocess.run([PYTHON, "-c", code], env=subprocess_env(), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "MemoryKeyring"
+
+
+def test_secrets_memory_backend_never_chosen_automatically() -> None:
+    """Imported but not selected, MemoryKeyring must lose to keyring's own choice (even its "fail" backend):
+    secrets kept in memory would vanish at restart without anyone noticing."""
+    code = "import agent.secrets, keyring; print(type(keyring.get_keyring()).__name__)"
+    env = {k: v for k, v in subprocess_env().items() if k != "PYTHON_KEYRING_BACKEND"}
+    env["XDG_CONFIG_HOME"] = env["XDG_DATA_HOME"] = "/nonexistent"  # no keyringrc.cfg either
+    out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() != "MemoryKeyring"
