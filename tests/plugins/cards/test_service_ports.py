@@ -42,8 +42,13 @@ async def test_cards_service_from_ports_reports_readers_cards_and_the_pcsc_servi
             assert recorder.calls == [("reader_added", {"reader": READER}),
                                       ("card_inserted", {"reader": READER, "atr": "3B0F0102030405", "kind": "unknown"}),
                                       ("card_removed", {"reader": READER, "kind": "unknown"})]
-            # The LGC hears of the card, not of its ATR; reader_added has no LGC event.
+            # The LGC hears of the card, not of its ATR; reader_added has no LGC event. An unknown card is
+            # also said to the user (issue 19: no hardware event goes unsaid).
             assert p.published == [("card.inserted", {"reader": READER, "kind": "unknown"}),
+                                   ("agent.notice", {"text": "Carte non reconnue dans le lecteur « Virtual PCD » : "
+                                                     "Vigie lit les cartes Vitale, CPS et CPE ; vérifiez la carte et "
+                                                     "son sens d'insertion.", "level": "warning",
+                                                     "topic": "card.unknown"}),
                                    ("card.removed", {"reader": READER, "kind": "unknown"})]
             assert service.status()["readers"] == [{"name": READER, "card": None}]
             await service._dispatch(mon.MonitorEvent(mon.SERVICE, available=False, reason="pcscd arrêté"))
