@@ -13,6 +13,7 @@ from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.ins import offer, repository
 from plugins.ins.display import load_communes, scan_message
+from plugins.ins.practice import PracticeWaiting
 from plugins.ins.rpc import rpc_methods
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
@@ -37,6 +38,7 @@ class InsPlugin:
     def __init__(self) -> None:
         self.service: InsService | None = None
         self._context: PluginContext | None = None
+        self.practice: PracticeWaiting | None = None  # the practice-wide count (shared store only)
 
     def _service(self) -> InsService:
         if self.service is None:  # the host refuses calls before startup; this is a safety net
@@ -102,6 +104,20 @@ class InsPlugin:
     async def identity_updated(self, identity_id: str, status: str, insi_outcome: str | None) -> None:
         if self._context is not None:  # our panel shows this identity: the host asks the view again
             await self._context.emitter.emit("panel_changed", kind=offer.KIND, key=identity_id)
+        self._recount()
+
+    @hookimpl
+    def practice_fact_received(self, workstation: str, event: str, params: Mapping[str, Any]) -> None:
+        if event == "identity.updated":  # another workstation looked up or qualified a patient
+            self._recount()
+
+    @hookimpl
+    def register_tray_badges(self, register: Any) -> None:
+        register("ins.practice", lambda: self.practice.badge() if self.practice is not None else None)
+
+    def _recount(self) -> None:
+        if self._context is not None and self.practice is not None and self.practice.shared:
+            self._context.spawn(self.practice.refresh())
 
     @hookimpl
     def register_status_providers(self, register: Any) -> None:
@@ -169,6 +185,8 @@ class InsPlugin:
             acting=context.acting, settings=settings)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
         self.service = service
+        self.practice = PracticeWaiting(context.store)
+        self._recount()
 
     @hookimpl
     async def shutdown(self) -> None:
