@@ -280,6 +280,19 @@ def parse_scan(data: bytes) -> Mapping[str, Any] | None:
     """
 
 
+@hookspec(firstresult=True)
+def document_type_code(document: ValidatedDocument) -> str | None:
+    """The XDS typeCode (a JDV_J66 code, e.g. `57833-6`) of a validated document, chosen without the
+    user: e.g. the DMP plugin says an e-prescription is a prescription of health products. None when the
+    plugin does not know this kind of document (the producer's `document.type_code` then applies).
+    Pure: look only at the document. The DMP and MSSanté senders refuse a code outside JDV_J66.
+
+    Stops at first non-None result.
+
+    :param document: the `agent.documents.ValidatedDocument` (its `source_plugin`, its `metadata`).
+    """
+
+
 # ---------------------------------------------------------------- 3. notifications
 
 
