@@ -13,7 +13,7 @@ asks firstresult hooks but cannot register plugins, `StatusPort` changes only th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +32,9 @@ class OutboxPort(Protocol):
     """Durable background jobs (agent/outbox.py), as plugins use them."""
 
     async def enqueue(self, handler: str, payload: Mapping[str, Any], *, key: str, delay: float = 0.0) -> int: ...
+
+    async def enqueue_many(self, handler: str, jobs: Sequence[tuple[Mapping[str, Any], str]], *,
+                           delay: float = 0.0) -> list[int]: ...
 
     async def hurry(self, handler: str) -> int: ...
 

@@ -43,7 +43,7 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -215,31 +215,44 @@ class Outbox:
 
         The handler need not be registered yet: the job waits until it is.
         """
-        if not handler or not key:
+        return (await self.enqueue_many(handler, [(payload, key)], delay=delay))[0]
+
+    async def enqueue_many(self, handler: str, jobs: Sequence[tuple[Mapping[str, Any], str]], *,
+                           delay: float = 0.0) -> list[int]:
+        """`enqueue` for many `(payload, key)` pairs in one transaction (a start-of-day batch: one commit,
+        one wake-up, instead of hundreds); the ids in the same order."""
+        if not handler or any(not key for _, key in jobs):
             raise ValueError("enqueue needs a handler name and a non-empty key")
-        data = json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False)
         now = self._clock()
+        rows = [(key, json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False)) for payload, key in jobs]
 
-        def work(conn: sqlite3.Connection) -> tuple[int, bool]:
-            row = conn.execute(
-                "INSERT INTO outbox (handler, idem_key, payload, state, attempts, next_attempt_at,"
-                " created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)"
-                " ON CONFLICT(idem_key) DO NOTHING RETURNING id",
-                (handler, key, data, now + max(0.0, delay), now, now),
-            ).fetchone()
-            if row is not None:
-                if self._shared:  # delivered at commit: wakes the other workstations' dispatchers
-                    conn.execute("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, handler))
-                return int(row[0]), True
-            existing = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
-            return int(existing[0]), False
+        def work(conn: sqlite3.Connection) -> tuple[list[int], bool]:
+            ids: list[int] = []
+            inserted = False
+            for key, data in rows:
+                row = conn.execute(
+                    "INSERT INTO outbox (handler, idem_key, payload, state, attempts, next_attempt_at,"
+                    " created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)"
+                    " ON CONFLICT(idem_key) DO NOTHING RETURNING id",
+                    (handler, key, data, now + max(0.0, delay), now, now),
+                ).fetchone()
+                if row is None:
+                    row = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
+                else:
+                    inserted = True
+                ids.append(int(row[0]))
+            if inserted and self._shared:  # delivered at commit: wakes the other workstations' dispatchers
+                conn.execute("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, handler))
+            return ids, inserted
 
+        if not rows:
+            return []
         # READ COMMITTED is enough: INSERT ... ON CONFLICT DO NOTHING is atomic on the unique key.
-        job_id, inserted = await self._store.transaction(work, serializable=False)
+        ids, inserted = await self._store.transaction(work, serializable=False)
         self._writes += 1
         if inserted:
             self._poke()
-        return job_id
+        return ids
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:

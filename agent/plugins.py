@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "cards": "plugins.cards.plugin:CardsPlugin",
     "ui": "agent.ui:UiPlugin",  # native popup and tray; headless without a display (agent/ui.py)
     "scanner": "plugins.scanner.plugin:ScannerPlugin",
+    "mss": "plugins.mss.plugin:MssPlugin",
 }
 
 OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"

@@ -37,6 +37,7 @@ SANDBOX_PLUGINS: dict[str, str] = {
     "sandbox-scanner": "sandbox.scanner.plugin:ScannerSandboxPlugin",
     "sandbox-eprescription": "sandbox.eprescription.plugin:EprescriptionSandboxPlugin",
     "sandbox-dmp": "sandbox.dmp.plugin:DmpSandboxPlugin",
+    "sandbox-mss": "sandbox.mss.plugin:MssSandboxPlugin",
 }
 
 

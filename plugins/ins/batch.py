@@ -54,10 +54,8 @@ async def start_batch(identities: Identities, outbox: OutboxPort, emitter: Emitt
     total = len(queued) + skipped
     # Announced before the first job is queued: a fast lookup must not report progress before the start.
     emitter.publish("batch.progress", {"batch_id": batch_id, "done": skipped, "total": total})
-    for position, identity_id in queued:
-        await outbox.enqueue(
-            BATCH_HANDLER, {"identity_id": identity_id, "batch_id": batch_id, "position": position},
-            key=f"batch:{batch_id}:{position}",
-        )
+    await outbox.enqueue_many(BATCH_HANDLER, [
+        ({"identity_id": identity_id, "batch_id": batch_id, "position": position}, f"batch:{batch_id}:{position}")
+        for position, identity_id in queued])
     return {"batch_id": batch_id, "total": total, "queued": len(queued), "skipped": skipped,
             "rejected": rejected}

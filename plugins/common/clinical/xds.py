@@ -84,6 +84,8 @@ class SubmissionSet:
     content_type: Code
     meta: DocumentMetadata  # the (first) document: author, institution
     title: str = ""
+    # XDM (ITI-32) only: who the set is meant for, each an XON|XCN|XTN value, e.g. `|^^Internet^a@b.fr`.
+    intended_recipients: tuple[str, ...] = ()
 
 
 def document_entry(meta: DocumentMetadata, content: bytes, *, uri: str | None = None) -> DocumentEntry:
@@ -191,6 +193,8 @@ def _package(parent: etree._Element, ids: _Ids, ss: SubmissionSet) -> None:
     obj = ss.entry_uuid
     el = etree.SubElement(parent, _R + "RegistryPackage", id=obj, objectType=_R_REGISTRY_PACKAGE)
     _slot(el, "submissionTime", hl7_time(ss.submission_time))
+    if ss.intended_recipients:
+        _slot(el, "intendedRecipient", *ss.intended_recipients)
     if ss.title:
         _localized(el, "Name", ss.title)
     _author(el, ids, SS_AUTHOR, obj, ss.meta)
