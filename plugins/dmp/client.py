@@ -157,12 +157,8 @@ class DmpClient:
             raise DmpError("config", "Client DMP non démarré.")
         vihf = await self.vihf(ctx)
         to = self.url(action)
-        env = soap.serialize(soap.envelope(action, to, body, vihf, message_id=soap.new_message_id()))
-        if parts is not None:
-            content_type, chunks = soap.mtom(env, parts, action=action)
-            data: bytes = b"".join(chunks)
-        else:
-            content_type, data = f'application/soap+xml; charset=UTF-8; action="{action}"', env
+        # lxml (the VIHF re-parse, the serialisation) and the MTOM join are CPU work: off the event loop.
+        content_type, data = await asyncio.to_thread(_request_body, action, to, body, vihf, parts)
         try:
             async with self._in_flight, asyncio.timeout(self.settings.timeout + 1.0):
                 async with self._session.post(to, data=data, headers={"Content-Type": content_type},
@@ -177,7 +173,7 @@ class DmpClient:
         except (aiohttp.ClientError, OSError) as exc:
             raise DmpError("transport", "Le DMP est injoignable.", detail=type(exc).__name__) from None
         try:
-            element = soap.parse_answer(root)
+            element = await asyncio.to_thread(soap.parse_answer, root)
         except soap.SoapFault as fault:
             raise explain_fault(fault, status) from None
         except soap.MalformedAnswer as exc:
@@ -189,6 +185,16 @@ class DmpClient:
         if status >= 500:
             raise DmpError("transport", f"Le DMP est indisponible (erreur HTTP {status}).")
         return Answer(element=element, attachments=attachments, http_status=status)
+
+
+def _request_body(action: str, to: str, body: etree._Element, vihf: etree._Element | None,
+                  parts: list[soap.Part] | None) -> tuple[str, bytes]:
+    """(Content-Type, bytes) of one request: a SOAP envelope, or its MTOM package when there are parts."""
+    env = soap.serialize(soap.envelope(action, to, body, vihf, message_id=soap.new_message_id()))
+    if parts is None:
+        return f'application/soap+xml; charset=UTF-8; action="{action}"', env
+    content_type, chunks = soap.mtom(env, parts, action=action)
+    return content_type, b"".join(chunks)
 
 
 async def _read(resp: aiohttp.ClientResponse) -> tuple[bytes, dict[str, bytes]]:

@@ -191,7 +191,7 @@ class DmpService:
         row = await self._row(document_id, payload=True)
         if row.state not in ("queued", "sending") or row.payload is None:
             return  # sent, cancelled or failed meanwhile
-        document = ValidatedDocument.from_payload(row.payload)
+        document = await asyncio.to_thread(ValidatedDocument.from_payload, row.payload)  # base64 of the PDF
         if document.patient_ins is None and row.identity_id:
             document = await self._refresh_ins(document, row.identity_id)
         found = problem(document, self.settings, row.type_code)

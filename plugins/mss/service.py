@@ -134,8 +134,8 @@ class MssService:
 
     async def enqueue_document(self, document: ValidatedDocument, options: dict[str, Any] | None = None,
                                *, key_suffix: str = "") -> int:
-        payload = document.to_payload()
-        await self.store.transaction(lambda c: repo.keep_document(c, document.id, payload))
+        # The payload (base64 of the PDF) is built in the store's thread, not on the event loop.
+        await self.store.transaction(lambda c: repo.keep_document(c, document.id, document.to_payload()))
         return await self.ports.outbox.enqueue(JOB_DOCUMENT, {"document_id": document.id, "options": options or {},
                                                               "suffix": key_suffix},
                                                key=f"mss:doc:{document.id}{key_suffix}")
@@ -174,7 +174,7 @@ class MssService:
         payload = await self.store.transaction(lambda c: repo.get_document(c, document_id))
         if payload is None:
             raise PermanentJobError("document not kept")
-        document = ValidatedDocument.from_payload(payload)
+        document = await asyncio.to_thread(ValidatedDocument.from_payload, payload)  # base64 of the PDF
         options = self._options(document, dict(job.payload.get("options") or {}))
         identity_id = (document.metadata.get("patient") or {}).get("identity_id")
         opposed = await self.store.transaction(lambda c: repo.opposed(c, identity_id))
