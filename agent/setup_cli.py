@@ -67,7 +67,11 @@ def main(config_path: Path | None, only: list[str] | None = None, *, host: Plugi
     if host is None:
         host = PluginHost()
         host.load()
-    steps = [s for s in collect_steps(host) if not only or s.id in only]
+    from agent.setup_host import API_STEP
+
+    steps = collect_steps(host)  # the plugins' steps; the host's own (CorePlugin) is registered by an Agent only
+    steps = sorted([API_STEP, *(s for s in steps if s.id != API_STEP.id)], key=lambda s: (s.order, s.id))
+    steps = [s for s in steps if not only or s.id in only]
     session = SetupSession(config_path, steps)
     print(f"Configuration de Vigie : {session.path}")
     print("Entrée garde la valeur proposée. Les secrets vont dans le trousseau du système, jamais dans le fichier.")

@@ -8,6 +8,7 @@ the keyring (`ins.pkcs12_passphrase`), never to the file: an empty answer keeps 
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import urllib.parse
@@ -23,6 +24,7 @@ from plugins.ins.insi.types import InsiConfigError
 from plugins.ins.settings import PASSPHRASE_SECRET, PRESETS, parse_settings
 
 HANDSHAKE_TIMEOUT = 3.0
+NATIONAL_ID_PROBLEM = "L'identifiant national du praticien compte 9 à 12 chiffres ou lettres majuscules."
 MODES = (("mtls", "certificat logiciel de l'organisation (mTLS)"), ("cps", "carte CPS du praticien"))
 
 
@@ -52,7 +54,7 @@ def _fields(config: Config) -> list[SetupField]:
                    help="Gardée dans le trousseau du système, jamais dans un fichier ; vide : inchangée."),
         SetupField("user_name", "Praticien par défaut (nom affiché)", "text", default=cur.get("user_name", ""),
                    help="Utilisé tant qu'aucune carte CPS n'est insérée."),
-        SetupField("user_national_id", "Identifiant national du praticien (RPPS, 11 chiffres)", "text",
+        SetupField("user_national_id", "Identifiant national du praticien (tel que sur sa CPS)", "text",
                    default=cur.get("user_national_id", ""), required=False),
     ]
 
@@ -68,8 +70,8 @@ def _verify(values: Mapping[str, str]) -> list[str]:
     if mode not in dict(MODES):
         return ["Mode d'accès inconnu : « mtls » (certificat) ou « cps » (carte)."]
     national_id = values.get("user_national_id", "").strip()
-    if national_id and not (national_id.isdigit() and len(national_id) == 11):
-        problems.append("L'identifiant RPPS compte 11 chiffres.")
+    if national_id and not re.fullmatch(r"[0-9A-Z]{9,12}", national_id):
+        problems.append(NATIONAL_ID_PROBLEM)
     ca_text = values.get("ca_files", "")
     problems += existing_files(ca_text, "Autorité de certification")
     identity = None
@@ -82,7 +84,7 @@ def _verify(values: Mapping[str, str]) -> list[str]:
                 identity = load_pkcs12(Path(p12).expanduser(), _passphrase(values))
                 check_organisation_certificate(identity)
             except InsiConfigError as exc:
-                problems.append(exc.message)
+                problems.append(exc.message_fr)
                 identity = None
     if not problems:
         problems += _handshake(values.get("url", ""), [Path(p).expanduser() for p in split_list(ca_text)], identity)
@@ -97,7 +99,7 @@ def _handshake(url: str, ca_files: list[Path], identity: object) -> list[str]:
     try:
         context = build_ssl_context(ca_files, identity)  # type: ignore[arg-type]
     except InsiConfigError as exc:
-        return [exc.message]
+        return [exc.message_fr]
     port = parts.port or 443
     try:
         with socket.create_connection((parts.hostname, port), timeout=HANDSHAKE_TIMEOUT) as sock, \
