@@ -61,7 +61,9 @@ class EprescriptionPlugin:
 
     @hookimpl
     def register_setup_steps(self, register: Any) -> None:
-        from plugins.eprescription.setup import EPRESCRIPTION_STEP  # imported here: the certificate code is not needed to run
+        from plugins.eprescription.setup import (
+            EPRESCRIPTION_STEP,  # imported here: the certificate code is not needed to run
+        )
 
         register(EPRESCRIPTION_STEP)
 

@@ -41,8 +41,9 @@ def _fields(config: Config) -> list[SetupField]:
 def _raw(values: Mapping[str, str]) -> dict[str, Any]:
     if values.get("enabled") != "oui":
         return {"enabled": False}
-    raw: dict[str, Any] = {"enabled": True, "url": values.get("url", "").strip(),
-                           "page_size": values.get("page_size", "A4"), "export_dir": values.get("export_dir", "").strip()}
+    get = values.get
+    raw: dict[str, Any] = {"enabled": True, "url": get("url", "").strip(), "page_size": get("page_size", "A4"),
+                           "export_dir": get("export_dir", "").strip()}
     try:
         raw["timeout"] = float(values.get("timeout", "").replace(",", "."))
     except ValueError:

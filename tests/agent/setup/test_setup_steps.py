@@ -17,8 +17,8 @@ from agent.secrets import MemoryKeyring, SecretStore
 from agent.setup_host import API_STEP
 from agent.setup_steps import SetupSession, collect_steps
 from plugins.eprescription.settings import parse_settings as eprescription_settings
-from plugins.ins.setup import NATIONAL_ID_PROBLEM
 from plugins.ins.settings import PASSPHRASE_SECRET, parse_settings
+from plugins.ins.setup import NATIONAL_ID_PROBLEM
 from sandbox.insi.pki import SandboxPki
 from sandbox.insi.server import InsiSandbox
 from tests.conftest import free_port
@@ -36,6 +36,11 @@ def ins_answers(sandbox: InsiSandbox, pki: SandboxPki, **changes: str) -> dict[s
 async def in_thread(fn: Any, *args: Any) -> Any:
     """The steps block (files, network); the sandbox answers on this test's loop, so call them in a thread."""
     return await asyncio.to_thread(fn, *args)
+
+
+async def check(session: SetupSession, sandbox: InsiSandbox, pki: SandboxPki, **changes: str) -> list[str]:
+    problems: list[str] = await in_thread(session.check, "ins", ins_answers(sandbox, pki, **changes))
+    return problems
 
 
 @pytest.fixture
@@ -79,20 +84,20 @@ async def test_setup_ins_step_accepts_the_sandbox_certificate_and_endpoint_and_s
 
 async def test_setup_ins_step_refuses_what_insi_would_refuse(
         session: SetupSession, insi_sandbox: InsiSandbox, insi_pki: SandboxPki) -> None:  # noqa: F811
-    wrong_cn = await in_thread(session.check, "ins", ins_answers(insi_sandbox, insi_pki, pkcs12_path=str(insi_pki.wrong_client_p12),
-                                                pkcs12_passphrase=insi_pki.wrong_client_passphrase))
+    wrong_cn = await check(session, insi_sandbox, insi_pki, pkcs12_path=str(insi_pki.wrong_client_p12),
+                                                pkcs12_passphrase=insi_pki.wrong_client_passphrase)
     assert len(wrong_cn) == 1 and "INSI-AUTO" in wrong_cn[0] and "INSI-TEST-MAUVAIS" in wrong_cn[0]
-    bad_pass = await in_thread(session.check, "ins", ins_answers(insi_sandbox, insi_pki, pkcs12_passphrase="pas la bonne"))
+    bad_pass = await check(session, insi_sandbox, insi_pki, pkcs12_passphrase="pas la bonne")
     assert bad_pass == ["Certificat INSi illisible : fichier PKCS#12 invalide ou phrase de passe incorrecte."]
-    closed = await in_thread(session.check, "ins", ins_answers(insi_sandbox, insi_pki, url=f"https://127.0.0.1:{free_port()}/lps"))
+    closed = await check(session, insi_sandbox, insi_pki, url=f"https://127.0.0.1:{free_port()}/lps")
     assert len(closed) == 1 and "injoignable" in closed[0]
-    untrusted = await in_thread(session.check, "ins", ins_answers(insi_sandbox, insi_pki, ca_files=str(insi_pki.cps_ca)))
+    untrusted = await check(session, insi_sandbox, insi_pki, ca_files=str(insi_pki.cps_ca))
     assert len(untrusted) == 1 and "pas signé par les autorités configurées" in untrusted[0]
     assert await in_thread(session.save, "ins", ins_answers(insi_sandbox, insi_pki, user_national_id="12")) == [
         NATIONAL_ID_PROBLEM]
     assert "ins" not in tomllib.loads(session.path.read_text())["plugins"] or \
         "url" not in tomllib.loads(session.path.read_text())["plugins"]["ins"]  # nothing written on a problem
-    missing = await in_thread(session.check, "ins", ins_answers(insi_sandbox, insi_pki, idam=""))
+    missing = await check(session, insi_sandbox, insi_pki, idam="")
     assert missing == ["« Numéro d'autorisation logiciel (IDAM) » est obligatoire."]
 
 
@@ -125,7 +130,8 @@ def test_setup_api_step_checks_origins_and_port(session: SetupSession) -> None:
     assert config.api.allowed_origins == ["https://lgc.example.fr", "http://localhost:3000"] and config.api.port == port
 
 
-async def test_setup_eprescription_step_uses_the_plugins_rules(session: SetupSession, insi_sandbox: InsiSandbox) -> None:  # noqa: F811
+async def test_setup_eprescription_step_uses_the_plugins_rules(
+        session: SetupSession, insi_sandbox: InsiSandbox) -> None:  # noqa: F811
     base = {"enabled": "oui", "url": insi_sandbox.url, "timeout": "2,5", "printer": "", "page_size": "A5",
             "export_dir": str(session.path.parent / "ordonnances")}
     assert await in_thread(session.check, "eprescription", {**base, "timeout": "60"}) == [

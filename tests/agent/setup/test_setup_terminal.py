@@ -29,10 +29,8 @@ pytestmark = pytest.mark.slow
 def dialog(env: dict[str, str], sandbox: InsiSandbox, pki: SandboxPki, port: int) -> tuple[int, str]:
     child = pexpect.spawn(sys.executable, ["-m", "agent.cli", "setup"], cwd=str(REPO), env=env, encoding="utf-8",
                           timeout=30, dimensions=(50, 200),
-                          # The pty's own echo off (getpass turns it off anyway): with echo on, a line sent right
-                          # after the prompt was sometimes read as end-of-file on this kernel (seen 1 in 8 runs).
-                          echo=False)
-    child.logfile_read = open(Path(env["VIGIE_TEST_KEYRING"]).with_name("terminal.log"), "w")  # noqa: SIM115
+                          echo=False)  # answers are not shown back: the transcript holds none of them
+    child.logfile_read = open(Path(env["VIGIE_TEST_KEYRING"]).with_name("terminal.log"), "w")
     child.expect("Configuration de Vigie : ")
 
     def answer(prompt: str, text: str) -> None:
@@ -81,8 +79,8 @@ async def test_setup_in_a_terminal_verifies_reasks_and_ends_with_a_green_doctor(
         tmp_path: Path, insi_sandbox: InsiSandbox, insi_pki: SandboxPki) -> None:  # noqa: F811
     home = tmp_path / "home"
     env = subprocess_env(home)
-    env.update(PYTHON_KEYRING_BACKEND="tests.file_keyring.FileKeyring", VIGIE_TEST_KEYRING=str(tmp_path / "keyring.json"),
-               TERM="xterm", COLUMNS="200")
+    env.update(PYTHON_KEYRING_BACKEND="tests.file_keyring.FileKeyring", TERM="xterm", COLUMNS="200",
+               VIGIE_TEST_KEYRING=str(tmp_path / "keyring.json"))
     env.pop("DISPLAY", None)
     port = free_port()
     # Stale sandbox agents left by other runs on a shared machine keep reopening the pty path their virtual
