@@ -72,6 +72,8 @@ FACTS: dict[str, Fact] = {
     "outbox_job_dead": Fact(None),
     "pairing_requested": Fact("pairing.requested", lambda a, r: {"request_id": a["request"].id,
                                                                  "client_name": a["request"].client_name}),
+    "user_notice": Fact("agent.notice"),  # agent.panels.notify_user
+    "panel_changed": Fact(None),  # the ui plugin refreshes the popup's panel (docs/ui.md)
 }
 
 

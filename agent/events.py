@@ -14,7 +14,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+# `<noun>.<verb>`, or `<noun>.<noun>.<verb>` for a plugin's sub-object (`dmp.document.updated`, issue 14).
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?\.[a-z][a-z0-9_]*$")
 Subscriber = Callable[[str, Mapping[str, Any]], None]
 
 
@@ -34,7 +35,7 @@ class EventBus:
 
     def publish(self, name: str, params: Mapping[str, Any] | None = None) -> None:
         if not EVENT_NAME.match(name):
-            raise ValueError(f"event name must be <noun>.<verb>: {name!r}")
+            raise ValueError(f"event name must be <noun>[.<noun>].<verb>: {name!r}")
         payload = dict(params or {})
         for fn in list(self._subscribers):
             try:

@@ -94,6 +94,36 @@ class TrayRegister(Protocol):
     def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None: ...
 
 
+PanelView = Callable[[str], Awaitable[Mapping[str, Any] | None]]
+
+
+class PanelRegister(Protocol):
+    def __call__(
+        self,
+        kind: str,
+        *,
+        view: PanelView,
+        renderer: str,
+        title: str,
+        queue_label: str,
+        methods: tuple[str, ...] = (),
+    ) -> None: ...
+
+
+class TrayBadge(Protocol):
+    """What a badge provider returns: `count` things waiting, said by `label` (French, plural form), and
+    whether they need the user (`attention`: the icon turns orange) or only wait (`hint` says for what)."""
+
+    count: int
+    label: str
+    attention: bool
+    hint: str | None
+
+
+class BadgeRegister(Protocol):
+    def __call__(self, name: str, provider: Callable[[], TrayBadge | None]) -> None: ...
+
+
 # ---------------------------------------------------------------- 1. registration (sync, once)
 
 
@@ -181,7 +211,49 @@ def register_setup_steps(register: Callable[[SetupStep], None]) -> None:
     """
 
 
+@hookspec
+def register_ui_panels(register: PanelRegister) -> None:
+    """Contribute a kind of panel to the host's popup (and its queue count to the tray).
+
+    `register(kind, *, view, renderer, title, queue_label, methods=())`:
+    - `view(key)` (async) returns the panel's view model (a JSON-safe dict), or None when the item is gone;
+    - `renderer` is `"module:Class"`, imported in the popup process (tkinter), built as
+      `Class(master, host)` and asked to `render(view)` (see agent/popup/__init__.py);
+    - `title` heads one item in the popup ("Identité à qualifier" → "Identité à qualifier 1 sur 3");
+    - `queue_label` names the queued items in the tray ("Qualifications en attente");
+    - when an item changes, the plugin emits `panel_changed(kind, key)`: the host asks `view(key)` again,
+      then `popup_offer` whether to show it;
+    - `methods`: the local-API methods the renderer may call from the popup (an allow-list).
+    Keys are unique across kinds (use UUIDs). No domain rule lives in the host: it only queues and shows.
+
+    :param register: the host's `PanelRegister`, bound to the calling plugin.
+    """
+
+
+@hookspec
+def register_tray_badges(register: BadgeRegister) -> None:
+    """Add a count to the tray: `register(name, provider)`; `provider()` is sync and fast (called at each
+    tray refresh) and returns a `TrayBadge`-shaped object (`count`, `label`, `attention`, `hint`) or None.
+    Shown as "label (count)" with its hint in the menu and in the tooltip when `count` > 0.
+
+    :param register: the host's `BadgeRegister`, bound to the calling plugin.
+    """
+
+
 # ---------------------------------------------------------------- 2. decisions (firstresult, pure)
+
+
+@hookspec(firstresult=True)
+def popup_offer(kind: str, view: Mapping[str, Any]) -> str | None:
+    """Should the popup come up for this panel view? `raise` (show it now), `queue` (list it, count it in
+    the tray, do not interrupt), `drop` (nothing left to do: take it out of the queue) or `wait` (not yet:
+    leave the queue as it is). None when the plugin does not own `kind`; nobody answering means `queue`.
+
+    Stops at first non-None result.
+
+    :param kind: the panel kind (`register_ui_panels`); answer only for your own.
+    :param view: the view model the kind's `view(key)` returned.
+    """
 
 
 @hookspec(firstresult=True)
@@ -221,6 +293,19 @@ def parse_scan(data: bytes) -> Mapping[str, Any] | None:
     Stops at first non-None result.
 
     :param data: the scanned bytes, as the scanner or the image decoder produced them.
+    """
+
+
+@hookspec(firstresult=True)
+def document_type_code(document: ValidatedDocument) -> str | None:
+    """The XDS typeCode (a JDV_J66 code, e.g. `57833-6`) of a validated document, chosen without the
+    user: e.g. the DMP plugin says an e-prescription is a prescription of health products. None when the
+    plugin does not know this kind of document (the producer's `document.type_code` then applies).
+    Pure: look only at the document. The DMP and MSSanté senders refuse a code outside JDV_J66.
+
+    Stops at first non-None result.
+
+    :param document: the `agent.documents.ValidatedDocument` (its `source_plugin`, its `metadata`).
     """
 
 
@@ -273,6 +358,29 @@ def pairing_requested(request: PairingRequest) -> None:
     Emitted through `agent.emitter` (hook first, then the `pairing.requested` event).
 
     :param request: the pending `agent.pairing.PairingRequest` (`client_name`, `origin`, `prompt`).
+    """
+
+
+@hookspec
+def panel_changed(kind: str, key: str) -> None:
+    """An item of a panel kind changed (`register_ui_panels`): the `ui` plugin asks the kind's `view(key)`
+    again and the owner's `popup_offer` whether to show it. Emit it through the emitter (no LGC event).
+
+    :param kind: the panel kind the emitting plugin registered (e.g. `identity`).
+    :param key: the item's key (e.g. the identity's id).
+    """
+
+
+@hookspec
+def user_notice(text: str, level: str, topic: str) -> None:
+    """A short French notice for the person at the workstation (a card inserted and what it allows, an
+    unknown card, a wrong PIN, a scan of a patient already qualified): shown without taking the keyboard
+    (popup, tray). Emit it with `agent.panels.notify_user` (through the emitter: the `agent.notice` event
+    follows). No personal data beyond what the user sees.
+
+    :param text: the French sentence, with what to do next when there is something to do.
+    :param level: `info`, `ok`, `warning` or `error`.
+    :param topic: a stable code for LGCs that filter (`card.cps`, `card.unknown`, `scan.rejected`, ...).
     """
 
 

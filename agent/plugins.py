@@ -31,9 +31,11 @@ ENTRY_POINT_GROUP = "vigie"
 DEFAULT_PLUGINS: dict[str, str] = {
     "ins": "plugins.ins.plugin:InsPlugin",
     "eprescription": "plugins.eprescription.plugin:EprescriptionPlugin",
+    "dmp": "plugins.dmp.plugin:DmpPlugin",
     "cards": "plugins.cards.plugin:CardsPlugin",
     "ui": "agent.ui:UiPlugin",  # native popup and tray; headless without a display (agent/ui.py)
     "scanner": "plugins.scanner.plugin:ScannerPlugin",
+    "mss": "plugins.mss.plugin:MssPlugin",
 }
 
 OK, STARTING, DEGRADED, DISABLED = "ok", "starting", "degraded", "disabled"

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,6 @@ from agent.errors import UserFacingError
 
 if TYPE_CHECKING:
     from agent.app import Agent
-    from agent.ui import UiPlugin
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +34,26 @@ def open_folder(path: Path) -> None:
 
 
 class TrayActions:
-    def __init__(self, agent: Agent, ui: UiPlugin) -> None:
-        self.agent, self.ui = agent, ui
+    def __init__(self, agent: Agent, *, notify: Callable[[str], None], open_popup: Callable[[str], None],
+                 open_menu: Callable[[], None]) -> None:
+        self.agent = agent
+        self.notify, self.open_popup, self.open_menu = notify, open_popup, open_menu
 
     async def run(self, action: tuple[Any, ...]) -> None:
         try:
             await self._run(action)
         except UserFacingError as exc:
-            self.ui.notify(exc.message)
+            self.notify(exc.message)
         except Exception as exc:
             log.error("tray action %s failed: %s", action[0], type(exc).__name__, exc_info=True)
-            self.ui.notify("L'action a échoué ; le détail est dans le journal.")
+            self.notify("L'action a échoué ; le détail est dans le journal.")
 
     async def _run(self, action: tuple[Any, ...]) -> None:
         kind = action[0]
         if kind == "open":
-            self.ui.open_popup(action[1])
+            self.open_popup(action[1])
         elif kind == "menu":
-            self.ui.open_menu()
+            self.open_menu()
         elif kind == "pairing":
             self.agent.pairing.decide(int(action[1]), bool(action[2]))
         elif kind == "item":
@@ -64,7 +66,7 @@ class TrayActions:
             info = await self.agent.info()
             target = Path(self.agent.config.log.dir).parent / "diagnostics"
             path = await asyncio.to_thread(write_diagnostic, self.agent.config, info, target)
-            self.ui.notify(f"Diagnostic exporté : {path}")
+            self.notify(f"Diagnostic exporté : {path}")
             await asyncio.to_thread(open_folder, target)
         elif kind == "quit":
             self.agent.request_stop()

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError
+from agent.hookcall import call_registration
 from agent.hookspecs import hookimpl
-from agent.popup.offer import DROP, RAISE, WAIT, offer
-from agent.rpc import RpcContext
+from agent.panels import DROP, RAISE, WAIT, PanelRegistry, decision
 
 if TYPE_CHECKING:
     from agent.acting import ActingUser
@@ -30,13 +30,12 @@ if TYPE_CHECKING:
     from agent.pairing import PairingRequest
     from agent.popup.host import PopupProcess
     from agent.prompts import PinRequest
-    from agent.tray import TrayController
+    from agent.tray import TrayController, TraySnapshot
+    from agent.tray_actions import TrayActions
 
 log = logging.getLogger(__name__)
 
-MAX_OFFERED = 500  # identities kept in the queue (a day's batch fits)
 PROMPT_WATCH = 0.25  # seconds between checks that a prompt was answered elsewhere
-CONTEXT = RpcContext("ui", frozenset({"lgc"}), "popup", 0)
 
 
 @dataclass
@@ -75,18 +74,26 @@ def display_env(settings: UiSettings, environ: Mapping[str, str],
 
 
 class UiPlugin:
-    """Registered as `ui`. Keeps the identities offered for qualification (tray count, popup queue)."""
+    """Registered as `ui`. Keeps the panels offered to the user (tray count, popup queue); what a panel is,
+    how it looks and when it comes up belong to the capability that registered it (`register_ui_panels`)."""
 
     def __init__(self) -> None:
         self.agent: Agent | None = None
         self.popup: PopupProcess | None = None
         self.tray: TrayController | None = None
-        self.offered: dict[str, dict[str, Any]] = {}  # identity_id -> last view
+        self.panels = PanelRegistry()
         self.prompts: dict[tuple[str, int], PairingRequest | PinRequest] = {}
         # When the popup window was mapped, for tests and benchmarks; bounded, the oldest go first.
         self.shown: asyncio.Queue[tuple[str | None, float]] = asyncio.Queue(maxsize=64)
         self._layout: asyncio.Future[dict[str, Any]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.tray_actions: TrayActions | None = None
+        self.last_notice: str | None = None  # the tray's tooltip repeats it (no popup on screen, or missed)
+
+    @property
+    def offered(self) -> dict[str, Any]:
+        """Panel key -> what is offered (tests, benchmarks; the tray counts these per kind)."""
+        return self.panels.offered
 
     # -- lifecycle -----------------------------------------------------------------------------------
     @hookimpl
@@ -94,6 +101,9 @@ class UiPlugin:
         # The host's own shell: the popup and the tray drive the agent's RPC registry, pairing and info.
         self.agent = agent
         settings = parse_ui_settings(context.settings)
+        self.panels = PanelRegistry()
+        call_registration(agent.plugins, "register_ui_panels", self.panels.panel_register_for)
+        call_registration(agent.plugins, "register_tray_badges", self.panels.badge_register_for)
         env = display_env(settings, os.environ)
         if env is None or not (settings.popup or settings.tray):
             log.info("no display or UI disabled: running headless")
@@ -101,12 +111,16 @@ class UiPlugin:
         if settings.popup:
             from agent.popup.host import PopupProcess
 
-            self.popup = PopupProcess(agent.rpc, env=env, on_message=self._on_popup, on_started=self._restore)
+            self.popup = PopupProcess(agent.rpc, env=env, on_message=self._on_popup, on_started=self._restore,
+                                      methods=self.panels.methods)
             await self.popup.start()
         if settings.tray:
             from agent.tray import TrayController
+            from agent.tray_actions import TrayActions
 
-            self.tray = TrayController(agent, self, env)
+            self.tray_actions = TrayActions(agent, notify=self.notify, open_popup=self.open_popup,
+                                            open_menu=self.open_menu)
+            self.tray = TrayController(self.tray_snapshot, self.tray_actions.run, env)
             await self.tray.start()
 
     @hookimpl
@@ -135,8 +149,13 @@ class UiPlugin:
 
     # -- facts the tray and the popup show (hooks, not the LGC's websocket events) --------------------
     @hookimpl
-    def identity_updated(self, identity_id: str, status: str, insi_outcome: str | None) -> None:
-        self._spawn(self._consider(identity_id))
+    def user_notice(self, text: str, level: str, topic: str) -> None:
+        self.notify(text, level=level, focus=False)
+
+    @hookimpl
+    def panel_changed(self, kind: str, key: str) -> None:
+        if kind in self.panels.kinds:
+            self._spawn(self._consider(kind, key))
         self.refresh_tray()
 
     @hookimpl
@@ -163,33 +182,36 @@ class UiPlugin:
     def card_removed(self, reader: str, kind: str) -> None:
         self.refresh_tray()
 
-    async def _consider(self, identity_id: str) -> None:
+    async def _consider(self, kind: str, key: str) -> None:
         assert self.agent is not None
-        response = await self.agent.rpc.handle(
-            {"jsonrpc": "2.0", "id": 0, "method": "identity.view", "params": {"identity_id": identity_id}}, CONTEXT)
-        view = (response or {}).get("result") if isinstance(response, dict) else None
-        if not isinstance(view, dict):
-            return
-        decision = offer(view)
-        if decision == WAIT:
-            return
-        if decision == DROP:
-            if self.offered.pop(identity_id, None) is not None and self.popup is not None:
-                self.popup.send("drop", identity_id=identity_id)
+        panel = self.panels.kinds[kind]
+        view = await panel.view(key)
+        if not isinstance(view, Mapping):
+            choice = DROP
         else:
-            if identity_id not in self.offered and len(self.offered) >= MAX_OFFERED:
-                self.offered.pop(next(iter(self.offered)))
-            self.offered[identity_id] = view
-            if self.popup is not None:
-                self.popup.send("show", identity_id=identity_id, view=view, **{"raise": decision == RAISE})
+            choice = decision(self.agent.plugins.hook.popup_offer(kind=kind, view=view))
+        if choice == WAIT:
+            return
+        if choice == DROP or view is None:
+            if self.panels.offered.pop(key, None) is not None and self.popup is not None:
+                self.popup.send("drop", key=key)
+        else:
+            self.panels.offer(kind, key, view)
+            self._show(kind, key, view, raise_now=choice == RAISE)
         self.refresh_tray()
+
+    def _show(self, kind: str, key: str, view: Mapping[str, Any], *, raise_now: bool) -> None:
+        if self.popup is not None:
+            panel = self.panels.kinds[kind]
+            self.popup.send("show", key=key, kind=kind, renderer=panel.renderer, title=panel.title,
+                            view=dict(view), **{"raise": raise_now})
 
     def _restore(self) -> None:
         """A (re)started popup gets the queue and the open prompts back, without raising itself."""
         if self.popup is None:
             return
-        for identity_id, view in self.offered.items():
-            self.popup.send("show", identity_id=identity_id, view=view, **{"raise": False})
+        for offered in list(self.panels.offered.values()):
+            self._show(offered.kind, offered.key, offered.view, raise_now=False)
         for (kind, request_id), request in self.prompts.items():
             self.popup.send("prompt", kind=kind, request_id=request_id, text=request.prompt)
 
@@ -228,12 +250,12 @@ class UiPlugin:
             from agent.tray import menu_actions
 
             action = tuple(msg.get("action") or ())
-            if action in menu_actions(self.tray.model.menu):  # only what the menu offers now
-                self._spawn(self.tray.actions.run(action))
+            if action in menu_actions(self.tray.model.menu) and self.tray_actions is not None:
+                self._spawn(self.tray_actions.run(action))  # only what the menu offers now
         elif op == "shown":
             if self.shown.full():
                 self.shown.get_nowait()
-            self.shown.put_nowait((msg.get("identity_id"), time.monotonic()))
+            self.shown.put_nowait((msg.get("key"), time.monotonic()))
         elif op == "layout" and self._layout is not None and not self._layout.done():
             self._layout.set_result({"widgets": msg.get("widgets") or {}, **(msg.get("texts") or {})})
 
@@ -245,12 +267,15 @@ class UiPlugin:
         self.popup.send("describe")
         return await asyncio.wait_for(self._layout, timeout)
 
-    def notify(self, text: str) -> None:
-        """A short French message for the user (result of a tray action)."""
+    def notify(self, text: str, *, level: str = "info", focus: bool = True) -> None:
+        """A short French message for the user: the result of a tray action (`focus`: the user asked for it)
+        or a hardware event (`user_notice`: never takes the keyboard)."""
         if self.popup is not None:
-            self.popup.send("notice", text=text)
+            self.popup.send("notice", text=text, level=level, focus=focus)
         else:
             log.info("notice for the user (no popup)")
+        self.last_notice = text
+        self.refresh_tray()
 
     def open_menu(self) -> None:
         """The tray's menu in the popup (tray backends without menus)."""
@@ -264,6 +289,17 @@ class UiPlugin:
             self.popup.send("open", what=what)
 
     # -- tray --------------------------------------------------------------------------------------------
+    async def tray_snapshot(self) -> TraySnapshot:
+        """What the tray shows, as plain data (the tray never sees the agent or this plugin)."""
+        from agent.tray import snapshot_from
+
+        assert self.agent is not None
+        agent = self.agent
+        return snapshot_from(
+            await agent.info(), queues=self.panels.counts(), badges=self.panels.badge_values(),
+            pairing=[(r.id, r.client_name) for r in agent.pairing.pending()], sandbox=agent.config.sandbox,
+            items=[(i.label, i.section) for i in agent.tray_items], notice=self.last_notice)
+
     def refresh_tray(self) -> None:
         if self.tray is not None:
             self.tray.schedule_refresh()

@@ -7,4 +7,5 @@ Each group is a module `bench.<name>` exposing `run(options: BenchOptions) -> Be
 from __future__ import annotations
 
 # Groups run by default, in this order. Add a module name here to add a group.
-GROUPS: tuple[str, ...] = ("agent_host", "ins", "cards", "scanner", "eprescription", "ui", "practice", "frozen")
+GROUPS: tuple[str, ...] = ("agent_host", "ins", "cards", "scanner", "eprescription", "ui", "practice", "frozen",
+                          "dmp", "mss")

@@ -99,7 +99,7 @@ async def _popup(options: BenchOptions, display: str, workdir: Path) -> tuple[li
         samples: list[float] = []
         for _ in range(10 if options.quick else 40):
             ui.offered.pop(identity_id, None)
-            ui.popup.send("drop", identity_id=identity_id)  # empty queue: the window hides
+            ui.popup.send("drop", key=identity_id)  # empty queue: the window hides
             while (await ui.describe())["visible"]:  # noqa: ASYNC110 (asks the popup each time)
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)

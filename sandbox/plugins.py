@@ -36,6 +36,8 @@ SANDBOX_PLUGINS: dict[str, str] = {
     "sandbox-cards": "sandbox.cards.plugin:CardsSandboxPlugin",
     "sandbox-scanner": "sandbox.scanner.plugin:ScannerSandboxPlugin",
     "sandbox-eprescription": "sandbox.eprescription.plugin:EprescriptionSandboxPlugin",
+    "sandbox-dmp": "sandbox.dmp.plugin:DmpSandboxPlugin",
+    "sandbox-mss": "sandbox.mss.plugin:MssSandboxPlugin",
 }
 
 

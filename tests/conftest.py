@@ -41,6 +41,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CARDS_ROOT] = root
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, once, after every worker
+        from tests.ui_support import write_walk_index
+
+        write_walk_index()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     root = config.stash.get(CARDS_ROOT, None)
     if root is not None:

@@ -32,6 +32,45 @@ def artifact(request: pytest.FixtureRequest, suffix: str) -> Path:
     return ARTIFACTS / f"{name}-{suffix}"
 
 
+# The screenshot walk of the main flows, in the order a user meets them (docs/ui.md): file-name prefixes of
+# the tests that take them, with the caption `test-artifacts/index.html` gives each.
+WALK = [
+    ("test_panel_every_label_is_french_found", "Web : identité trouvée, traits identiques"),
+    ("test_panel_one_message_per_state_and_relaunch", "Web : plusieurs identités, un seul message, relance"),
+    ("test_panel_every_label_is_french_none", "Web : aucune identité trouvée"),
+    ("test_panel_readable_values", "Web : date lunaire, lieu de naissance, sexe lisibles"),
+    ("test_panel_attestation_shows_what_insi_changes_then_qualified-before",
+     "Web : ce que l'INSi change, avant le clic"),
+    ("test_panel_attestation_shows_what_insi_changes_then_qualified-after", "Web : identité qualifiée"),
+    ("test_panel_shows_former_ins", "Web : ancien INS (INSHISTO)"),
+    ("test_popup_click_attestation_qualifies", "Popup : identité à qualifier"),
+    ("test_popup_panel_is_french_and_nothing_is_clipped_several", "Popup : plusieurs identités"),
+    ("test_popup_one_geometry_for_every_item", "Popup : file de deux identités, même géométrie"),
+    ("test_popup_scan_error_wraps_unclipped", "Popup : erreur de scan, texte complet"),
+    ("test_popup_says_identity_qualified_then_closes", "Popup : message après qualification"),
+    ("test_popup_hardware_notice_is_non_modal", "Popup : carte CPS insérée (message non modal)"),
+    ("test_tray_without_a_tray_host_says_it_once_then_docks_quietly", "Zone de notification : icône à sa taille"),
+]
+
+
+def write_walk_index() -> Path | None:
+    """`test-artifacts/index.html`: the walk's screenshots present after this run, in WALK order."""
+    if not ARTIFACTS.is_dir():
+        return None
+    shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
+    rows = []
+    for prefix, caption in WALK:
+        for name in (n for n in shots if n.startswith(prefix)):
+            rows.append(f'<figure><figcaption>{caption}</figcaption><img src="{name}" alt="{caption}"></figure>')
+    if not rows:
+        return None
+    page = ARTIFACTS / "index.html"
+    page.write_text("<!doctype html><meta charset=utf-8><title>Vigie : parcours des écrans</title>"
+                    "<style>img{max-width:100%;border:1px solid #ccc}figure{margin:1rem 0}</style>"
+                    "<h1>Vigie : parcours des écrans (make test)</h1>" + "".join(rows), encoding="utf-8")
+    return page
+
+
 async def rpc(agent: Agent, method: str, **params: Any) -> Any:
     """Call the agent's RPC registry in-process; raises AssertionError on a JSON-RPC error."""
     response = await agent.rpc.handle({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, CTX)
@@ -39,6 +78,17 @@ async def rpc(agent: Agent, method: str, **params: Any) -> Any:
     if "error" in response:
         raise AssertionError(f"{method}: {response['error']}")
     return response["result"]
+
+
+# Words of the English the view models' keys and values are made of: none may reach a rendered panel.
+ENGLISH = {"birth", "name", "names", "first", "sex", "place", "used", "status", "pending", "found", "several",
+           "unknown", "null", "undefined", "true", "false", "none", "error", "field", "local", "equal",
+           "different", "outcome", "timeout", "identity", "scan", "queue"}
+
+
+def english_words(text: str) -> set[str]:
+    """English words (or snake_case keys) in a rendered text: what the "French only" tests refuse."""
+    return {w for w in re.findall(r"[A-Za-z_]+", text) if w.lower() in ENGLISH or "_" in w}
 
 
 def require_binary(*names: str) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agent.popup import POPUP_METHODS
+from agent.popup import HOST_METHODS
 from agent.rpc import METHOD_NOT_FOUND, RpcContext, RpcRegistry, error_response
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ def popup_command() -> list[str]:
 class PopupProcess:
     def __init__(self, rpc: RpcRegistry, *, env: Mapping[str, str] | None = None,
                  on_message: Handler | None = None, on_started: Callable[[], None] | None = None,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, methods: Callable[[], frozenset[str]] | None = None) -> None:
         self._rpc = rpc
+        self._methods = methods or frozenset
         self._env = dict(env or os.environ)
         self._on_message = on_message
         self._on_started = on_started
@@ -154,7 +155,7 @@ class PopupProcess:
     async def _call(self, msg: dict[str, Any]) -> None:
         call_id, method = msg.get("id"), msg.get("method")
         request = {"jsonrpc": "2.0", "id": call_id, "method": method, "params": msg.get("params") or {}}
-        if method not in POPUP_METHODS:
+        if method not in HOST_METHODS | self._methods():
             response: Any = error_response(call_id, METHOD_NOT_FOUND, f"Méthode non permise : {str(method)[:64]}")
         else:
             response = await self._rpc.handle(request, CONTEXT)

@@ -29,7 +29,17 @@
     button { font: inherit; padding: .35rem .8rem; margin: .3rem .4rem .3rem 0; cursor: pointer; }
     button.primary { background: #1f5fa8; color: #fff; border: 1px solid #174a84; border-radius: 4px; }
     button.attest { display: block; text-align: left; white-space: normal; max-width: 100%; }
-    button:disabled { opacity: .5; cursor: not-allowed; }
+    button:disabled, button.primary:disabled { background: #e3e8ee; color: #8a96a3; border: 1px solid #c8d0d9;
+      opacity: 1; cursor: not-allowed; }
+    .qualified { border-left: 4px solid #116b2e; background: #eef8f1; padding: .4rem .7rem; margin: .5rem 0; }
+    .qualified h3 { margin: 0 0 .2rem; font-size: 1rem; color: #116b2e; }
+    .qualified dl, .former dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: 0; }
+    .qualified dt, .former dt { color: #5a6a7a; }
+    .qualified dd, .former dd { margin: 0; }
+    .changes { background: #f4f7fb; border: 1px solid #d3dbe3; padding: .4rem .7rem; margin: .5rem 0; }
+    .changes p { margin: 0 0 .2rem; font-weight: 600; }
+    .changes ul { margin: 0; padding-left: 1.2rem; }
+    .former { color: #3d4a57; margin: .4rem 0; font-size: .9rem; }
     button:focus-visible, input:focus-visible { outline: 3px solid #f0a800; outline-offset: 1px; }
     .why { color: #8a4b00; font-size: .85rem; margin: 0 0 .3rem; }
     .error { color: #a30000; font-weight: 600; }
@@ -114,11 +124,19 @@
       body.append(el("h2", {}, "Identité INS ",
         el("span", {class: "status " + view.status, "data-status": view.status}, view.status_label)));
       const pending = view.insi && view.insi.outcome === "pending";
-      body.append(el("p", {class: "message" + (pending ? " busy" : ""), role: "status", "aria-live": "polite"},
-        view.message || ""));
+      // One message per state (panel_message); older agents send only `message`.
+      const message = "panel_message" in view ? view.panel_message : view.message;
+      if (message) {
+        body.append(el("p", {class: "message" + (pending ? " busy" : ""), id: "msg-" + n, role: "status",
+          "aria-live": "polite"}, message));
+      }
+      if (view.qualified) body.append(this._qualified(view.qualified));
       body.append(this._table(view));
-      if (view.status !== "QUAL") body.append(...this._actions(view, n));
-      else body.append(el("p", {class: "done"}, view.status_label));
+      if (view.former_ins && view.former_ins.length) body.append(this._former(view.former_ins));
+      if (view.status !== "QUAL") {
+        if (view.changes && view.changes.length) body.append(this._changes(view.changes));
+        body.append(...this._actions(view, n));
+      }
       if (this._error) body.append(el("p", {class: "error", role: "alert"}, this._error));
       this.dispatchEvent(new CustomEvent("vigie-rendered",
         {bubbles: true, composed: true, detail: {identity_id: view.identity_id, status: view.status}}));
@@ -126,24 +144,43 @@
 
     _table(view) {
       const labels = view.column_labels || {};
+      const withInsi = !!view.columns.insi;
       const head = el("tr", {}, el("th", {scope: "col"}, "Trait"), el("th", {scope: "col"}, labels.local || ""));
-      if (view.columns.insi) head.append(el("th", {scope: "col"}, labels.insi || ""));
-      const rows = [];
-      if (view.fields && view.fields.length) {
-        for (const f of view.fields) {
-          const insi = el("td", {}, f.insi || "—", el("span", {class: "state"}, f.state_label));
-          rows.push(el("tr", {class: f.state, "data-field": f.field, "data-state": f.state},
-            el("th", {scope: "row"}, f.label), el("td", {}, f.local || "—"), insi));
+      if (withInsi) head.append(el("th", {scope: "col"}, labels.insi || ""));
+      const rows = (view.rows || []).map((r) => {
+        const cells = [el("th", {scope: "row"}, r.label), el("td", {}, r.local || "—")];
+        if (withInsi) {
+          cells.push(el("td", {}, r.insi || "—", r.state_label ? el("span", {class: "state"}, r.state_label) : null));
         }
-      } else {
-        // No INSi answer yet: the local column alone.
-        for (const [k, v] of Object.entries(view.columns.local || {})) {
-          if (v === null || v === undefined || v === "") continue;
-          rows.push(el("tr", {"data-field": k}, el("th", {scope: "row"}, k.replace(/_/g, " ")),
-            el("td", {}, Array.isArray(v) ? v.join(" ") : String(v))));
-        }
-      }
+        return el("tr", {class: r.state || "", "data-field": r.field, "data-state": r.state || null}, ...cells);
+      });
       return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
+    }
+
+    _qualified(q) {
+      const items = [["INS", `${q.matricule} (${q.type})`], ["OID", q.oid]];
+      if (q.by) items.push(["Qualifiée par", q.by]);
+      if (q.at) items.push(["Le", q.at]);
+      if (q.how) items.push(["Comment", q.how]);
+      const dl = el("dl", {}, ...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "—")]));
+      return el("div", {class: "qualified", role: "status"}, el("h3", {}, q.title), dl);
+    }
+
+    _former(former) {
+      const dl = el("dl", {}, ...former.flatMap((f) => {
+        let when = "";
+        if (f.start) when += ` du ${f.start}`;
+        if (f.end) when += ` au ${f.end}`;
+        return [el("dt", {}, "Ancien INS"), el("dd", {}, `${f.matricule} (${f.type})${when}`)];
+      }));
+      return el("div", {class: "former"}, dl);
+    }
+
+    _changes(changes) {
+      const items = changes.map((c) => el("li", {"data-field": c.field},
+        `${c.label} : ${c.before || "—"} → ${c.after || "—"}`));
+      return el("div", {class: "changes"}, el("p", {}, "En qualifiant, le dossier prend les traits INSi :"),
+        el("ul", {}, ...items));
     }
 
     _actions(view, n) {
@@ -156,17 +193,29 @@
         input.addEventListener("change", () => { this._document = d.code; this._syncConfirm(); });
         return el("label", {}, input, " ", d.label);
       });
-      const docWhy = byDoc.reason ? el("p", {class: "why", id: "why-doc-" + n}, byDoc.reason) : null;
+      const notices = view.notices || {};
+      const relaunch = view.actions.relaunch;
+      if (relaunch && relaunch.allowed) {
+        const again = el("button", {type: "button", "data-action": "relaunch"}, relaunch.label);
+        again.addEventListener("click", () => this._relaunch());
+        out.push(el("div", {}, again));
+      }
+      const docText = "notices" in view ? notices.qualify_document : byDoc.reason;
+      const docWhy = docText ? el("p", {class: "why", id: "why-doc-" + n}, docText) : null;
+      // A refused button is described by its own notice, else by the panel's message that says why.
+      const stateWhy = (view.panel_message || view.message) ? "msg-" + n : null;
       out.push(el("fieldset", {}, el("legend", {}, "Document d'identité vérifié"), ...radios));
       const confirm = el("button", {class: "primary confirm", type: "button", "data-action": "document",
-        "aria-describedby": docWhy ? "why-doc-" + n : null}, view.confirm_label);
+        "aria-describedby": docWhy ? "why-doc-" + n : (byDoc.allowed ? null : stateWhy)}, view.confirm_label);
       confirm.addEventListener("click", () => this._qualify("document", this._document));
       this._confirm = confirm;
       out.push(confirm);
       if (docWhy) out.push(docWhy);
-      const attWhy = attest.reason ? el("p", {class: "why", id: "why-att-" + n}, attest.reason) : null;
+      const attText = "notices" in view ? notices.qualify_attestation : attest.reason;
+      const attWhy = attText ? el("p", {class: "why", id: "why-att-" + n}, attText) : null;
       const attButton = el("button", {class: "attest", type: "button", "data-action": "attestation",
-        disabled: !attest.allowed, "aria-describedby": attWhy ? "why-att-" + n : null}, view.attestation_text);
+        disabled: !attest.allowed,
+        "aria-describedby": attWhy ? "why-att-" + n : (attest.allowed ? null : stateWhy)}, view.attestation_text);
       attButton.addEventListener("click", () => this._qualify("attestation", null));
       out.push(attButton);
       if (attWhy) out.push(attWhy);
@@ -193,6 +242,18 @@
         const result = await this._client.call("identity.qualify", params);
         this.dispatchEvent(new CustomEvent("vigie-qualified",
           {bubbles: true, composed: true, detail: {identity_id: view.identity_id, status: result.status}}));
+      } catch (err) {
+        this._error = err.message;
+      }
+      await this.refresh();
+    }
+
+    async _relaunch() {
+      const view = this._view;
+      if (!view || !this._client) return;
+      this._error = null;
+      try {
+        await this._client.call("identity.relaunch", {identity_id: view.identity_id});
       } catch (err) {
         this._error = err.message;
       }

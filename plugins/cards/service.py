@@ -18,6 +18,7 @@ from agent.acting import ActingUser, ActingUsers
 from agent.context import Decisions, StatusPort
 from agent.emitter import Emitter
 from agent.errors import PluginNotReady
+from agent.panels import notify_user
 from agent.prompts import PinRequest
 from hardware import atr as atr_table
 from hardware.errors import CardError, NotAvailable
@@ -27,6 +28,7 @@ from hardware.pkcs11.modules import find_module
 from hardware.process_env import PCSC_SOCKET, PROCESS_ENV, SOFTHSM_CONF, SettingFrozen
 from hardware.vitale.reader import ApduVitaleReader, VitaleReader, confirm_vitale
 from hardware.vitale.sesam import SesamVitaleReader
+from plugins.cards import notices
 from plugins.cards.settings import CardSettings
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ class CardService:
         self.inserted_at: dict[str, float] = {}  # reader -> monitor time of the insertion (benchmarks)
         self._pin_requests: dict[str, list[PinRequest]] = {}  # reader -> PIN prompts awaiting an answer
         self._stopped = False
+        self._notices: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -176,6 +179,8 @@ class CardService:
                 kind = atr_table.UNKNOWN
         self.kinds[reader] = kind
         await self.emitter.emit("card_inserted", reader=reader, atr=atr, kind=kind)
+        if kind == atr_table.UNKNOWN:
+            await notify_user(self.emitter, notices.unknown_card(reader), level="warning", topic="card.unknown")
         if kind == atr_table.VITALE:
             await self._read_vitale(reader)
         elif kind == atr_table.CPS:
@@ -192,10 +197,17 @@ class CardService:
                 await self.acting.set_card_user(None)
         await self.emitter.emit("card_removed", reader=reader, kind=kind)
 
+    def _spawn_notice(self, text: str, level: str, topic: str) -> None:
+        task = asyncio.ensure_future(notify_user(self.emitter, text, level=level, topic=topic))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
     def _read_failed(self, reader: str, exc: CardError) -> None:
         # The detail may name the card's state, never its content: safe for the log.
         log.warning("card read failed on %s: %s (%s)", reader, exc.message_fr, exc.detail)
         self.emitter.publish("card.read_failed", {"reader": reader, "message": exc.message_fr})
+        # A wrong PIN, a mute card: said to the person at the desk too, without taking the keyboard.
+        self._spawn_notice(notices.read_failed(reader, exc.message_fr), "warning", "card.read_failed")
 
     async def _read_vitale(self, reader: str) -> None:
         try:
@@ -232,7 +244,15 @@ class CardService:
         self.tokens[reader] = token
         user = ActingUser(kind=holder.kind, name=holder.name, national_id=holder.national_id,
                           profession=holder.profession, reader=reader)
-        await self.acting.set_card_user(user, signer=token)
+        loop = asyncio.get_running_loop()
+
+        def pin_failed(message: str) -> None:  # on the signing thread: hand it to the loop
+            loop.call_soon_threadsafe(self._spawn_notice, notices.pin_failed(reader, message), "warning",
+                                      "card.pin_failed")
+
+        await self.acting.set_card_user(user, signer=notices.NoticingSigner(token, pin_failed))
+        await notify_user(self.emitter, notices.professional_card(holder.kind, holder.name),
+                          level="ok", topic=f"card.{holder.kind}")
 
     def _ask_pin_blocking(self, reader: str, card_label: str, tries: int | None) -> str | None:
         """Called from a worker thread by the token: ask on the loop, wait for the answer here."""

@@ -207,7 +207,35 @@ class Identities:
         return views.identity_get(await self._load(identity_id), self.actor(), self.settings.documents)
 
     async def view(self, identity_id: str) -> dict[str, Any]:
-        return views.identity_view(await self._load(identity_id), self.actor(), self.settings.documents)
+        row = await self._load(identity_id)
+        qualification = None
+        if row.status == Status.QUAL.value:  # who qualified it, when, how: the audit's last word on it
+            entries = await self.store.transaction(lambda c: repo.audit_rows(c, identity_id))
+            qualification = next((e for e in reversed(entries) if e["action"] == "qualified"), None)
+        return views.identity_view(row, self.actor(), self.settings.documents, qualification)
+
+    async def relaunch(self, identity_id: str) -> dict[str, Any]:
+        """"Relancer la recherche INSi" (panel button): a new search with the record's current traits, where
+        the last answer was final and a new one may differ (views.RELAUNCHABLE)."""
+        now = time.time()
+        actor = _actor_record(self.actor())
+
+        def work(conn: sqlite3.Connection) -> repo.IdentityRow:
+            row = repo.get(conn, identity_id)
+            if row is None:
+                raise UserFacingError("Identité inconnue : ouvrez à nouveau le dossier du patient.", code=NOT_FOUND)
+            if not views.relaunch_action(row, (row.insi or {}).get("outcome"))["allowed"]:
+                raise UserFacingError("Pas de nouvelle recherche INSi possible pour cette identité maintenant : "
+                                      "suivez l'indication du panneau.", code=QUALIFY_REFUSED)
+            row.insi_state, row.insi_requested_at = "pending", now
+            repo.update(conn, row)
+            repo.audit(conn, row.id, actor=actor, action="insi_relaunched", status_before=row.status,
+                       status_after=row.status)
+            return row
+
+        row = await self.store.transaction(work)
+        await self._enqueue_lookup(row)
+        return {"identity_id": row.id, "status": row.status}
 
     async def audit(self, identity_id: str) -> list[dict[str, Any]]:
         await self._load(identity_id)

@@ -24,22 +24,25 @@ CARD_MISSING = "card_missing"
 NEXT_STEPS: dict[str, str] = {
     "found": "Identité INS trouvée : vérifiez un document d'identité du patient pour qualifier.",
     "found_different": "Les traits INSi diffèrent du dossier : vérifiez-les avec le patient et son document "
-                       "d'identité, corrigez le dossier puis relancez la recherche.",
+                       "d'identité, puis corrigez le dossier dans votre logiciel ; la recherche INSi repart "
+                       "d'elle-même à la réouverture du dossier.",
     "ins_mismatch": "Le matricule INS du Datamatrix scanné diffère de celui renvoyé par INSi : ne qualifiez pas, "
                     "vérifiez le document scanné et l'identité du patient, puis signalez-le à la cellule "
                     "d'identitovigilance.",
     "not_found": "Aucune identité trouvée par INSi : vérifiez le nom de naissance, les prénoms, la date de "
-                 "naissance et le sexe sur un document d'identité, puis relancez.",
-    "several": "Plusieurs identités trouvées : ajoutez les autres prénoms du document d'identité, puis le lieu "
-               "de naissance, et relancez.",
+                 "naissance et le sexe sur un document d'identité ; corrigez le dossier (la recherche repart à sa "
+                 "réouverture) ou, s'il est juste, « Relancer la recherche INSi » plus tard.",
+    "several": "Plusieurs identités trouvées : ajoutez au dossier les autres prénoms du document d'identité, puis "
+               "le lieu de naissance ; la recherche INSi repart à la réouverture du dossier.",
     "fault": "INSi a refusé la demande : prévenez votre support (le détail est dans le journal d'audit).",
     "timeout": "INSi n'a pas répondu à temps : nouvel essai automatique en arrière-plan.",
     "unavailable": "Service INSi indisponible : nouvel essai automatique en arrière-plan.",
     "malformed": "Réponse INSi illisible : nouvel essai automatique en arrière-plan ; prévenez le support si cela "
                  "se répète.",
-    "gave_up": "INSi n'a pas répondu après plusieurs essais : rouvrez le dossier du patient plus tard pour "
-               "relancer la recherche ; prévenez le support si cela dure.",
-    "incomplete": "INSi a répondu sans tous les traits attendus : vérifiez l'identité manuellement, puis relancez.",
+    "gave_up": "INSi n'a pas répondu après plusieurs essais : « Relancer la recherche INSi » un peu plus tard ; "
+               "prévenez le support si cela dure.",
+    "incomplete": "INSi a répondu sans tous les traits attendus : vérifiez l'identité sur un document d'identité, "
+                  "puis « Relancer la recherche INSi ».",
     "card_missing": "Carte CPS retirée : insérez-la ; la recherche INSi reprendra d'elle-même.",
     "pending": "Interrogation d'INSi en cours…",
     "idle": "INSi n'a pas encore été interrogé pour ce patient.",

@@ -11,11 +11,14 @@ from agent.acting import ActingUser
 from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
-from plugins.ins import repository
+from plugins.ins import offer, repository
+from plugins.ins.display import load_communes, scan_message
+from plugins.ins.practice import PracticeWaiting
 from plugins.ins.rpc import rpc_methods
 from plugins.ins.settings import LOOKUP_ATTEMPTS, parse_settings
 
 BATCH_TRAY_LABEL = "Lancer le lot du début de journée"
+PANEL_METHODS = ("identity.view", "identity.qualify", "identity.relaunch")
 JOURNAL_TRAY_LABEL = "Journal des qualifications"
 CLAIM_LIMIT = 128  # jobs the outbox may hand over at once; the configured concurrencies are lower
 
@@ -24,7 +27,9 @@ if TYPE_CHECKING:
     from hardware.ports import VitaleCard
     from plugins.ins.service import InsService
 
-declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins"})
+# The panel view model (popup_offer, hook tracing) carries traits under these keys too.
+declare_personal_fields({"local_traits", "insi_traits", "returned", "expected_ins", "fields", "rows", "changes",
+                         "former_ins"})
 
 
 class InsPlugin:
@@ -33,6 +38,7 @@ class InsPlugin:
     def __init__(self) -> None:
         self.service: InsService | None = None
         self._context: PluginContext | None = None
+        self.practice: PracticeWaiting | None = None  # the practice-wide count (shared store only)
 
     def _service(self) -> InsService:
         if self.service is None:  # the host refuses calls before startup; this is a safety net
@@ -73,9 +79,45 @@ class InsPlugin:
         if kind != "ins_datamatrix" or self.service is None:
             return None
         try:
-            return await self.service.datamatrix_scanned(dict(content), source)
+            result = await self.service.datamatrix_scanned(dict(content), source)
         except UserFacingError as exc:  # traits INSi cannot take: say so to the scanner, stay healthy
             return {"message": exc.message}
+        return {**result, "message": scan_message(result["status"])}
+
+    # -- the popup's qualification panel (agent/panels.py, docs/ui.md) --------------------------------
+    @hookimpl
+    def register_ui_panels(self, register: Any) -> None:
+        register(offer.KIND, view=self._panel_view, renderer="plugins.ins.popup_panel:IdentityPanel",
+                 title="Identité à qualifier", queue_label="Qualifications en attente", methods=PANEL_METHODS)
+
+    async def _panel_view(self, identity_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._service().view(identity_id)
+        except (UserFacingError, PluginNotReady):  # gone, or the module stopped: nothing to show
+            return None
+
+    @hookimpl
+    def popup_offer(self, kind: str, view: Mapping[str, Any]) -> str | None:
+        return offer.offer(view) if kind == offer.KIND else None
+
+    @hookimpl
+    async def identity_updated(self, identity_id: str, status: str, insi_outcome: str | None) -> None:
+        if self._context is not None:  # our panel shows this identity: the host asks the view again
+            await self._context.emitter.emit("panel_changed", kind=offer.KIND, key=identity_id)
+        self._recount()
+
+    @hookimpl
+    def practice_fact_received(self, workstation: str, event: str, params: Mapping[str, Any]) -> None:
+        if event == "identity.updated":  # another workstation looked up or qualified a patient
+            self._recount()
+
+    @hookimpl
+    def register_tray_badges(self, register: Any) -> None:
+        register("ins.practice", lambda: self.practice.badge() if self.practice is not None else None)
+
+    def _recount(self) -> None:
+        if self._context is not None and self.practice is not None and self.practice.shared:
+            self._context.spawn(self.practice.refresh())
 
     @hookimpl
     def register_status_providers(self, register: Any) -> None:
@@ -142,12 +184,15 @@ class InsPlugin:
             raise PluginNotReady("INSi non configuré : renseignez [plugins.ins] url, idam et ca_files")
         # lxml, signxml and cryptography take a few hundred ms to import: not on the event loop, which is
         # already answering the local API.
+        await asyncio.to_thread(load_communes)  # the COG table the panels name birth places with
         module = await asyncio.to_thread(importlib.import_module, "plugins.ins.service")
         service: InsService = module.InsService(
             store=context.store, outbox=context.outbox, emitter=context.emitter, secrets=context.secrets,
             acting=context.acting, settings=settings)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
         self.service = service
+        self.practice = PracticeWaiting(context.store)
+        self._recount()
 
     @hookimpl
     async def shutdown(self) -> None:

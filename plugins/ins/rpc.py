@@ -34,6 +34,9 @@ def rpc_methods(service: Callable[[], InsService]) -> list[tuple[str, RpcHandler
     async def batch(params: Params, ctx: RpcContext) -> Params:
         return await service().batch(params["patients"])
 
+    async def relaunch(params: Params, ctx: RpcContext) -> Params:
+        return await service().relaunch(params["identity_id"])
+
     async def datamatrix(params: Params, ctx: RpcContext) -> Params:
         return await service().datamatrix(params["identity_id"])
 
@@ -64,6 +67,9 @@ def rpc_methods(service: Callable[[], InsService]) -> list[tuple[str, RpcHandler
                                  "description": "Everything a UI needs to render the qualification panel."}),
         ("identity.qualify", qualify, {"params": SCHEMAS["identity.qualify"]}),
         ("identity.batch", batch, {"params": SCHEMAS["identity.batch"]}),
+        ("identity.relaunch", relaunch, {
+            "params": SCHEMAS["identity.get"],
+            "description": "Relancer la recherche INSi (panel button) after a final answer."}),
         ("ins.datamatrix", datamatrix, {
             "params": SCHEMAS["identity.get"],
             "description": "INS Datamatrix (PNG, SVG) of a qualified identity, for the LGC's documents."}),

@@ -81,6 +81,9 @@ class InsService:
     async def view(self, identity_id: str) -> dict[str, Any]:
         return await self.identities.view(identity_id)
 
+    async def relaunch(self, identity_id: str) -> dict[str, Any]:
+        return await self.identities.relaunch(identity_id)
+
     async def audit(self, identity_id: str) -> list[dict[str, Any]]:
         return await self.identities.audit(identity_id)
 

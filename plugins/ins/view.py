@@ -12,10 +12,11 @@ from dataclasses import asdict
 from typing import Any
 
 from plugins.ins import repository as repo
+from plugins.ins.display import date_label, ins_type, timestamp_label, value_label
 from plugins.ins.models import ATTESTATION_TEXT, CONFIRM_LABEL, FIELD_LABELS, IDENTITY_DOCUMENTS, Actor, Traits
 from plugins.ins.outcome import CARD_MISSING, NEXT_STEPS, RETRYABLE
-from plugins.ins.qualify_rules import QualifyDecision, can_qualify, precondition_refusal
-from plugins.ins.status import Status
+from plugins.ins.qualify_rules import QualifyDecision, apply_qualification, can_qualify, precondition_refusal
+from plugins.ins.status import Status, insi_allowed
 from plugins.ins.traits import FieldComparison, compare
 
 
@@ -118,7 +119,10 @@ def source_label(source: str) -> str:
     return "Datamatrix INS scanné" if source.startswith("datamatrix") else SOURCE_LABELS.get(source, source)
 
 
-def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | None) -> dict[str, Any]:
+def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | None,
+                  qualification: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole panel. `qualification` is the audit entry of the qualification (who, when, how), for a
+    qualified identity; the panel then says "Identité qualifiée" with the INS, its type and who did it."""
     local = Traits.from_dict(row.traits)
     insi = insi_traits(row)
     comparison = compare(local, insi, ins_matricule=ins_matricule(row)) if insi is not None else []
@@ -128,6 +132,12 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
     if row.insi_state == "pending" and outcome not in (*RETRYABLE, CARD_MISSING):
         outcome = "pending"  # a first call, or a new one after the traits changed
     # else: waiting for the outbox's next attempt after a timeout/unavailable answer, which says so
+    message = (row.insi or {}).get("message") if outcome not in (None, "pending") else NEXT_STEPS[outcome or "idle"]
+    qualified = row.status == Status.QUAL.value
+    panel_message, notices = one_message(message, decisions, insi is not None, blocking_reason(row))
+    if qualified:
+        panel_message = None  # the pre-qualification instruction has nothing left to say
+    relaunch = relaunch_action(row, outcome)
     return {
         "identity_id": row.id,
         "status": row.status,
@@ -141,18 +151,105 @@ def identity_view(row: repo.IdentityRow, actor: Actor, documents: list[str] | No
         "history": (row.insi or {}).get("history", []),
         "fields": [{**asdict(c), "label": FIELD_LABELS.get(c.field, c.field), "state_label": state_label(c)}
                    for c in comparison],
+        "rows": display_rows(local, comparison),
         "insi": {"state": row.insi_state, "outcome": outcome, "code": (row.insi or {}).get("code"),
                  "at": (row.insi or {}).get("at"), "ins_mismatch": bool((row.insi or {}).get("ins_mismatch"))},
-        "message": (row.insi or {}).get("message") if outcome not in (None, "pending")
-        else NEXT_STEPS[outcome or "idle"],
+        "message": message,
+        "panel_message": panel_message,
+        # What a renderer shows under each button: its refusal, unless `panel_message` already says it.
+        "notices": {"qualify_document": notices["document"], "qualify_attestation": notices["attestation"]},
         "actions": {
             "qualify_document": decisions["document"],
             "qualify_attestation": decisions["attestation"],
             "postpone": {"allowed": True, "reason": None},
+            "relaunch": relaunch,
         },
+        "changes": [] if qualified or insi is None else qualification_changes(local, insi),
+        "qualified": qualified_block(row, qualification) if qualified else None,
+        "former_ins": [former_ins(h) for h in (row.insi or {}).get("history", [])],
         "documents": [{"code": c, "label": label} for c, label in allowed_docs],
         "document_default": None,
         "attestation_text": ATTESTATION_TEXT,
         "confirm_label": CONFIRM_LABEL,
         "actor": {"kind": actor.kind, "name": actor.name},
     }
+
+
+# -- what a renderer shows (French, readable) ------------------------------------------------------------
+ROW_FIELDS = ("birth_name", "first_names", "birth_date", "sex", "birth_place", "used_name", "used_first_name")
+NO_INSI_ANSWER = "Pas de réponse INSi"  # the start of qualify_rules' refusal while INSi has no usable answer
+RELAUNCH_LABEL = "Relancer la recherche INSi"
+# After these answers a new search with the same traits may find what the last one did not (the INSi
+# base is updated, a service fault was fixed); after a transient failure the outbox retries by itself.
+RELAUNCHABLE = ("not_found", "several", "fault", "gave_up", "incomplete", "malformed", "timeout", "unavailable")
+METHOD_LABELS = {"attestation": "attestation du praticien (patient connu)"}
+
+
+def display_rows(local: Traits, comparison: list[FieldComparison]) -> list[dict[str, Any]]:
+    """One row per trait, French label and readable values (JJ/MM/AAAA, Féminin, Ajaccio (2A004)). With an
+    INSi answer: the comparison rows; without one: the record's traits alone (`insi` None)."""
+    if comparison:
+        return [{"field": c.field, "label": FIELD_LABELS.get(c.field, c.field), "state": c.state,
+                 "state_label": state_label(c), "local": value_label(c.field, c.local),
+                 "insi": value_label(c.field, c.insi)} for c in comparison]
+    values = local.to_dict()
+    return [{"field": f, "label": FIELD_LABELS[f], "state": None, "state_label": None,
+             "local": value_label(f, values[f]), "insi": None}
+            for f in ROW_FIELDS if values.get(f) not in (None, "", [])]
+
+
+def one_message(message: str | None, decisions: dict[str, Any], insi_found: bool, blocked: str | None
+                ) -> tuple[str | None, dict[str, str | None]]:
+    """One message per state for the renderers (`panel_message`), and what each button's refusal adds under
+    it (`notice`), None when the panel's message already says it. `message` and `reason` stay in the view as
+    the API's contract (the INSi summary, identity.qualify's error)."""
+    notices: dict[str, str | None] = {m: d["reason"] for m, d in decisions.items()}
+    for m, reason in notices.items():
+        if reason and (reason in (message, blocked) or (not insi_found and reason.startswith(NO_INSI_ANSWER))):
+            notices[m] = None  # the state message explains it, with what to do next
+    reasons = {r for r in notices.values() if r}
+    if len(reasons) == 1 and all(notices.values()):
+        # Both paths refused for one reason (traits differ, user not identified): said once, at the top.
+        return next(iter(reasons)), {m: None for m in notices}
+    return message, notices
+
+
+def relaunch_action(row: repo.IdentityRow, outcome: str | None) -> dict[str, Any]:
+    # A PROV identity INSi "found" had discordant traits when it answered: once the record is corrected, a
+    # new search is what the panel tells the user to run.
+    again = outcome in RELAUNCHABLE or (outcome == "found" and row.status == Status.PROV.value
+                                        and not (row.insi or {}).get("ins_mismatch"))
+    allowed = (row.status != Status.QUAL.value and row.insi_state != "pending" and again
+               and insi_allowed(Status(row.status), row.attributes))
+    return {"allowed": allowed, "reason": None, "label": RELAUNCH_LABEL}
+
+
+def qualification_changes(local: Traits, insi: Traits) -> list[dict[str, Any]]:
+    """What qualifying writes into the record (the INS traits replace the local strict ones), shown before
+    the click: `CATARINA` → `CATARINA BELLA`, birth place filled."""
+    before, after = local.to_dict(), apply_qualification(local, insi).to_dict()
+    return [{"field": f, "label": FIELD_LABELS[f], "before": value_label(f, before[f]),
+             "after": value_label(f, after[f])}
+            for f in ROW_FIELDS if before[f] != after[f]]
+
+
+def qualified_block(row: repo.IdentityRow, qualification: dict[str, Any] | None) -> dict[str, Any]:
+    entry = qualification or {}
+    who = entry.get("actor") or {}
+    method = entry.get("method")
+    docs = dict(IDENTITY_DOCUMENTS)
+    how = METHOD_LABELS.get(method or "") or (f"document d'identité : {docs.get(entry.get('document_type') or '', '')}"
+                                              if method == "document" else None)
+    ins = row.ins or {}
+    return {"title": "Identité qualifiée", "matricule": (ins.get("matricule") or "") + (ins.get("key") or ""),
+            "type": ins_type(ins.get("oid")), "oid": ins.get("oid"), "by": who.get("name") or None,
+            "at": timestamp_label(entry.get("at") or row.qualified_at), "how": how}
+
+
+def former_ins(entry: dict[str, Any]) -> dict[str, Any]:
+    """One INSHISTO entry as shown: matricule, type (from the OID, or the one INSi gave), dates when given."""
+    from_oid = ins_type(entry.get("oid"))
+    given = entry.get("type") or entry.get("matricule_type")  # INSi's TypeMatricule, when it sends one
+    return {"matricule": entry.get("matricule"), "oid": entry.get("oid"),
+            "type": from_oid if from_oid != "type inconnu" or not given else str(given),
+            "start": date_label(entry.get("start_date")), "end": date_label(entry.get("end_date"))}

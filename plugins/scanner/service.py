@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import UserFacingError
 from agent.logging import redact
+from agent.panels import notify_user
 from agent.rpc import INVALID_PARAMS
 from plugins.scanner.settings import ScannerSettings
 
@@ -63,6 +64,11 @@ def route(decisions: Decisions, data: bytes) -> Routed:
     return Routed(kind, answer.get("content") or {}, [])
 
 
+# Where whoever scanned reads the answer itself (the LGC's call, the popup's field); other sources are
+# hardware scanners, whose result is said as a notice.
+ANSWERED_SOURCES = ("lgc", "popup")
+
+
 class ScanService:
     def __init__(self, *, decisions: Decisions, emitter: Emitter, settings: ScannerSettings) -> None:
         self.decisions = decisions
@@ -86,6 +92,9 @@ class ScanService:
             log.info("scan refused from %s (kind %s, %d errors)", source, routed.kind, len(routed.errors))
             self.emitter.publish("scan.rejected", {"source": source, "kind": routed.kind,
                                                         "errors": routed.errors, "message": message})
+            if source not in ANSWERED_SOURCES:  # a hardware scanner: nobody reads the answer, say it
+                await notify_user(self.emitter, f"Code scanné refusé : {message}",
+                                  level="warning", topic="scan.rejected")
             raise UserFacingError(message, code=SCAN_UNRECOGNISED if routed.kind is None else SCAN_REFUSED,
                                   data={"kind": routed.kind, "errors": routed.errors})
         self.counts["received"] += 1
@@ -100,6 +109,8 @@ class ScanService:
         if not results:  # e.g. the INS plugin is disabled or not started (INSi not configured)
             answer["message"] = ("Code lu, mais aucun module ne l'a pris en charge pour l'instant (module désactivé "
                                  "ou pas prêt) : rien n'a été vérifié.")
+        if source not in ANSWERED_SOURCES and answer.get("message"):
+            await notify_user(self.emitter, str(answer["message"]), level="info", topic="scan.received")
         return answer
 
     async def scan_bytes(self, data: bytes) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def test_write_diagnostic_redacts_logs_and_secrets(agent_config: Config, tmp_pat
 
 async def test_tray_actions_diagnostic_pairing_items_quit(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
     ui = Notes()
-    actions = TrayActions(agent, ui)
+    actions = TrayActions(agent, notify=ui.notify, open_popup=ui.open_popup, open_menu=ui.open_menu)
     opened: list[Path] = []
     monkeypatch.setattr("agent.tray_actions.open_folder", opened.append)
     await actions.run(("diagnostic",))

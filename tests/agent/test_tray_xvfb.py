@@ -15,7 +15,7 @@ from agent.config import Config
 from agent.hookspecs import hookimpl
 from tests.agent.popup.conftest import ui_of
 from tests.plugins.ins.conftest import wait_until
-from tests.ui_support import require_binary, trayer, x_env, xvfb
+from tests.ui_support import artifact, english_words, require_binary, trayer, x_env, xvfb
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +102,7 @@ async def test_tray_docks_and_follows_the_agent_state(tray_agent: tuple[Agent, s
     assert ui.tray is not None
     icon = ui.tray._icon
     # Docked: the icon window lives inside trayer's panel, not at the root.
-    window = await wait_for_window(display, "^Vigie - 0 identité à qualifier")
+    window = await wait_for_window(display, "^Vigie : rien en attente")
     root_id = subprocess.run(["xwininfo", "-root"], env=x_env(display), capture_output=True, text=True,
                              check=True).stdout.split("Window id: ")[1].split()[0]
     for _ in range(100):  # docked at start, or by the agent's next docking attempt
@@ -114,8 +114,8 @@ async def test_tray_docks_and_follows_the_agent_state(tray_agent: tuple[Agent, s
     labels = menu_labels(icon.menu)
     # The X backend shows no menu: its click runs "Menu Vigie", which opens the same menu in the popup.
     assert not ui.tray.has_menu
-    assert labels[:4] == ["Menu Vigie", "Qualifications en attente (0)", "Scanner un Datamatrix INS…",
-                          "Lecteurs et services"]
+    # No capability registered a panel kind here (INS disabled): no qualification entry in the host's menu.
+    assert labels[:3] == ["Menu Vigie", "Saisir un code scanné…", "Cartes et lecteurs"]
     assert labels[-2:] == ["Bac à sable", "Quitter Vigie"]
     assert menu_labels(submenu(icon.menu, "Bac à sable")) == ["Insérer une carte Vitale de test"]
 
@@ -129,7 +129,7 @@ async def test_tray_docks_and_follows_the_agent_state(tray_agent: tuple[Agent, s
     assert menu_labels(pairing) == ["Autoriser « LGC de test »", "Refuser « LGC de test »"]
     await asyncio.to_thread(pairing.items[0], icon)  # what pystray does on a click, from its thread
     assert await asyncio.wait_for(decision, 10) is True
-    await wait_for_window(display, "^Vigie - 0 identité à qualifier · envois : 0 en attente, 0 en échec$")
+    await wait_for_window(display, "^Vigie : rien en attente$")
 
     # A sandbox entry a plugin registered runs on the agent's loop.
     await asyncio.to_thread(submenu(icon.menu, "Bac à sable").items[0], icon)
@@ -141,14 +141,22 @@ async def test_tray_click_opens_the_popup_and_quit_stops(tray_agent: tuple[Agent
     ui = ui_of(agent)
     assert ui.popup is not None
     await wait_until(ui.popup.ready.is_set, timeout=15, what="popup ready")
-    window = await wait_for_window(display, "^Vigie - ")
+    window = await wait_for_window(display, "^Vigie : ")
+    # Clicked once docked (a click on the icon window before trayer embeds it goes nowhere).
+    await wait_until(lambda: ui.tray is not None and ui.tray.docked is True, timeout=15, what="icon docked")
+    size = await wait_until_size(display, window)  # and redrawn at the tray's size (its menu set again)
+    await wait_until(lambda: ui.tray is not None and ui.tray._icon.icon.size == (size, size), timeout=10,
+                     what="icon redrawn")
+    await asyncio.sleep(0.3)
     # The X backend has no menu: a click on the icon opens the tray's menu in the popup.
     geometry = await asyncio.to_thread(xdo, display, "getwindowgeometry", window)
     assert "Position" in geometry
     await asyncio.to_thread(xdo, display, "mousemove", "--window", window, "5", "5", "click", "1")
     layout = await until(lambda: _menu_layout(agent))
     assert layout["title"] == "Vigie — menu"
-    assert {"menu:Scanner un Datamatrix INS…", "menu:Ouvrir le dossier des journaux",
+    assert layout["overflow"] == [], layout["overflow"]  # whole sentences wrap in the popup's menu
+    assert not english_words("\n".join(layout["all_text"])), layout["all_text"]
+    assert {"menu:Saisir un code scanné…", "menu:Ouvrir le dossier des journaux",
             "menu:Exporter un diagnostic (anonymisé)", "menu:Insérer une carte Vitale de test",
             "menu:Quitter Vigie"} <= set(layout["widgets"])
     x, y, w, h = layout["widgets"]["menu:Quitter Vigie"]
@@ -170,3 +178,57 @@ async def _visible(agent: Agent) -> bool:
     return bool((await ui_of(agent).describe())["visible"])
 
 
+
+
+async def test_tray_without_a_tray_host_says_it_once_then_docks_quietly(
+        agent_config: Config, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest) -> None:
+    """No tray host at start (a bare X session): one French warning, no pystray traceback every 2 s, no
+    "docked" claim; when a tray host comes up the icon docks, drawn at the size the host gives it."""
+    import logging
+
+    from agent.tray import DOCK_RETRY, NO_TRAY_FR
+
+    require_binary("Xvfb", "trayer", "xwininfo", "xdpyinfo")
+    caplog.set_level(logging.INFO)
+    with xvfb() as display:
+        agent_config.disabled_plugins = ["ins", "cards", "scanner", "eprescription"]
+        agent_config.plugins["ui"] = {"popup": False, "tray": True, "display": display}
+        agent = Agent(agent_config)
+        await agent.start()
+        try:
+            ui = ui_of(agent)
+            await wait_until(lambda: ui.tray is not None and ui.tray.docked is False, timeout=15,
+                             what="no tray host noticed")
+            await asyncio.sleep(DOCK_RETRY * 2.5)  # a few quiet retries
+            messages = [r.getMessage() for r in caplog.records]
+            assert messages.count(NO_TRAY_FR) == 1
+            assert not [m for m in messages if "Failed to dock" in m]
+            assert not [r for r in caplog.records if r.exc_info]  # no traceback at all
+            assert "tray icon docked" not in messages
+            with trayer(display):
+                await wait_until(lambda: ui.tray is not None and ui.tray.docked is True, timeout=15,
+                                 what="docked once the tray host is there")
+                window = await wait_for_window(display, "^Vigie : rien en attente")  # the tooltip (WM_NAME)
+                size = await wait_until_size(display, window)
+                await wait_until(lambda: ui.tray is not None and ui.tray._icon.icon.size == (size, size),
+                                 timeout=10, what="icon redrawn at the tray's size")
+                assert ui.tray.icon_size == size
+                await asyncio.sleep(0.5)  # let the X backend draw it
+                await asyncio.to_thread(subprocess.run, ["import", "-display", display, "-window", "root",
+                                                         str(artifact(request, "tray.png"))], check=True, timeout=20)
+            assert [r.getMessage() for r in caplog.records].count("tray icon docked") == 1
+        finally:
+            await agent.stop()
+
+
+async def wait_until_size(display: str, window: str) -> int:
+    for _ in range(50):
+        out = await asyncio.to_thread(lambda: subprocess.run(
+            ["xwininfo", "-id", window], env=x_env(display), capture_output=True, encoding="latin-1",
+            check=False, timeout=10).stdout)
+        width = int(out.split("Width: ")[1].split()[0]) if "Width: " in out else 0
+        height = int(out.split("Height: ")[1].split()[0]) if "Height: " in out else 0
+        if min(width, height) >= 8:
+            return min(width, height)
+        await asyncio.sleep(0.1)
+    raise AssertionError("docked window has no size")

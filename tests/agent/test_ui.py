@@ -15,7 +15,6 @@ from agent.app import Agent
 from agent.config import Config
 from agent.errors import ConfigError
 from agent.popup.host import PopupProcess
-from agent.popup.offer import DROP, QUEUE, RAISE, WAIT, offer
 from agent.ui import UiPlugin, UiSettings, display_env, parse_ui_settings
 
 
@@ -38,32 +37,6 @@ def test_display_env_linux_needs_a_display() -> None:
     assert display_env(UiSettings(), {"DISPLAY": ":1"}, "linux") == {"DISPLAY": ":1"}
     assert display_env(UiSettings(display=":7"), {"DISPLAY": ":1"}, "linux") == {"DISPLAY": ":7"}
     assert display_env(UiSettings(), {}, "win32") == {}  # Windows and macOS always have a desktop
-
-
-def view(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"status": "RECUP", "source": "lgc", "insi": {"state": "done", "outcome": "found"}}
-    return {**base, **changes}
-
-
-@pytest.mark.parametrize(
-    ("v", "decision"),
-    [
-        (view(), RAISE),
-        (view(source="vitale"), RAISE),
-        (view(source="datamatrix:lgc"), RAISE),
-        (view(source="batch"), QUEUE),  # the day's batch joins the queue without popping up
-        (view(status="QUAL"), DROP),
-        (view(insi={"state": "idle", "outcome": None}), WAIT),
-        (view(insi={"state": "pending", "outcome": "pending"}), WAIT),
-        (view(insi={"state": "pending", "outcome": "timeout"}), WAIT),  # retried on its own
-        (view(status="PROV", insi={"state": "done", "outcome": "timeout"}), RAISE),  # gave up: say so
-        (view(status="PROV", insi={"state": "done", "outcome": "not_found"}), RAISE),
-        (view(status="PROV", insi={"state": "done", "outcome": "several"}), RAISE),
-        (view(status="PROV", insi={"state": "done", "outcome": "unavailable"}), RAISE),
-    ],
-)
-def test_offer_decision(v: dict[str, Any], decision: str) -> None:
-    assert offer(v) == decision
 
 
 async def test_ui_plugin_headless_without_display(agent_config: Config) -> None:
@@ -95,7 +68,9 @@ async def test_popup_process_answers_only_allowed_methods(agent_config: Config, 
     agent = Agent(agent_config)
     await agent.start()
     replies = tmp_path / "replies.jsonl"
-    popup = PopupProcess(agent.rpc, command=[sys.executable, "-c", CHILD, str(replies)])
+    ui = agent.plugins.pm.get_plugin("ui")
+    # The allow-list: the host's own scan.submit plus what the panel kinds registered (INS: identity.view...).
+    popup = PopupProcess(agent.rpc, command=[sys.executable, "-c", CHILD, str(replies)], methods=ui.panels.methods)
     try:
         await popup.start()
         for _ in range(200):

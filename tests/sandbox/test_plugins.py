@@ -23,7 +23,7 @@ def test_sandbox_install_adds_its_hooks_and_plugins_once() -> None:
     assert {n: s.source for n, s in host.states.items()} == dict.fromkeys(SANDBOX_PLUGINS, "sandbox")
     started: list[str] = []
     host.hook.register_sandbox_services(register=lambda name, start: started.append(name))
-    assert sorted(started) == ["eprescription", "insi", "pcsc", "scanner"]  # one stand-in per service
+    assert sorted(started) == ["dmp", "eprescription", "insi", "mss", "pcsc", "scanner"]  # one stand-in per service
 
 
 def test_sandbox_plugin_refused_by_a_host_without_the_sandbox() -> None:

@@ -112,6 +112,16 @@ async def test_sandbox_brings_up_agent_demo_page_and_stops_everything(sandbox: d
         async with session.post(f"{api}/rpc", headers={"Authorization": f"Bearer {MY_TOKEN}"},
                                 json={"jsonrpc": "2.0", "id": 1, "method": "agent.info"}) as resp:
             assert (await resp.json())["result"]["sandbox"] is True
+        # The DMP plugin (it starts after INS) got the DMP stand-in's settings and, through the keyring, the
+        # structure certificate's passphrase.
+        for _ in range(100):
+            async with session.post(f"{api}/rpc", headers={"Authorization": f"Bearer {MY_TOKEN}"},
+                                    json={"jsonrpc": "2.0", "id": 1, "method": "agent.info"}) as resp:
+                dmp = (await resp.json())["result"]["services"]["dmp"]
+            if dmp["state"] != "non démarré":
+                break
+            await asyncio.sleep(0.2)
+        assert dmp["state"] == "ok" and dmp["last_error"] is None, dmp
         # A hostile origin is still refused before the upgrade.
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await session.ws_connect(f"ws://127.0.0.1:{port}/ws", headers={"Origin": "https://evil.example"})

@@ -12,9 +12,7 @@ this process: the `Signer` port only signs the canonical SignedInfo bytes (PKCS#
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
+from plugins.common import xmldsig
+from plugins.common.xmldsig import c14n as c14n
 from plugins.ins.insi.envelope import NS_WSSE, timestamp
 from plugins.ins.insi.signer import Signer
 from plugins.ins.insi.types import InsiConfigError
@@ -61,10 +61,6 @@ def certificate_cn(cert: x509.Certificate) -> str | None:
     return str(values[0].value) if values else None
 
 
-def c14n(el: etree._Element) -> bytes:
-    return etree.tostring(el, method="c14n", exclusive=True, with_comments=False)
-
-
 def _sub(parent: etree._Element, ns: str, name: str, text: str | None = None,
          **attrs: str) -> etree._Element:
     el = etree.SubElement(parent, f"{{{ns}}}{name}", attrs)
@@ -98,30 +94,7 @@ def unsigned_assertion(cert: x509.Certificate, ps: PsAttributes, *, assertion_id
 
 def sign_enveloped(assertion: etree._Element, signer: Signer) -> etree._Element:
     """Insert an enveloped signature after `Issuer` (blocking: calls the signer)."""
-    ref_id = assertion.get("ID")
-    if not ref_id:
-        raise ValueError("the element to sign has no ID")
-    # The enveloped-signature transform removes the Signature: digest the element before inserting it.
-    digest = base64.b64encode(hashlib.sha256(c14n(assertion)).digest()).decode()
-    signature = etree.Element(f"{{{NS_DS}}}Signature", nsmap={None: NS_DS})
-    signed_info = _sub(signature, NS_DS, "SignedInfo")
-    _sub(signed_info, NS_DS, "CanonicalizationMethod", Algorithm=ALG_EXC_C14N)
-    _sub(signed_info, NS_DS, "SignatureMethod", Algorithm=ALG_RSA_SHA256)
-    reference = _sub(signed_info, NS_DS, "Reference", URI=f"#{ref_id}")
-    transforms = _sub(reference, NS_DS, "Transforms")
-    _sub(transforms, NS_DS, "Transform", Algorithm=ALG_ENVELOPED)
-    _sub(transforms, NS_DS, "Transform", Algorithm=ALG_EXC_C14N)
-    _sub(reference, NS_DS, "DigestMethod", Algorithm=ALG_SHA256)
-    _sub(reference, NS_DS, "DigestValue", digest)
-    value = _sub(signature, NS_DS, "SignatureValue")
-    key_info = _sub(signature, NS_DS, "KeyInfo")
-    cert_der = signer.certificate()
-    _sub(_sub(key_info, NS_DS, "X509Data"), NS_DS, "X509Certificate", base64.b64encode(cert_der).decode())
-    issuer = assertion.find(f"{{{NS_SAML}}}Issuer")
-    assertion.insert(0 if issuer is None else assertion.index(issuer) + 1, signature)
-    # SignedInfo is canonicalised where it stands (exc-c14n makes that independent of ancestors).
-    value.text = base64.b64encode(signer.sign(c14n(signed_info))).decode()
-    return assertion
+    return xmldsig.sign_enveloped(assertion, signer, after=f"{{{NS_SAML}}}Issuer")
 
 
 def build_signed_assertion(signer: Signer, ps: PsAttributes, *, now: dt.datetime | None = None,

@@ -11,13 +11,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import secrets
 import ssl
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from plugins.common.tls import private_file as _private_file
 from plugins.ins.insi.types import InsiConfigError
 
 ALLOWED_CLIENT_CNS = ("INSI-AUTO", "INSI-MANU")
@@ -149,25 +147,3 @@ def _load_client_identity(context: ssl.SSLContext, identity: ClientIdentity) -> 
     except (ssl.SSLError, OSError) as exc:
         raise InsiConfigError("Impossible de charger le certificat INSi de l'organisation.",
                               detail=str(exc)) from None
-
-
-@contextlib.contextmanager
-def _private_file(data: bytes) -> Iterator[str]:
-    """A readable path holding `data` for the duration of the block, gone afterwards."""
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("insi-client", getattr(os, "MFD_CLOEXEC", 0))
-        try:
-            os.write(fd, data)
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
-        return
-    fd, path = tempfile.mkstemp(prefix="insi-", suffix=".pem")  # created 0600
-    try:
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        yield path
-    finally:
-        os.unlink(path)

@@ -51,7 +51,7 @@ async def make_agent(tmp_path: Path, ep_sandbox: EprescriptionSandbox) -> AsyncI
     agents: list[Agent] = []
 
     async def make(*, extra: dict[str, Any] | None = None, sandbox_mode: bool = False, store: str = "vigie",
-                   **settings: Any) -> Agent:
+                   disabled: tuple[str, ...] = (), **settings: Any) -> Agent:
         ep = {"url": ep_sandbox.url, "timeout": 1.0, **settings}
         ep = {k: v for k, v in ep.items() if v is not None}
         config = config_from_dict({
@@ -59,6 +59,7 @@ async def make_agent(tmp_path: Path, ep_sandbox: EprescriptionSandbox) -> AsyncI
             "store": {"path": str(tmp_path / "store" / f"{store}.sqlite3")},
             "log": {"dir": str(tmp_path / "logs")},
             "plugins": {"eprescription": ep},
+            "disabled_plugins": list(disabled),
         })
         config.sandbox = sandbox_mode
         host = PluginHost()

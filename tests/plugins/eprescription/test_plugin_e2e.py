@@ -114,7 +114,8 @@ async def test_eprescription_e2e_fallback_has_no_2d_code_and_still_shares(
 
 async def test_eprescription_e2e_document_waits_in_outbox_until_a_consumer_exists(
         make_agent: AgentFactory, lgc_for: Any, ordonnance: dict[str, Any]) -> None:
-    agent = await make_agent()  # no plugin implements document_validated (no DMP plugin yet)
+    # No plugin implements document_validated (the DMP and MSSanté plugins are off).
+    agent = await make_agent(disabled=("dmp", "mss"))
     lgc: Lgc = await lgc_for(agent)
     result = await lgc.result("prescription.create", {"prescription": ordonnance})
     await agent.outbox.wait_idle(5)
@@ -124,7 +125,7 @@ async def test_eprescription_e2e_document_waits_in_outbox_until_a_consumer_exist
     await agent.stop()
 
     consumer = Consumer(failures=1)  # the DMP plugin is installed; its first try fails
-    again = await make_agent(extra={"dmp_stand_in": consumer})
+    again = await make_agent(extra={"dmp_stand_in": consumer}, disabled=("dmp", "mss"))
     await wait_until(lambda: consumer.documents, what="waiting document delivered after restart")
     assert [d.id for d in consumer.documents] == [result["prescription_id"]] and consumer.calls == 2
     await again.outbox.wait_idle(5)

@@ -59,6 +59,13 @@ async def test_practice_identity_submitted_at_reception_is_qualified_in_the_cons
     seen = await doctor.result("identity.get", {"identity_id": identity_id})
     assert seen["status"] == "RECUP" and seen["ins"]["matricule"] == "297022A02077878"
 
+    # Every workstation's tray counts what waits in the practice, whoever looked the patient up.
+    def badge(agent: Agent) -> Any:
+        return agent.plugins.pm.get_plugin("ins").practice.badge()
+
+    await wait_until(lambda: badge(room) is not None and badge(room).count == 1, what="practice badge in the room")
+    assert badge(room).label == "Identités à qualifier dans le cabinet"
+
     # The doctor opens the same patient in his LGC: the shared record, no second INSi call.
     opened = await doctor.result("identity.submit", {"local_id": "dossier-42", "traits": DOMINIQUE})
     assert opened["identity_id"] == identity_id
@@ -67,6 +74,7 @@ async def test_practice_identity_submitted_at_reception_is_qualified_in_the_cons
     await desk.event("identity.updated", lambda p: p["identity_id"] == identity_id and p["status"] == "QUAL")
     assert (await desk.result("identity.get", {"identity_id": identity_id}))["status"] == "QUAL"
     assert insi_sandbox.stats.total == 1
+    await wait_until(lambda: badge(reception) is None and badge(room) is None, what="nothing waits any more")
 
     trail = await desk.result("identity.audit", {"identity_id": identity_id})
     assert [e["action"] for e in trail["entries"]] == ["created", "insi_result", "qualified"]

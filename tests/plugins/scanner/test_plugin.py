@@ -140,14 +140,14 @@ async def test_scan_status_in_agent_info(scanner_agent: AgentFactory, emulator: 
 
 
 async def test_scan_status_without_devices_is_keyboard_mode(scanner_agent: AgentFactory) -> None:
-    from agent.tray import build_tray, snapshot
+    from agent.tray import build_tray
 
     agent, _ = await scanner_agent()
     assert (await agent.info())["services"]["scanner"] == {
         "state": "en marche (douchettes en mode clavier)", "devices": {}, "received": 0, "rejected": 0}
     ui = agent.plugins.pm.get_plugin("ui")
-    status = next(e for e in build_tray(await snapshot(agent, ui)).menu if e.label == "Lecteurs et services")
-    assert "Service scanner : en marche (douchettes en mode clavier)" in [e.label for e in status.children]
+    status = next(e for e in build_tray(await ui.tray_snapshot()).menu if e.label == "Cartes et lecteurs")
+    assert "Douchettes : en marche (douchettes en mode clavier)" in [e.label for e in status.children]
 
 
 async def test_scan_tray_item_is_registered_in_the_sandbox_section(scanner_agent: AgentFactory) -> None:

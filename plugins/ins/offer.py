@@ -1,4 +1,4 @@
-"""When the agent offers an identity in the popup (pure; the INS plugin's view model decides the rest).
+"""When the popup offers an identity (pure; `popup_offer` hook of the INS plugin).
 
 Mission: every patient for whom INSi was called is offered qualification. The window comes up by itself
 for what the user is doing now (record opened, card inserted, document scanned); identities of the
@@ -7,14 +7,16 @@ start-of-day batch only join the queue (the tray counts them), so that 40 window
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+KIND = "identity"
 RAISE, QUEUE, DROP, WAIT = "raise", "queue", "drop", "wait"
 # Transient answers the outbox retries on its own: not worth interrupting the practitioner yet.
 RETRYING = ("timeout", "unavailable", "malformed")
 
 
-def offer(view: dict[str, Any]) -> str:
+def offer(view: Mapping[str, Any]) -> str:
     """`raise` (show now), `queue` (list it, do not interrupt), `drop` (nothing to do) or `wait`."""
     if view.get("status") == "QUAL":
         return DROP
