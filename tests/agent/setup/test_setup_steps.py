@@ -54,7 +54,7 @@ def session(tmp_path: Path) -> SetupSession:
 
 
 def test_setup_every_builtin_capability_contributes_its_step(session: SetupSession) -> None:
-    assert list(session.steps) == ["api", "ins", "eprescription"]
+    assert list(session.steps) == ["api", "ins", "eprescription", "dmp", "mss"]
     fields = {f.name: f for f in session.step("ins").fields(session.config())}
     assert fields["auth"].kind == "choice" and {v for v, _ in fields["auth"].choices} == {"mtls", "cps"}
     assert fields["pkcs12_passphrase"].kind == "secret" and fields["pkcs12_passphrase"].default == ""
@@ -143,3 +143,47 @@ async def test_setup_eprescription_step_uses_the_plugins_rules(
     assert s.enabled and s.url == insi_sandbox.url and s.timeout == 2.5 and s.page_size == "A5"
     assert await in_thread(session.save, "eprescription", {"enabled": "non"}) == []
     assert not eprescription_settings(load_config(session.path).plugin_settings("eprescription")).enabled
+
+
+async def test_setup_dmp_step_opens_the_structure_certificate_and_reaches_the_service(
+        session: SetupSession, insi_sandbox: InsiSandbox, insi_pki: SandboxPki) -> None:  # noqa: F811
+    from plugins.dmp.settings import PKCS12_SECRET
+    from plugins.dmp.settings import parse_settings as dmp_settings
+
+    values = {"url": insi_sandbox.url, "ca_files": ", ".join(str(p) for p in insi_pki.ca_files),
+              "auth_mode": "INDIRECTE", "pkcs12": str(insi_pki.client_p12), "pkcs12_passphrase": "pas la bonne",
+              "structure_id": "312345678900012", "structure_name": "Cabinet du Parc"}
+    assert await in_thread(session.check, "dmp", values) == [
+        "Certificat de la structure : fichier PKCS#12 illisible ou phrase de passe incorrecte."]
+    assert await in_thread(session.check, "dmp", {**values, "pkcs12": ""}) == [
+        "Le mode INDIRECTE demande le certificat de la structure."]
+    values["pkcs12_passphrase"] = insi_pki.client_passphrase
+    closed = await in_thread(session.check, "dmp", {**values, "url": f"https://127.0.0.1:{free_port()}/dmp"})
+    assert len(closed) == 1 and closed[0].startswith("Service DMP : 127.0.0.1:")
+    assert await in_thread(session.save, "dmp", values) == []
+    assert insi_pki.client_passphrase not in session.path.read_text()
+    assert SecretStore().get(PKCS12_SECRET) == insi_pki.client_passphrase
+    saved = dmp_settings(load_config(session.path).plugin_settings("dmp"))
+    assert saved.auth_mode == "INDIRECTE" and saved.pkcs12 == str(insi_pki.client_p12)
+
+
+async def test_setup_mss_step_reaches_the_operators_smtp_and_imap(session: SetupSession, insi_pki: SandboxPki) -> None:  # noqa: F811
+    import socket
+
+    from plugins.mss.settings import parse_settings as mss_settings
+
+    with socket.socket() as smtp, socket.socket() as imap:
+        for server in (smtp, imap):
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+        values = {"mailbox": "secretariat@cabinet.mssante.fr", "auth": "certificate", "smtp_host": "127.0.0.1",
+                  "smtp_port": str(smtp.getsockname()[1]), "imap_host": "127.0.0.1",
+                  "imap_port": str(free_port()), "ca_files": str(insi_pki.root_ca), "pkcs12": str(insi_pki.client_p12),
+                  "pkcs12_passphrase": insi_pki.client_passphrase}
+        problems = await in_thread(session.check, "mss", values)
+        assert len(problems) == 1 and problems[0].startswith("Serveur IMAP : 127.0.0.1:")
+        values["imap_port"] = str(imap.getsockname()[1])
+        assert await in_thread(session.check, "mss", {**values, "mailbox": "pas-une-adresse"}) != []
+        assert await in_thread(session.save, "mss", values) == []
+    saved = mss_settings(load_config(session.path).plugin_settings("mss"))
+    assert saved.mailbox == "secretariat@cabinet.mssante.fr" and saved.imap_port == int(values["imap_port"])
