@@ -27,7 +27,9 @@ pytestmark = pytest.mark.slow
 
 
 def dialog(env: dict[str, str], sandbox: InsiSandbox, pki: SandboxPki, port: int) -> tuple[int, str]:
-    child = pexpect.spawn(sys.executable, ["-m", "agent.cli", "setup"], cwd=str(REPO), env=env, encoding="utf-8",
+    # The three steps this test answers (the DMP and MSSanté steps have their own tests: test_setup_steps.py).
+    args = ["-m", "agent.cli", "setup", "--etape", "api", "--etape", "ins", "--etape", "eprescription"]
+    child = pexpect.spawn(sys.executable, args, cwd=str(REPO), env=env, encoding="utf-8",
                           timeout=30, dimensions=(50, 200),
                           echo=False)  # answers are not shown back: the transcript holds none of them
     child.logfile_read = open(Path(env["VIGIE_TEST_KEYRING"]).with_name("terminal.log"), "w")
