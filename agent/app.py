@@ -92,7 +92,9 @@ class CorePlugin:
 
     @hookimpl
     def register_tray_items(self, register: Callable[..., None]) -> None:
-        register(SETUP_TRAY_LABEL, lambda: self.agent.pages.open("setup.html"))
+        # The settings page edits what the plugins contribute: a host started without them (tests) has no entry.
+        if self.agent.loads_plugins:
+            register(SETUP_TRAY_LABEL, lambda: self.agent.pages.open("setup.html"))
 
     def store_status(self) -> dict[str, Any]:
         """The database in `agent.info` (services.store): which one, and whether it answers now."""
@@ -144,6 +146,10 @@ class Agent:
         self._stop_requested: asyncio.Event | None = None
         self._started = False
         self._rng = random.Random()
+
+    @property
+    def loads_plugins(self) -> bool:
+        return self._load_plugins
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:

@@ -24,6 +24,7 @@ from tests.conftest import REPO, free_port, subprocess_env
 from tests.plugins.ins.conftest import insi_pki, insi_sandbox  # noqa: F401
 
 pytestmark = pytest.mark.slow
+STALE_PTYS = 8
 
 
 def dialog(env: dict[str, str], sandbox: InsiSandbox, pki: SandboxPki, port: int) -> tuple[int, str]:
@@ -85,15 +86,18 @@ async def test_setup_in_a_terminal_verifies_reasks_and_ends_with_a_green_doctor(
                VIGIE_TEST_KEYRING=str(tmp_path / "keyring.json"))
     env.pop("DISPLAY", None)
     port = free_port()
-    # Stale sandbox agents left by other runs on a shared machine keep reopening the pty path their virtual
-    # serial scanner once had (/dev/pts/0) and set it raw, which makes the terminal read end-of-file: hold
-    # the lowest free pty number ourselves so that the terminal under test gets another.
-    placeholder = os.openpty()
+    # Stale sandbox agents left by other runs on a shared machine keep reopening the pty paths their virtual
+    # serial scanners once had (/dev/pts/0 to 4 here) and set them raw, which makes the terminal read
+    # end-of-file: hold the low pty numbers ourselves so that the terminal under test gets a higher one.
+    placeholders = [os.openpty()]
+    while int(os.ttyname(placeholders[-1][1]).rsplit("/", 1)[-1]) < STALE_PTYS and len(placeholders) < STALE_PTYS:
+        placeholders.append(os.openpty())
     try:
         status, doctor_output = await asyncio.to_thread(dialog, env, insi_sandbox, insi_pki, port)
     finally:
-        for fd in placeholder:
-            os.close(fd)
+        for pair in placeholders:
+            for fd in pair:
+                os.close(fd)
     terminal = log_of(env)
     assert insi_pki.client_passphrase not in terminal  # never shown (nor any answer: the pty's echo is off)
     assert "échec" not in doctor_output, doctor_output
