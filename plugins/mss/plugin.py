@@ -79,6 +79,12 @@ class MssPlugin:
             register(repository.NAMESPACE, version, sql)
 
     @hookimpl
+    def register_setup_steps(self, register: Any) -> None:
+        from plugins.mss.setup import MSS_STEP  # imported here: only `vigie setup` and the settings page need it
+
+        register(MSS_STEP)
+
+    @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
         for name, handler, what in (
                 ("mss.send", self.send, "Mail a validated document (again) to chosen recipients, in the background."),

@@ -41,7 +41,12 @@ async def main(url: str, owner: str, exec_log: str, n: int, concurrency: int, de
     outbox = Outbox(store, owner=owner, lease=lease)
     outbox.register("work", handler, concurrency=concurrency, base_delay=0.01)
     for i in range(n):
-        await outbox.enqueue("work", {"i": i}, key=f"job-{i}")
+        while True:  # an agent's caller is told the database is away; this one, a test worker, tries again
+            try:
+                await outbox.enqueue("work", {"i": i}, key=f"job-{i}")
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.1)
     await outbox.start()
     while True:  # idle here is not enough: another agent's jobs (or leases) may still come back
         try:
