@@ -94,6 +94,10 @@ class DmpPlugin:
                 await self.service.card_available()
 
     @hookimpl
+    def register_tray_badges(self, register: Any) -> None:
+        register("dmp_waiting", lambda: self.service.badge() if self.service else None)
+
+    @hookimpl
     def register_status_providers(self, register: Any) -> None:
         register("dmp", lambda: {"services": {"dmp": self.service.status() if self.service else
                                               {"state": "non démarré"}}})

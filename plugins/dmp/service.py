@@ -31,6 +31,7 @@ from agent.context import OutboxPort
 from agent.documents import PatientIns, ValidatedDocument
 from agent.errors import PermanentJobError, RetryJobLater, UserFacingError
 from agent.outbox import Job
+from agent.panels import Badge
 from agent.store import Store
 from plugins.common import xmldsig
 from plugins.common.clinical import cda, xds
@@ -77,6 +78,7 @@ class DmpService:
         self.client = DmpClient(settings, passphrase=passphrase, current_signer=ports.current_signer)
         self.last_error: str | None = None
         self.states: dict[str, str] = {}  # document id -> state, for the tray count (status is sync)
+        self.reasons: dict[str, str] = {}  # document id -> why it waits (French), for the tray hint
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -99,6 +101,16 @@ class DmpService:
         except DmpError as exc:
             self.last_error = exc.message
             raise RetryJobLater("DMP not configured", retry_after=WAIT_CONFIG, count_attempt=False) from None
+
+    def badge(self) -> Badge | None:
+        """The tray count: documents not yet in the DMP; `attention` when one waits for the user (an identity
+        to qualify, a CPS card to insert), with the first such reason as the hint."""
+        count = sum(1 for state in self.states.values() if state in ACTIVE)
+        if not count:
+            return None
+        for_user = [r for r in self.reasons.values() if r.startswith(("Identité non qualifiée", "Carte CPS"))]
+        hint = for_user[0] if for_user else next(iter(self.reasons.values()), None)
+        return Badge(count, "Documents en attente d'envoi au DMP", attention=bool(for_user), hint=hint)
 
     async def _client_ready(self) -> None:
         try:
@@ -430,8 +442,13 @@ class DmpService:
     def _emit(self, row: repo.Row) -> None:
         if row.state in ("queued", "sending"):
             self.states[row.document_id] = row.state
+            if row.reason:
+                self.reasons[row.document_id] = row.reason
+            else:
+                self.reasons.pop(row.document_id, None)
         else:
             self.states.pop(row.document_id, None)
+            self.reasons.pop(row.document_id, None)
         self.ports.emit(EVENT, {"document_id": row.document_id, "identity_id": row.identity_id, "state": row.state,
                                 "dmp_unique_id": row.unique_id if row.state == "sent" else None,
                                 "reason": row.reason, "masking": row.masking})

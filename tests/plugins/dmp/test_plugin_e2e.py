@@ -95,10 +95,13 @@ async def test_dmp_e2e_unqualified_identity_waits_then_goes_once_qualified(
     await agent.outbox.wait_idle(5)
     assert not dmp_sandbox.documents
     info = await lgc.result("agent.info")
-    assert info["services"]["dmp"]["waiting"] == 1  # what the tray counts
+    assert info["services"]["dmp"]["waiting"] == 1
+    badge = agent.plugins.pm.get_plugin("dmp").service.badge()  # the tray count (register_tray_badges)
+    assert (badge.count, badge.attention) == (1, True) and "qualifiez" in badge.hint
     await qualify_now(lgc, identity_id)
     sent = await lgc.event("dmp.document.updated", updated(document_id, "sent"), timeout=20)
     assert dmp_sandbox.copies(sent["dmp_unique_id"]) == 1
+    assert agent.plugins.pm.get_plugin("dmp").service.badge() is None  # nothing waits any more
     assert_validated(dmp_sandbox)
 
 
