@@ -25,6 +25,7 @@ from tests.agent.web.conftest import DemoSetup
 from tests.conftest import free_port
 from tests.plugins.dmp.test_plugin_e2e import ORDONNANCE
 from tests.plugins.ins.conftest import ins_config, wait_until
+from tests.plugins.mss.conftest import wait_until as wait_for
 from tests.ui_support import artifact, english_words, rpc
 
 pytestmark = pytest.mark.slow
@@ -67,21 +68,25 @@ async def sharing_demo(tmp_path: Path, insi_sandbox: InsiSandbox, insi_pki: Sand
         await dmp.stop()
 
 
-async def _prescribe(agent: Agent, identity_id: str) -> str:
+DOMINIQUE = {"birth_name": "ADRTROIS", "used_name": None, "first_names": "DOMINIQUE", "birth_date": "1997-02-26"}
+# Her INS is not Corsican: she has a patient mailbox (<INS>@patient.mssante.fr).
+CATARINA = {"birth_name": "TCHITCHI", "used_name": None, "first_names": "CATARINA BELLA", "birth_date": "1936-06-21"}
+
+
+async def _prescribe(agent: Agent, identity_id: str, patient: dict[str, Any] = DOMINIQUE) -> str:
     ordonnance = copy.deepcopy(ORDONNANCE)
-    ordonnance["patient"].update({"identity_id": identity_id, "birth_name": "ADRTROIS", "used_name": None,
-                                  "first_names": "DOMINIQUE", "birth_date": "1997-02-26"})
+    ordonnance["patient"].update({"identity_id": identity_id, **patient})
     result = await rpc(agent, "prescription.create", prescription=ordonnance)
     return str(result["prescription_id"])
 
 
-async def _open_dominique(browser: Any, url: str) -> tuple[Any, list[str]]:
+async def _open(browser: Any, url: str, name: str = "ADRTROIS DOMINIQUE") -> tuple[Any, list[str]]:
     page = await browser.new_page(viewport={"width": 1366, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(url)
     await expect(page.locator("#state")).to_have_text("connecté", timeout=15_000)
-    await page.get_by_role("button", name="Ouvrir le dossier de ADRTROIS DOMINIQUE").click()
+    await page.get_by_role("button", name=f"Ouvrir le dossier de {name}").click()
     panel = page.locator("vigie-qualification")
     await expect(panel.locator(".status")).to_have_attribute("data-status", "RECUP", timeout=15_000)
     return page, errors
@@ -97,14 +102,14 @@ def _french_only(text: str) -> None:
 async def test_ordonnance_for_qualified_identity_shows_sent_to_dmp_and_mss_recipients(
         sharing_demo: tuple[DemoSetup, DmpSandbox], browser: Any, request: pytest.FixtureRequest) -> None:
     demo, dmp = sharing_demo
-    page, errors = await _open_dominique(browser, demo.url)
+    page, errors = await _open(browser, demo.url, "TCHITCHI CATARINA")
     await page.locator("vigie-qualification").get_by_role("button", name=ATTESTATION_TEXT).click()
     await expect(page.locator("vigie-qualification .status")).to_have_attribute("data-status", "QUAL", timeout=10_000)
     documents = page.locator("vigie-documents")
     await expect(documents).to_contain_text("Aucun document partagé pour ce patient.")
     identity_id = await documents.get_attribute("identity-id")
     assert identity_id
-    document_id = await _prescribe(demo.agent, identity_id)
+    document_id = await _prescribe(demo.agent, identity_id, CATARINA)
 
     doc = documents.locator(f"article[data-document='{document_id}']")
     # live: the component follows dmp.document.updated, nothing reloads the page
@@ -116,16 +121,19 @@ async def test_ordonnance_for_qualified_identity_shows_sent_to_dmp_and_mss_recip
     cancel = doc.get_by_role("button", name="Ne pas envoyer")
     await expect(cancel).to_be_disabled()
     await expect(doc).to_contain_text("Déjà dans le DMP : masquez-le si besoin.")
-    # the MSSanté recipients of this ordonnance, with their states as they move (mss.message.updated)
-    recipients = doc.locator(".mss li")
-    await expect(recipients.first).to_be_visible(timeout=30_000)
-    sent = (await rpc(demo.agent, "mss.messages", identity_id=identity_id))["sent"]
-    mine = [r for m in sent if m["document_id"] == document_id for r in m["recipients"]]
-    assert mine, sent
-    for r in mine:
-        await expect(doc.locator(f".mss li[data-recipient='{r['address']}']")).to_be_visible()
-    await expect(doc.locator(".mss li[data-state=read]").first).to_be_visible(timeout=60_000)
-    await expect(doc.locator(".mss")).to_contain_text(" : lu")
+    # the MSSanté recipients of this ordonnance; their states move live (sending, sent, read: mss.message.updated)
+    async def settled() -> list[dict[str, Any]] | None:  # the recipients once the operator has answered
+        sent = (await rpc(demo.agent, "mss.messages", identity_id=identity_id))["sent"]
+        mine = [r for m in sent if m["document_id"] == document_id for r in m["recipients"]]
+        return mine if mine and all(r["state"] in ("read", "failed") for r in mine) else None
+
+    mine = await wait_for(settled, what="MSSanté recipients answered", timeout=60)
+    words = {"delivered": "distribué", "read": "lu", "failed": "échec"}
+    for r in mine:  # the component shows each recipient with the state the agent holds (mss.message.updated)
+        item = doc.locator(f".mss li[data-recipient='{r['address']}']")
+        await expect(item).to_have_attribute("data-state", r["state"], timeout=10_000)
+        await expect(item.locator(".rstate")).to_have_text(words[r["state"]])
+    assert [r["role"] for r in mine] == ["patient"] and mine[0]["state"] == "read", mine
 
     # masking a document already in the DMP sends dmp.mask, which queues an ITI-57 update
     await doc.get_by_label("Masqué aux professionnels").check()
@@ -145,7 +153,7 @@ async def test_ordonnance_for_qualified_identity_shows_sent_to_dmp_and_mss_recip
 async def test_queued_document_masking_then_ne_pas_envoyer(
         sharing_demo: tuple[DemoSetup, DmpSandbox], browser: Any, request: pytest.FixtureRequest) -> None:
     demo, dmp = sharing_demo
-    page, errors = await _open_dominique(browser, demo.url)  # not qualified: the ordonnance waits
+    page, errors = await _open(browser, demo.url)  # not qualified: the ordonnance waits
     documents = page.locator("vigie-documents")
     identity_id = await documents.get_attribute("identity-id")
     assert identity_id
