@@ -400,7 +400,10 @@ class DmpService:
     async def document_view(self, document_id: str) -> dict[str, Any] | None:
         """The popup panel's view of one document, None when it is unknown."""
         row = await self.ports.store.transaction(lambda c: repo.get(c, document_id, payload=False))
-        return view.document_view(row.public()) if row is not None else None
+        if row is None:
+            return None
+        traits = await self.patient_traits(row.identity_id) if row.identity_id else {}
+        return {**view.document_view(row.public()), "patient": view.patient_label(traits)}
 
     async def qualified_ins(self, identity_id: str) -> PatientIns | None:
         ins = await self.ports.store.transaction(lambda c: self.ports.qualified_ins(c, identity_id))

@@ -6,6 +6,7 @@ so no rule lives in a renderer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from plugins.common.clinical import valuesets as vs
@@ -72,6 +73,14 @@ def identity_view(identity_id: str, records: list[dict[str, Any]]) -> dict[str, 
             "empty_message": "Aucun document partagé pour ce patient." if not docs else None}
 
 
-def offer(view: dict[str, Any]) -> str:
+def patient_label(traits: dict[str, Any]) -> str:
+    """"ADRTROIS DOMINIQUE" for the popup (whose document it is); the INS plugin's traits."""
+    first = traits.get("first_names") or []
+    names = [str(traits.get("used_name") or traits.get("birth_name") or ""),
+             str(first[0] if isinstance(first, list) and first else first or "")]
+    return " ".join(n for n in names if n) or "Patient"
+
+
+def offer(view: Mapping[str, Any]) -> str:
     """`popup_offer` for a document: up when it waits for the user, out of the queue otherwise."""
     return "raise" if view.get("needs_user") else "drop"
