@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,12 @@ from tests.ui_support import artifact, english_words, rpc
 
 pytestmark = pytest.mark.slow
 TITLE = "Document à envoyer au DMP"
+
+
+@dataclass
+class _Masked:
+    document_id: str
+    masking: list[str]
 
 
 @pytest.fixture
@@ -75,7 +82,13 @@ async def test_popup_documents_panel_raised_for_a_waiting_ordonnance_then_ne_pas
     bg, fg, state = layout["colours"]["cancel"]
     assert state == "normal"
     await asyncio.to_thread(screenshot, display, artifact(request, "popup-documents.png"))
+    masked: list[Any] = []
+    agent.events.subscribe(lambda name, params: masked.append(_Masked(params["document_id"], params["masking"]))
+                           if name == "dmp.document.updated" else None)
 
+    await click(agent, display, "mask_invisible_to_patient")  # masking from the popup goes through dmp.mask
+    await wait_until(lambda: any(r.document_id == document_id and r.masking == ["invisible_to_patient"]
+                                 for r in masked), timeout=10, what="masking recorded")
     await click(agent, display, "cancel")  # a real click on "Ne pas envoyer"
     await wait_until(lambda: document_id not in ui.offered, timeout=10, what="document out of the queue")
     view = await rpc(agent, "dmp.view", identity_id=identity_id)
