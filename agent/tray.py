@@ -379,17 +379,24 @@ class TrayController:
         Whether a host is there is asked on a connection of our own (no side effect, no pystray log); the
         absence is said once, the retries are quiet, and "docked" is logged only once it is true."""
         while True:
+            # First wait: pystray docks by itself in run(); asking at the same time races its X connection.
+            await asyncio.sleep(DOCK_RETRY)
             icon = self._icon
             if icon is not None and _is_xorg(icon):
                 if self._thread is None or not self._thread.is_alive():
                     return
+                if icon._systray_manager is not None and not await asyncio.to_thread(
+                        embedded, self.env.get("DISPLAY"), icon._window.id):
+                    # pystray asked the tray host but the host never embedded the window (it was not ready,
+                    # or restarted): forget that request and ask again.
+                    icon._systray_manager = None
+                    self.docked = None
                 if icon._systray_manager is None:
                     await self._try_dock(icon)
                 elif self.docked is not True:
                     await self._docked_now(icon)
                 else:
                     await self._follow_size(icon)  # the host may resize the icon after docking
-            await asyncio.sleep(DOCK_RETRY)
 
     async def _try_dock(self, icon: Any) -> None:
         host = await asyncio.to_thread(tray_host_present, self.env.get("DISPLAY"))
@@ -403,7 +410,9 @@ class TrayController:
             await asyncio.to_thread(icon._show)  # pystray's own dock request
         except Exception as exc:  # the host went away meanwhile: next round
             log.debug("tray icon not docked yet: %s", type(exc).__name__)
-        if icon._systray_manager is not None:
+        # Docked once the host has embedded the window (checked next round otherwise).
+        if icon._systray_manager is not None and await asyncio.to_thread(
+                embedded, self.env.get("DISPLAY"), icon._window.id):
             await self._docked_now(icon)
 
     async def _docked_now(self, icon: Any) -> None:
@@ -430,6 +439,23 @@ def tray_host_present(display: str | None) -> bool:
     try:
         atom = d.intern_atom(f"_NET_SYSTEM_TRAY_S{d.get_default_screen()}")
         return bool(d.get_selection_owner(atom))
+    finally:
+        d.close()
+
+
+def embedded(display: str | None, window_id: int) -> bool:
+    """Whether the icon window has been reparented by a tray host (XEmbed): its parent is not the root."""
+    from Xlib import display as xdisplay
+
+    try:
+        d = xdisplay.Display(display)
+    except Exception:
+        return False
+    try:
+        tree = d.create_resource_object("window", window_id).query_tree()
+        return bool(tree.parent and tree.parent.id != tree.root.id)
+    except Exception:
+        return False
     finally:
         d.close()
 

@@ -142,6 +142,12 @@ async def test_tray_click_opens_the_popup_and_quit_stops(tray_agent: tuple[Agent
     assert ui.popup is not None
     await wait_until(ui.popup.ready.is_set, timeout=15, what="popup ready")
     window = await wait_for_window(display, "^Vigie : ")
+    # Clicked once docked (a click on the icon window before trayer embeds it goes nowhere).
+    await wait_until(lambda: ui.tray is not None and ui.tray.docked is True, timeout=15, what="icon docked")
+    size = await wait_until_size(display, window)  # and redrawn at the tray's size (its menu set again)
+    await wait_until(lambda: ui.tray is not None and ui.tray._icon.icon.size == (size, size), timeout=10,
+                     what="icon redrawn")
+    await asyncio.sleep(0.3)
     # The X backend has no menu: a click on the icon opens the tray's menu in the popup.
     geometry = await asyncio.to_thread(xdo, display, "getwindowgeometry", window)
     assert "Position" in geometry

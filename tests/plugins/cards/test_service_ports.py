@@ -8,6 +8,7 @@ from pathlib import Path
 from agent.hookspecs import hookimpl
 from hardware.atr import ATR_TABLE, classify, compile_table
 from hardware.pcsc import monitor as mon
+from plugins.cards import notices
 from plugins.cards.service import CardService
 from plugins.cards.settings import parse_settings
 from tests.plugins.cards.conftest import TEST_PIN, Recorder
@@ -42,13 +43,11 @@ async def test_cards_service_from_ports_reports_readers_cards_and_the_pcsc_servi
             assert recorder.calls == [("reader_added", {"reader": READER}),
                                       ("card_inserted", {"reader": READER, "atr": "3B0F0102030405", "kind": "unknown"}),
                                       ("card_removed", {"reader": READER, "kind": "unknown"})]
-            # The LGC hears of the card, not of its ATR; reader_added has no LGC event. An unknown card is
-            # also said to the user (issue 19: no hardware event goes unsaid).
+            # The LGC hears of the card, not of its ATR; reader_added has no LGC event.
+            # An unknown card is also said to the person at the desk (agent.notice, docs/local-api.md).
+            notice = {"text": notices.unknown_card(READER), "level": "warning", "topic": "card.unknown"}
             assert p.published == [("card.inserted", {"reader": READER, "kind": "unknown"}),
-                                   ("agent.notice", {"text": "Carte non reconnue dans le lecteur « Virtual PCD » : "
-                                                     "Vigie lit les cartes Vitale, CPS et CPE ; vérifiez la carte et "
-                                                     "son sens d'insertion.", "level": "warning",
-                                                     "topic": "card.unknown"}),
+                                   ("agent.notice", notice),
                                    ("card.removed", {"reader": READER, "kind": "unknown"})]
             assert service.status()["readers"] == [{"name": READER, "card": None}]
             await service._dispatch(mon.MonitorEvent(mon.SERVICE, available=False, reason="pcscd arrêté"))
