@@ -99,7 +99,7 @@ class DmpPlugin:
     @hookimpl
     def register_ui_panels(self, register: Any) -> None:
         register(KIND, view=self._panel_view, renderer="plugins.dmp.popup_panel:DocumentPanel",
-                 title="Document à envoyer au DMP", queue_label="Documents à regarder", methods=PANEL_METHODS)
+                 title="Document à envoyer au DMP", queue_label="Documents DMP à regarder", methods=PANEL_METHODS)
 
     async def _panel_view(self, document_id: str) -> dict[str, Any] | None:
         return await self.service.document_view(document_id) if self.service is not None else None
