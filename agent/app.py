@@ -41,6 +41,7 @@ from agent.practice import PracticeRelay
 from agent.rpc import PLUGIN_NOT_READY, RpcContext, RpcRegistry
 from agent.secrets import SecretStore
 from agent.server import ApiServer
+from agent.setup_rpc import register_setup_methods
 from agent.store import MigrationRegistry, make_store
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class TrayItem:
     plugin: str
 
 
+SETUP_TRAY_LABEL = "Paramètres de Vigie"
+
+
 class CorePlugin:
     """The host's own hook implementations (registered like any plugin, under the name `core`)."""
 
@@ -79,6 +83,18 @@ class CorePlugin:
     @hookimpl
     def register_status_providers(self, register: Callable[..., None]) -> None:
         register("store", self.store_status)
+
+    @hookimpl
+    def register_setup_steps(self, register: Callable[..., None]) -> None:
+        from agent.setup_host import API_STEP
+
+        register(API_STEP)
+
+    @hookimpl
+    def register_tray_items(self, register: Callable[..., None]) -> None:
+        # The settings page edits what the plugins contribute: a host started without them (tests) has no entry.
+        if self.agent.loads_plugins:
+            register(SETUP_TRAY_LABEL, lambda: self.agent.pages.open("setup.html"))
 
     def store_status(self) -> dict[str, Any]:
         """The database in `agent.info` (services.store): which one, and whether it answers now."""
@@ -131,6 +147,10 @@ class Agent:
         self._started = False
         self._rng = random.Random()
 
+    @property
+    def loads_plugins(self) -> bool:
+        return self._load_plugins
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         if self._stop_requested is None:  # `run` creates it first, before its signal handlers
@@ -147,6 +167,7 @@ class Agent:
         call_registration(self.plugins, "register_status_providers", self._status_register_for)
         call_registration(self.plugins, "register_tray_items", self._tray_register_for)
         register_admin_methods(self.rpc, clients=self.clients, pairing=self.pairing, server=self.server)
+        register_setup_methods(self.rpc, self)
         await self.outbox.start()
         self.practice.start()
         if self.practice.active:

@@ -30,7 +30,7 @@ EPILOG = """Premiers pas : `vigie run --sandbox` démarre l'agent sur des servic
 Configuration : fichier TOML (voir `vigie doctor`), surchargeable par des variables VIGIE_SECTION_CLE."""
 
 
-BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins", "selftest", "autostart")
+BUILTIN_COMMANDS = ("run", "doctor", "version", "plugins", "selftest", "autostart", "setup")
 SANDBOX_GROUP = "vigie.sandbox"  # entry points of the sandbox extension (pyproject.toml; sandbox/plugins.py)
 GROUP_HELP = {"sandbox": "piloter le bac à sable (cartes et lecteurs virtuels, scanner simulé)",
               "prescription": "ordonnances (e-prescription)"}
@@ -69,6 +69,12 @@ def build_parser(plugin_commands: dict[str, tuple[str, Callable[..., None], Call
                                            "clé Run (Windows), LaunchAgent (macOS), pour cet utilisateur.")
     autostart.add_argument("action", choices=("enable", "disable", "status"), nargs="?", default="status",
                            help="enable : activer, disable : désactiver, status : état (défaut)")
+    setup = sub.add_parser("setup", help="configurer Vigie pour le cabinet (certificat, INSi, logiciels autorisés...)",
+                           description="Pose les questions de chaque module, vérifie chaque réponse, écrit le fichier "
+                                       "de configuration (secrets dans le trousseau), puis lance « vigie doctor ».")
+    setup.add_argument("--etape", action="append", metavar="ID", dest="steps",
+                       help="seulement cette étape (api, ins, eprescription...) ; répétable")
+    _add_config(setup)
     plugins = sub.add_parser("plugins", help="lister les modules et leur état")
     _add_config(plugins)
 
@@ -196,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent import selftest
 
             return selftest.main(args.config)
+        if args.command == "setup":
+            from agent import setup_cli
+
+            return setup_cli.main(args.config, args.steps, host=host)
         if args.command == "autostart":
             from agent import autostart
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from agent.pairing import PairingRequest
     from agent.prompts import PinRequest
     from agent.rpc import RpcContext
+    from agent.setup_steps import SetupStep
     from hardware.ports import VitaleCard
 
 PROJECT = "vigie"
@@ -190,6 +191,21 @@ def register_tray_items(register: TrayRegister) -> None:
     loop (the tray thread hands it over, it never waits for it); a `UserFacingError` it raises is
     shown to the user. The `sandbox` section belongs to the sandbox's plugins (`sandbox/*/plugin.py`,
     registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test".
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
+    """
+
+
+@hookspec
+def register_setup_steps(register: Callable[[SetupStep], None]) -> None:
+    """Contribute first-run set-up steps (`vigie setup`, the settings page): `register(step)`.
+
+    A `agent.setup_steps.SetupStep` has an `id`, a French `title`, `fields(config)` (the questions, the
+    current configuration's values as defaults, never a secret's value), `verify(values)` returning French
+    problems (checks as entered: certificate dates and subject, an endpoint reachable within a short
+    timeout...) and `apply(values)` returning a `SetupChanges` (a patch of the TOML file, keyring secrets).
+    `verify` and `apply` may block; callers on the event loop run them in a thread. Keep the step's logic
+    in the plugin's own module (e.g. `plugins/ins/setup.py`), not in `plugin.py`.
 
     :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """

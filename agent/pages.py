@@ -1,4 +1,5 @@
-"""The agent's own pages (`/web/batch.html`, `/web/journal.html`), opened in the browser from the tray.
+"""The agent's own pages (`/web/batch.html`, `/web/journal.html`, `/web/setup.html`), opened in the browser
+from the tray.
 
 They are served by the local API like `vigie.js` and follow its rules: the agent's own origin
 (`http://127.0.0.1:<port>`, `http://localhost:<port>`) is an allowed origin, and a page needs a token.
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAGES = ("batch.html", "journal.html")
+PAGES = ("batch.html", "journal.html", "setup.html")
 CLIENT_NAME = "Pages de Vigie"
 SECRET = "pages.token"
 

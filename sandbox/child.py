@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,12 +39,32 @@ def seed_keyring(path: Path) -> None:
         store.set(name, value)
 
 
+def exit_with_parent(parent: int, interval: float = 1.0) -> threading.Thread:
+    """Stop this agent (SIGTERM, the usual clean stop) once the supervisor that started it is gone.
+
+    A supervisor killed with SIGKILL (a test timeout, a crashed terminal) cannot stop its child; an orphaned
+    sandbox agent would keep its virtual serial scanner's pty path open and reopen it every few seconds, so
+    the next sandbox's emulator, handed the same /dev/pts number, would lose scans to it. The parent's pid
+    changes when it dies (the orphan is re-parented), on Linux and macOS alike.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="vigie-sandbox-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.child")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--secrets", type=Path)
     parser.add_argument("--headless", action="store_true")
     args = parser.parse_args(argv)
+    if sys.platform != "win32":
+        exit_with_parent(os.getppid())
     try:
         config = load_config(args.config)
         if args.secrets is not None:

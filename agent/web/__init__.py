@@ -11,7 +11,7 @@ from pathlib import Path
 WEB_ROOT = Path(__file__).parent
 # An explicit list, not a directory listing: nothing else in the package is ever served.
 FILES = ("vigie.js", "vigie-qualification.js", "vigie-documents.js", "pages.css", "pages.js", "batch.html", "batch.js",
-         "journal.html", "journal.js")
+         "journal.html", "journal.js", "setup.html", "setup.js")
 
 
 def web_file(name: str) -> Path | None:

@@ -43,6 +43,12 @@ class DmpPlugin:
             register(repository.NAMESPACE, version, sql)
 
     @hookimpl
+    def register_setup_steps(self, register: Any) -> None:
+        from plugins.dmp.setup import DMP_STEP  # imported here: only `vigie setup` and the settings page need it
+
+        register(DMP_STEP)
+
+    @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
         for name, handler in self.api.methods().items():
             register(name, handler, params=SCHEMAS[name], description=handler.__doc__ or "")

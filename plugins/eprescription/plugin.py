@@ -60,6 +60,14 @@ class EprescriptionPlugin:
                                                         {"state": "non démarré"}}})
 
     @hookimpl
+    def register_setup_steps(self, register: Any) -> None:
+        from plugins.eprescription.setup import (
+            EPRESCRIPTION_STEP,  # imported here: the certificate code is not needed to run
+        )
+
+        register(EPRESCRIPTION_STEP)
+
+    @hookimpl
     def register_cli_commands(self, register: Any) -> None:
         from plugins.eprescription.cli import configure, run
 

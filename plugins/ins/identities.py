@@ -18,6 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import UserFacingError
+from agent.panels import notify_user
 from agent.rpc import INVALID_PARAMS, NOT_FOUND
 from hardware.ports import VitaleCard
 from plugins.ins import repository as repo
@@ -44,6 +45,10 @@ LOOKUP_HANDLER = "ins.lookup"
 def traits_key(traits: Traits) -> str:
     strict = {k: v for k, v in traits.to_dict().items() if k not in ("used_name", "used_first_name")}
     return hashlib.sha256(json.dumps(strict, sort_keys=True).encode()).hexdigest()
+
+
+RECOGNISED_NOTICE = ("Carte Vitale lue : ce patient a déjà une identité qualifiée dans Vigie, rien à refaire "
+                     "(aucune nouvelle recherche INSi).")
 
 
 class Identities:
@@ -187,6 +192,8 @@ class Identities:
             elif row.status == Status.QUAL.value:
                 self.emitter.publish("identity.recognised", {"identity_id": row.id, "status": row.status,
                                                              "source": "vitale", "reader": reader})
+                # Said to the user too (no hardware event goes unsaid); no name: notices reach every LGC.
+                await notify_user(self.emitter, RECOGNISED_NOTICE, level="info", topic="identity.recognised")
             rows.append(row)
         return [r.id for r in rows]
 

@@ -149,6 +149,12 @@ class InsPlugin:
         await self._context.open_page("journal.html")
 
     @hookimpl
+    def register_setup_steps(self, register: Any) -> None:
+        from plugins.ins.setup import INS_STEP  # imported here: the certificate code is not needed to run
+
+        register(INS_STEP)
+
+    @hookimpl
     def register_cli_commands(self, register: Any) -> None:
         from plugins.ins.cli import configure_batch, run_batch
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -9,8 +11,7 @@ from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.mss import repository
-from plugins.mss.auth import AuthFailed
-from plugins.mss.service import JOB_DELIVER, JOB_DOCUMENT, MssService, Ports
+from plugins.mss.jobs import JOB_DELIVER, JOB_DOCUMENT
 from plugins.mss.settings import parse_settings
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from agent.documents import ValidatedDocument
     from agent.outbox import Job
     from agent.rpc import RpcContext
+    from plugins.mss.service import MssService
 
 declare_personal_fields({"recipients", "address", "sender", "mailbox", "name"})
 
@@ -75,6 +77,12 @@ class MssPlugin:
     def register_migrations(self, register: Any) -> None:
         for version, sql in repository.MIGRATIONS.items():
             register(repository.NAMESPACE, version, sql)
+
+    @hookimpl
+    def register_setup_steps(self, register: Any) -> None:
+        from plugins.mss.setup import MSS_STEP  # imported here: only `vigie setup` and the settings page need it
+
+        register(MSS_STEP)
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
@@ -146,6 +154,9 @@ class MssPlugin:
             # degraded consumer would hold every validated document back, the DMP feed included.
             self.unconfigured = settings.missing
             return
+        # The mail stack, lxml and cryptography: imported once configured, off the event loop.
+        module = await asyncio.to_thread(importlib.import_module, "plugins.mss.service")
+        Ports, MssService, AuthFailed = module.Ports, module.MssService, module.AuthFailed
         ports = Ports(store=context.store, outbox=context.outbox, events=context.emitter, secret=context.secrets.get,
                       qualified_ins=_qualified_ins)
         service = MssService(ports, settings)

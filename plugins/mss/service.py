@@ -42,14 +42,13 @@ from plugins.mss import repository as repo
 from plugins.mss.auth import AuthFailed, PscTokenSource, certificate_context, server_context
 from plugins.mss.directory import Directory
 from plugins.mss.inbox import Fetched, InboxWatcher
+from plugins.mss.jobs import JOB_DELIVER, JOB_DOCUMENT
 from plugins.mss.settings import MssSettings
 from plugins.mss.transport import Endpoint, Login, MailError, SendResult, append_sent, in_sent, smtp_send
 from plugins.mss.xdm import ATTACHMENT_NAME, build_xdm
 
 log = logging.getLogger(__name__)
 
-JOB_DOCUMENT = "mss.document"
-JOB_DELIVER = "mss.deliver"
 EVENT_UPDATED = "mss.message.updated"
 EVENT_RECEIVED = "mss.message.received"
 

@@ -104,6 +104,10 @@ async def test_card_scan_and_batch_land_on_the_qualified_record(make_agent: Agen
     await wait_until(lambda: any(n == "identity.recognised" for n, _ in events), what="recognised")
     recognised = next(p for n, p in events if n == "identity.recognised")
     assert recognised == {"identity_id": identity_id, "status": "QUAL", "source": "vitale", "reader": "Lecteur 1"}
+    await wait_until(lambda: any(n == "agent.notice" and p["topic"] == "identity.recognised" for n, p in events),
+                     what="notice for the user")
+    notice = next(p for n, p in events if n == "agent.notice" and p["topic"] == "identity.recognised")
+    assert notice["text"].startswith("Carte Vitale lue : ce patient a déjà une identité qualifiée")
     assert not [p for n, p in events if n == "identity.updated" and p.get("insi_outcome") == "pending"]
     # On her father's card (no own NIR, no sex on the card): found by her strict traits.
     await call_each(agent.plugins, "vitale_card_read", reader="Lecteur 1",

@@ -1,0 +1,83 @@
+"""The MSSanté plugin's first-run set-up step: the practice's mailbox, its operator's servers and CAs, the
+authentication (certificate: PKCS#12 with its passphrase in the keyring, secret `mss.pkcs12`; or Pro Santé
+Connect). Checked with the plugin's own `parse_settings`, the certificate opened and dated, and the SMTP and
+IMAP servers reachable within a short timeout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.config import Config
+from agent.errors import ConfigError
+from agent.secrets import SecretStore
+from agent.setup_steps import DELETE, SetupChanges, SetupField, SetupStep, existing_files, split_list
+from plugins.common.setup_checks import check_pkcs12, check_tcp
+from plugins.mss.settings import PKCS12_SECRET, MssSettings, parse_settings
+
+MODES = (("certificate", "certificat de la boîte applicative"), ("token", "Pro Santé Connect (boîte personnelle)"))
+
+
+def _current(config: Config) -> MssSettings:
+    try:
+        return parse_settings(config.plugin_settings("mss"))
+    except ConfigError:
+        return MssSettings()
+
+
+def _fields(config: Config) -> list[SetupField]:
+    s = _current(config)
+    cert = ("auth", "certificate")
+    return [
+        SetupField("mailbox", "Adresse MSSanté du cabinet", "text", default=s.mailbox),
+        SetupField("auth", "Authentification", "choice", MODES, s.auth),
+        SetupField("smtp_host", "Serveur d'envoi (SMTP)", "text", default=s.smtp_host),
+        SetupField("smtp_port", "Port SMTP", "text", default=str(s.smtp_port)),
+        SetupField("imap_host", "Serveur de réception (IMAP)", "text", default=s.imap_host),
+        SetupField("imap_port", "Port IMAP", "text", default=str(s.imap_port)),
+        SetupField("ca_files", "Autorités de certification de l'opérateur (fichiers PEM)", "file",
+                   default=", ".join(s.ca_files), help="Séparées par des virgules."),
+        SetupField("pkcs12", "Certificat de la boîte (fichier PKCS#12 .p12)", "file",
+                   default=s.pkcs12 or "", when=cert),
+        SetupField("pkcs12_passphrase", "Phrase de passe du certificat de la boîte", "secret", required=False,
+                   when=cert, help="Gardée dans le trousseau du système ; vide : inchangée."),
+    ]
+
+
+def _raw(values: Mapping[str, str]) -> dict[str, Any]:
+    raw: dict[str, Any] = {k: values.get(k, "").strip() for k in ("mailbox", "auth", "smtp_host", "imap_host")}
+    raw["ca_files"] = split_list(values.get("ca_files", ""))
+    for key in ("smtp_port", "imap_port"):
+        text = values.get(key, "").strip()
+        raw[key] = int(text) if text.isdigit() else text
+    if raw["auth"] == "certificate" and values.get("pkcs12", "").strip():
+        raw["pkcs12"] = values["pkcs12"].strip()
+    return raw
+
+
+def _verify(values: Mapping[str, str]) -> list[str]:
+    try:
+        settings = parse_settings(_raw(values))
+    except ConfigError as exc:
+        return [f"{exc.key.rsplit('.', 1)[-1]} : {exc.message_fr}"]
+    problems = existing_files(values.get("ca_files", ""), "Autorité de certification de l'opérateur")
+    if settings.auth == "certificate":
+        passphrase = values.get("pkcs12_passphrase") or SecretStore().get(PKCS12_SECRET)
+        problems += check_pkcs12(settings.pkcs12 or "", passphrase, "Certificat de la boîte")
+    if not problems:
+        problems += check_tcp(settings.smtp_host, settings.smtp_port, "Serveur SMTP")
+        problems += check_tcp(settings.imap_host, settings.imap_port, "Serveur IMAP")
+    return problems
+
+
+def _apply(values: Mapping[str, str]) -> SetupChanges:
+    raw: dict[str, Any] = _raw(values)
+    raw.setdefault("pkcs12", DELETE)
+    secret = values.get("pkcs12_passphrase", "")
+    return SetupChanges(config={"plugins": {"mss": raw}},
+                        secrets={PKCS12_SECRET: secret} if secret and raw["pkcs12"] is not DELETE else {})
+
+
+MSS_STEP = SetupStep(id="mss", title="Messagerie sécurisée de santé (MSSanté)", fields=_fields, verify=_verify,
+                     apply=_apply, intro="Vigie envoie les documents validés par la messagerie MSSanté du cabinet.",
+                     order=50)
