@@ -38,6 +38,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                  "additionalProperties": False, "properties": {
                                                      "name": {"type": "string", "minLength": 1, "maxLength": 120},
                                                      "rpps": {"type": "string", "pattern": "^[0-9]{11}$"}}}}}}},
+    "dmp.view": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
+                 "properties": {"identity_id": _ID}},
     "dmp.cancel": {"type": "object", "required": ["document_id"], "additionalProperties": False,
                    "properties": {"document_id": _ID}},
     "dmp.documents": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
@@ -59,6 +61,7 @@ class DmpApi:
 
     def methods(self) -> dict[str, Callable[[dict[str, Any], RpcContext], Awaitable[Any]]]:
         return {"dmp.status": self.status, "dmp.send": self.send, "dmp.cancel": self.cancel,
+                "dmp.view": self.view,
                 "dmp.documents": self.documents, "dmp.retrieve": self.retrieve, "dmp.mask": self.mask,
                 "dmp.consent": self.consent}
 
@@ -94,6 +97,10 @@ class DmpApi:
     async def cancel(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         """"Ne pas envoyer": cancel a document still waiting to go."""
         return await self._service().cancel(params["document_id"])
+
+    async def view(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        """The patient's documents as Vigie holds them: DMP state in French, masking, open actions."""
+        return await self._service().local_view(params["identity_id"])
 
     async def documents(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         """TD3.1: the patient's documents in the DMP (needs the recorded consultation consent)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent.documents import ValidatedDocument
@@ -12,13 +13,15 @@ from plugins.common.clinical.typecode import auto_type_code
 from plugins.dmp import repository
 from plugins.dmp.api import SCHEMAS, DmpApi
 from plugins.dmp.service import JOB, UPDATE_JOB, DmpService
+from plugins.dmp.view import KIND, offer
 
 if TYPE_CHECKING:
     from agent.context import PluginContext
     from agent.outbox import Job
 
-declare_personal_fields({"content", "patient_ins"})
+declare_personal_fields({"content", "patient_ins", "patient"})  # "patient": the panel view's name
 SEND_MAX_ATTEMPTS = 12
+PANEL_METHODS = ("dmp.cancel", "dmp.mask", "dmp.send", "mss.messages")  # what the popup panel may call
 JOB_CONCURRENCY = 16  # the service's own gate applies [plugins.dmp] concurrency
 
 
@@ -98,6 +101,18 @@ class DmpPlugin:
             self.service.card_changed()
             if user is not None and getattr(user, "kind", "") == "cps":
                 await self.service.card_available()
+
+    @hookimpl
+    def register_ui_panels(self, register: Any) -> None:
+        register(KIND, view=self._panel_view, renderer="plugins.dmp.popup_panel:DocumentPanel",
+                 title="Document à envoyer au DMP", queue_label="Documents DMP à regarder", methods=PANEL_METHODS)
+
+    async def _panel_view(self, document_id: str) -> dict[str, Any] | None:
+        return await self.service.document_view(document_id) if self.service is not None else None
+
+    @hookimpl
+    def popup_offer(self, kind: str, view: Mapping[str, Any]) -> str | None:
+        return offer(view) if kind == KIND else None
 
     @hookimpl
     def register_tray_badges(self, register: Any) -> None:

@@ -38,6 +38,7 @@ from plugins.common.clinical import cda, xds
 from plugins.common.clinical import valuesets as vs
 from plugins.dmp import operations as ops
 from plugins.dmp import repository as repo
+from plugins.dmp import view
 from plugins.dmp.client import DmpClient
 from plugins.dmp.errors import CARD, CONFIG, REJECTED, DmpError
 from plugins.dmp.metadata import REFUSE, metadata_for, problem, unique_id
@@ -390,6 +391,19 @@ class DmpService:
 
     async def document(self, document_id: str) -> dict[str, Any]:
         return (await self._row(document_id)).public()
+
+    async def local_view(self, identity_id: str) -> dict[str, Any]:
+        """`dmp.view`: the documents Vigie holds for the patient, from its own records (no DMP call)."""
+        rows = await self.ports.store.transaction(lambda c: repo.by_identity(c, identity_id))
+        return view.identity_view(identity_id, [r.public() for r in rows])
+
+    async def document_view(self, document_id: str) -> dict[str, Any] | None:
+        """The popup panel's view of one document, None when it is unknown."""
+        row = await self.ports.store.transaction(lambda c: repo.get(c, document_id, payload=False))
+        if row is None:
+            return None
+        traits = await self.patient_traits(row.identity_id) if row.identity_id else {}
+        return {**view.document_view(row.public()), "patient": view.patient_label(traits)}
 
     async def qualified_ins(self, identity_id: str) -> PatientIns | None:
         ins = await self.ports.store.transaction(lambda c: self.ports.qualified_ins(c, identity_id))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
-from plugins.dmp.service import DmpService, Ports
+from plugins.dmp import view
+from plugins.dmp.service import EVENT, DmpService, Ports
 from plugins.dmp.settings import PKCS12_SECRET, parse_settings
 
 if TYPE_CHECKING:
@@ -42,7 +43,14 @@ async def build_service(context: PluginContext) -> DmpService:
         return result
 
     acting = context.acting
-    ports = Ports(store=context.store, outbox=context.outbox, emit=context.emitter.publish,
+    emitter = context.emitter
+
+    def emit(name: str, params: dict[str, object]) -> None:
+        emitter.publish(name, params)
+        if name == EVENT:  # the popup's documents panel shows this document: the host asks its view again
+            context.spawn(emitter.emit("panel_changed", kind=view.KIND, key=str(params["document_id"])))
+
+    ports = Ports(store=context.store, outbox=context.outbox, emit=emit,
                   current_signer=lambda: acting.card_signer, acting_user=lambda: acting.current,
                   qualified_ins=_qualified_ins, traits=_traits, spawn=context.spawn)
     service = DmpService(settings, ports, passphrase=context.secrets.get(PKCS12_SECRET), type_code=type_code)

@@ -26,6 +26,8 @@ NOT_QUALIFIED = ("Pas d'envoi au patient : son INS n'est pas qualifiée. Qualifi
                  "d'identité ou attestation) puis renvoyez le document.")
 INVISIBLE = "Pas d'envoi au patient : le document est marqué « invisible au patient »."
 OPPOSED = "Pas d'envoi au patient : il s'est opposé à l'envoi par messagerie sécurisée."
+NO_PATIENT_MAILBOX = ("Pas d'envoi au patient : son INS (naissance en Corse, 2A/2B) n'a pas "
+                      "d'adresse de messagerie patient.")
 NOT_PATIENT_ADDRESS = "Adresse refusée : une messagerie patient ne s'écrit qu'à partir de son INS qualifiée."
 
 
@@ -103,6 +105,8 @@ def patient_refusal(facts: PatientFacts) -> str | None:
         return INVISIBLE
     if facts.opposed:
         return OPPOSED
+    if not re.fullmatch(r"[0-9]{15}", facts.qualified_matricule):
+        return NO_PATIENT_MAILBOX  # a refusal with its reason, not a job that fails forever
     return None
 
 

@@ -61,7 +61,7 @@ async def tray_agent(agent_config: Config, monkeypatch: pytest.MonkeyPatch) -> A
         # The session's DISPLAY points elsewhere: `[plugins.ui] display` must win for the tray as for the popup
         # (monkeypatch restores the variable the tray thread sets).
         monkeypatch.setenv("DISPLAY", ":9999")
-        agent_config.disabled_plugins = ["ins", "cards", "scanner", "eprescription"]
+        agent_config.disabled_plugins = ["ins", "cards", "scanner", "eprescription", "dmp"]  # no panel kind
         agent_config.sandbox = True
         agent_config.plugins["ui"] = {"popup": True, "tray": True, "display": display}
         agent = Agent(agent_config)
@@ -191,7 +191,7 @@ async def test_tray_without_a_tray_host_says_it_once_then_docks_quietly(
     require_binary("Xvfb", "trayer", "xwininfo", "xdpyinfo")
     caplog.set_level(logging.INFO)
     with xvfb() as display:
-        agent_config.disabled_plugins = ["ins", "cards", "scanner", "eprescription"]
+        agent_config.disabled_plugins = ["ins", "cards", "scanner", "eprescription", "dmp"]  # no panel kind
         agent_config.plugins["ui"] = {"popup": False, "tray": True, "display": display}
         agent = Agent(agent_config)
         await agent.start()

@@ -19,7 +19,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield running
 
 
-@pytest.mark.parametrize("name", ["vigie.js", "vigie-qualification.js"])
+@pytest.mark.parametrize("name", ["vigie.js", "vigie-qualification.js", "vigie-documents.js"])
 async def test_web_route_serves_the_listed_files(api: Api, name: str) -> None:
     async with api.http.get(f"{api.server.url}/web/{name}") as resp:
         assert resp.status == 200
