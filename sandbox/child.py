@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,12 +38,32 @@ def seed_keyring(path: Path) -> None:
         store.set(name, value)
 
 
+def stop_when_orphaned(interval: float = 0.5) -> None:
+    """SIGTERM ourselves (the agent's orderly stop) once the supervisor is gone (killed -9, crashed).
+
+    A leftover agent keeps its devices: its serial scanner reopens its configured /dev/pts/N every few
+    seconds, and once a later sandbox's emulator is given that recycled pty it reads that sandbox's frames.
+    POSIX only: an orphan is re-parented there, so its parent pid changes; Windows has no such signal.
+    """
+    if sys.platform == "win32":
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="vigie-sandbox-parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.child")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--secrets", type=Path)
     parser.add_argument("--headless", action="store_true")
     args = parser.parse_args(argv)
+    stop_when_orphaned()
     try:
         config = load_config(args.config)
         if args.secrets is not None:
