@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -157,7 +158,8 @@ def test_the_sandbox_agent_stops_when_its_supervisor_is_killed(tmp_path: Path) -
     agent = ("import time\nfrom sandbox.child import stop_when_orphaned\nstop_when_orphaned(0.05)\n"
              "print('ready', flush=True)\ntime.sleep(60)\n")
     supervisor = ("import subprocess, sys\n"
-                  f"child = subprocess.Popen([sys.executable, '-c', {agent!r}], stdout=subprocess.PIPE, text=True)\n"
+                  f"child = subprocess.Popen([sys.executable, '-c', {agent!r}], stdout=subprocess.PIPE,\n"
+                  "                         stderr=subprocess.DEVNULL, text=True)\n"
                   "assert child.stdout.readline() == 'ready\\n'\nprint(child.pid, flush=True)\n"
                   "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     done = subprocess.run([PYTHON, "-c", supervisor], capture_output=True, text=True, timeout=60,
@@ -167,7 +169,11 @@ def test_the_sandbox_agent_stops_when_its_supervisor_is_killed(tmp_path: Path) -
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid)
+    try:
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)  # our own grandchild, left behind by the failure
 
 
 def _alive(pid: int) -> bool:
