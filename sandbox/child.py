@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,22 +38,23 @@ def seed_keyring(path: Path) -> None:
         store.set(name, value)
 
 
-def exit_with_parent(parent: int, interval: float = 1.0) -> threading.Thread:
-    """Stop this agent (SIGTERM, the usual clean stop) once the supervisor that started it is gone.
+def stop_when_orphaned(interval: float = 0.5) -> None:
+    """SIGTERM ourselves (the agent's orderly stop) once the supervisor is gone (killed -9, crashed).
 
-    A supervisor killed with SIGKILL (a test timeout, a crashed terminal) cannot stop its child; an orphaned
-    sandbox agent would keep its virtual serial scanner's pty path open and reopen it every few seconds, so
-    the next sandbox's emulator, handed the same /dev/pts number, would lose scans to it. The parent's pid
-    changes when it dies (the orphan is re-parented), on Linux and macOS alike.
+    A leftover agent keeps its devices: its serial scanner reopens its configured /dev/pts/N every few
+    seconds, and once a later sandbox's emulator is given that recycled pty it reads that sandbox's frames.
+    POSIX only: an orphan is re-parented there, so its parent pid changes; Windows has no such signal.
     """
+    if sys.platform == "win32":
+        return
+    parent = os.getppid()
+
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(interval)
+            threading.Event().wait(interval)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = threading.Thread(target=watch, name="vigie-sandbox-parent-watch", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch, name="vigie-sandbox-parent-watch", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,8 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--secrets", type=Path)
     parser.add_argument("--headless", action="store_true")
     args = parser.parse_args(argv)
-    if sys.platform != "win32":
-        exit_with_parent(os.getppid())
+    stop_when_orphaned()
     try:
         config = load_config(args.config)
         if args.secrets is not None:

@@ -1,7 +1,8 @@
 """Serial and USB-CDC ("USB-COM") scanners through pyserial: raw bytes, GS kept, no keyboard layout.
 
 A reader thread opens the port, frames the byte stream into scans (`framing.Framer`) and calls
-`on_scan(data)` from that thread. An unplugged scanner (port gone) is reopened every `reopen` seconds.
+`on_scan(data)` from that thread. An unplugged scanner (port gone) is reopened every `reopen` seconds. The
+port is opened exclusively: a port already read by someone else is reported busy, not shared.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ class SerialScanner(ScannerReader):
     def _open(self) -> Any:
         import serial  # pyserial; imported in the thread, never on the event loop
 
-        return serial.Serial(self.port, self.baudrate, timeout=0.05)
+        # Exclusive: a second reader of the same port (another agent, another program, a leftover agent
+        # reopening a recycled /dev/pts/N) would take whichever frames it woke up for first, and its open
+        # would flush our pending input. Locked (flock on POSIX; COM ports always are), it is told "busy".
+        return serial.Serial(self.port, self.baudrate, timeout=0.05, exclusive=True)
 
     def _read(self, link: Any) -> None:
         framer = Framer(idle=self.idle)

@@ -65,6 +65,7 @@ REASONS_FR = {
     errno.ENOENT: "introuvable : débranché ou mauvais port",
     errno.EACCES: "accès refusé : droits du compte sur le périphérique",
     errno.EBUSY: "occupé par un autre programme",
+    errno.EAGAIN: "occupé par un autre programme",  # the port's lock is held (pyserial's exclusive open)
     errno.ENODEV: "débranché",
     errno.ENXIO: "débranché",
     errno.EIO: "débranché",

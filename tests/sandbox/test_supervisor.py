@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -148,3 +150,35 @@ async def test_sandbox_brings_up_agent_demo_page_and_stops_everything(sandbox: d
         socket.create_connection((insi_url.hostname, insi_url.port), timeout=1).close()
     assert not profile.exists()
     assert list((sandbox["home"] / "state" / "vigie").glob("sandbox*.json")) == []  # its pointer is gone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; orphans re-parented on POSIX")
+def test_the_sandbox_agent_stops_when_its_supervisor_is_killed(tmp_path: Path) -> None:
+    # A leftover agent kept reading its recycled /dev/pts/N and took a later sandbox's serial scans.
+    agent = ("import time\nfrom sandbox.child import stop_when_orphaned\nstop_when_orphaned(0.05)\n"
+             "print('ready', flush=True)\ntime.sleep(60)\n")
+    supervisor = ("import subprocess, sys\n"
+                  f"child = subprocess.Popen([sys.executable, '-c', {agent!r}], stdout=subprocess.PIPE,\n"
+                  "                         stderr=subprocess.DEVNULL, text=True)\n"
+                  "assert child.stdout.readline() == 'ready\\n'\nprint(child.pid, flush=True)\n"
+                  "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([PYTHON, "-c", supervisor], capture_output=True, text=True, timeout=60,
+                          env=subprocess_env(tmp_path))
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)  # our own grandchild, left behind by the failure
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie (reaped later by init) counts as stopped
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -192,3 +192,37 @@ def test_scanner_reader_reports_state_changes_once_and_reopens_after_unplug() ->
         reader.stop()
     assert scans == [b"IS01", b"IS01"]
     assert states.empty()  # the repeated failed opens while unplugged were not reported again
+
+
+async def test_a_serial_port_is_read_by_one_reader_only(emulator: ScannerEmulator) -> None:
+    """Two readers on one port (a second agent, another program, a leftover agent reopening a recycled
+    /dev/pts/N) split the frames between them: each scan went to whichever woke first, and every reopen
+    flushed the owner's input. The port is locked: the second is told it is busy and every scan reaches the first."""
+    import asyncio
+    import queue
+
+    from hardware.scanners.serialport import SerialScanner
+    from plugins.scanner.inputs import french_reason
+
+    assert emulator.serial_path is not None
+    owner_scans: queue.Queue[bytes] = queue.Queue()
+    other_scans: list[bytes] = []
+    owner_states: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    other_states: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    owner = SerialScanner(emulator.serial_path, owner_scans.put, on_state=lambda s, r: owner_states.put((s, r)))
+    other = SerialScanner(emulator.serial_path, other_scans.append, on_state=lambda s, r: other_states.put((s, r)),
+                          reopen=0.05)
+    owner.start()
+    try:
+        assert await asyncio.to_thread(owner_states.get, timeout=5) == ("connected", None)
+        other.start()
+        state, reason = await asyncio.to_thread(other_states.get, timeout=5)
+        assert (state, french_reason(reason)) == ("disconnected", "occupé par un autre programme")
+        for n in range(5):  # right after "connected" and while the other keeps trying to open the port
+            await emulator.scan(ADRTROIS_TEXT.encode() + b"%d" % n)
+            assert await asyncio.to_thread(owner_scans.get, timeout=5) == ADRTROIS_TEXT.encode() + b"%d" % n
+    finally:
+        await asyncio.to_thread(other.stop)
+        await asyncio.to_thread(owner.stop)
+    assert other_scans == []
+    assert owner_states.empty()
