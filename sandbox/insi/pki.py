@@ -26,6 +26,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -121,18 +122,19 @@ def _leaf_usage(*, signing: bool) -> x509.KeyUsage:
                          encipher_only=False, decipher_only=False)
 
 
-def _write(path: Path, data: bytes, *, private: bool = False) -> Path:
+def write_file(path: Path, data: bytes, *, private: bool = False) -> Path:
+    """Write a PKI file; private keys and PKCS#12 bundles are 0600 from creation (sandbox/mss/pki.py too)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return path
 
 
-def _pem(*certs: x509.Certificate) -> bytes:
+def certs_pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
+def key_pem(key: PrivateKeyTypes) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -178,7 +180,7 @@ def generate_sandbox_pki(directory: Path, *, emitter: str = DEFAULT_EMITTER, ps_
         data = pkcs12.serialize_key_and_certificates(
             name.encode(), key, cert, [org],
             serialization.BestAvailableEncryption(passphrase.encode()))
-        return _write(directory / f"{name}.p12", data, private=True)
+        return write_file(directory / f"{name}.p12", data, private=True)
 
     client_key, client_cert = client(CLIENT_CN)
     wrong_key, wrong_cert = client(WRONG_CLIENT_CN)
@@ -197,17 +199,17 @@ def generate_sandbox_pki(directory: Path, *, emitter: str = DEFAULT_EMITTER, ps_
 
     return SandboxPki(
         directory=directory,
-        root_ca=_write(directory / "root-ca.pem", _pem(root)),
-        org_ca=_write(directory / "org-ca.pem", _pem(org)),
-        server_cert=_write(directory / "server.pem", _pem(server, org)),
-        server_key=_write(directory / "server.key", _key_pem(server_key), private=True),
+        root_ca=write_file(directory / "root-ca.pem", certs_pem(root)),
+        org_ca=write_file(directory / "org-ca.pem", certs_pem(org)),
+        server_cert=write_file(directory / "server.pem", certs_pem(server, org)),
+        server_key=write_file(directory / "server.key", key_pem(server_key), private=True),
         client_p12=p12("insi-auto", client_key, client_cert, client_pass),
         client_passphrase=client_pass,
         client_emitter=emitter,
         wrong_client_p12=p12("insi-test-mauvais", wrong_key, wrong_cert, wrong_pass),
         wrong_client_passphrase=wrong_pass,
-        cps_ca=_write(directory / "cps-ca.pem", _pem(cps)),
-        ps_cert=_write(directory / "ps.pem", _pem(ps)),
-        ps_key=_write(directory / "ps.key", _key_pem(ps_key), private=True),
+        cps_ca=write_file(directory / "cps-ca.pem", certs_pem(cps)),
+        ps_cert=write_file(directory / "ps.pem", certs_pem(ps)),
+        ps_key=write_file(directory / "ps.key", key_pem(ps_key), private=True),
         ps_national_id=ps_national_id,
     )

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sandbox.insi.pki import certs_pem, key_pem, write_file
+
 SANDBOX_ORG = "VIGIE SANDBOX - certificats de test jetables"
 CA_CN = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
 ROGUE_CA_CN = "AC INCONNUE"
@@ -54,22 +56,6 @@ def _name(cn: str, org: str = SANDBOX_ORG) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _write(path: Path, data: bytes, *, private: bool = False) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
-
-
-def _pem(*certs: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
 
 
 def _cert(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
@@ -114,15 +100,15 @@ def generate_mail_pki(directory: Path, *, app_mailbox: str, days: int = 7) -> Ma
         passphrase = secrets.token_urlsafe(18)
         data = pkcs12.serialize_key_and_certificates(stem.encode(), key, cert, [issuer],
                                                      serialization.BestAvailableEncryption(passphrase.encode()))
-        return ClientCert(p12=_write(directory / f"{stem}.p12", data, private=True), passphrase=passphrase,
-                          cert_pem=_write(directory / f"{stem}.pem", _pem(cert)),
-                          key_pem=_write(directory / f"{stem}.key", _key_pem(key), private=True))
+        return ClientCert(p12=write_file(directory / f"{stem}.p12", data, private=True), passphrase=passphrase,
+                          cert_pem=write_file(directory / f"{stem}.pem", certs_pem(cert)),
+                          key_pem=write_file(directory / f"{stem}.key", key_pem(key), private=True))
 
     return MailPki(
         directory=directory,
-        ca=_write(directory / "ca.pem", _pem(ca)),
-        server_cert=_write(directory / "server.pem", _pem(server, ca)),
-        server_key=_write(directory / "server.key", _key_pem(server_key), private=True),
+        ca=write_file(directory / "ca.pem", certs_pem(ca)),
+        server_cert=write_file(directory / "server.pem", certs_pem(server, ca)),
+        server_key=write_file(directory / "server.key", key_pem(server_key), private=True),
         app_client=client("app", ca, ca_key, start, end),
         rogue_client=client("rogue", rogue, rogue_key, start, end),
         expired_client=client("expired", ca, ca_key, now - dt.timedelta(days=3), now - dt.timedelta(days=1)),
