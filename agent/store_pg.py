@@ -28,6 +28,7 @@ from typing import Any, TypeVar, cast
 
 from agent.errors import StoreUnavailable
 from agent.sqldialect import insert_table, to_pyformat, translate_ddl
+from agent.store import MigrationRegistry, Store, split_sql
 
 T = TypeVar("T")
 log = logging.getLogger("agent.store")
@@ -160,8 +161,6 @@ class PostgresStore:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self, migrations: Any = None) -> list[tuple[str, int]]:
-        from agent.store import MigrationRegistry
-
         self._executor = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="vigie-pg")
         await self.run_raw(self._open_sync)
         return await self.run(self.migrate_sync, migrations or MigrationRegistry())
@@ -296,8 +295,6 @@ class PostgresStore:
 
     # -- migrations ----------------------------------------------------------------------------
     def migrate_sync(self, registry: Any) -> list[tuple[str, int]]:
-        from agent.store import split_sql
-
         conn = self.conn
         applied: list[tuple[str, int]] = []
 
@@ -376,14 +373,6 @@ class PostgresStore:
         """NOTIFY `channel` from inside a transaction (delivered to listeners when it commits)."""
         conn.execute("SELECT pg_notify(?, ?)", (channel, payload))
 
-    # -- settings -------------------------------------------------------------------------------
-    async def get_setting(self, key: str) -> str | None:
-        row = await self.fetchone("SELECT value FROM settings WHERE key = ?", (key,))
-        return None if row is None else str(row[0])
-
-    async def set_setting(self, key: str, value: str) -> None:
-        await self.execute(
-            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (key, value, time.time()),
-        )
+    # -- settings: the same SQL as SQLite's, so the same methods -----------------------------------
+    get_setting = Store.get_setting
+    set_setting = Store.set_setting
