@@ -6,7 +6,10 @@ the DMP's own code names are not public [?] (CNAM DMPi guide), the sandbox uses 
 
 from __future__ import annotations
 
-from plugins.dmp.soap import SoapFault
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # soap imports lxml, which an unconfigured agent never loads
+    from plugins.dmp.soap import SoapFault
 
 TRANSPORT, REJECTED, CARD, CONFIG = "transport", "rejected", "card", "config"
 

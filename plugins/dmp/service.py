@@ -25,7 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.context import OutboxPort
 from agent.documents import PatientIns, ValidatedDocument
@@ -33,17 +33,21 @@ from agent.errors import PermanentJobError, RetryJobLater, UserFacingError
 from agent.outbox import Job
 from agent.panels import Badge
 from agent.store import Store
-from plugins.common import xmldsig
-from plugins.common.clinical import cda, xds
 from plugins.common.clinical import valuesets as vs
-from plugins.dmp import operations as ops
 from plugins.dmp import repository as repo
 from plugins.dmp import view
-from plugins.dmp.client import DmpClient
 from plugins.dmp.errors import CARD, CONFIG, REJECTED, DmpError
 from plugins.dmp.metadata import REFUSE, metadata_for, problem, unique_id
 from plugins.dmp.settings import DmpSettings
-from plugins.dmp.vihf import VihfContext
+
+# The XML/crypto stack (lxml, cryptography, aiohttp's client: the client, the SOAP operations, CDA/XDS, the
+# VIHF) is imported where it is used, not here: an agent whose DMP is not configured starts the service (its
+# documents wait in it) without loading it (`python -m bench agent_host`, RSS after start).
+if TYPE_CHECKING:
+    from plugins.common import xmldsig
+    from plugins.common.clinical import xds
+    from plugins.dmp.client import DmpClient
+    from plugins.dmp.vihf import VihfContext
 
 log = logging.getLogger(__name__)
 JOB = "dmp.send"
@@ -76,7 +80,8 @@ class DmpService:
         self.settings = settings
         self.ports = ports
         self.type_code = type_code
-        self.client = DmpClient(settings, passphrase=passphrase, current_signer=ports.current_signer)
+        self._passphrase = passphrase
+        self._client: DmpClient | None = None
         self.last_error: str | None = None
         self.states: dict[str, str] = {}  # document id -> state, for the tray count (status is sync)
         self.reasons: dict[str, str] = {}  # document id -> why it waits (French), for the tray hint
@@ -93,9 +98,22 @@ class DmpService:
         except RetryJobLater:
             log.warning("DMP client not started: %s", self.last_error)
 
+    @property
+    def client(self) -> DmpClient:
+        """The DMP client, made at its first use (its module loads the XML/crypto stack)."""
+        if self._client is None:
+            from plugins.dmp.client import DmpClient
+
+            self._client = DmpClient(self.settings, passphrase=self._passphrase,
+                                     current_signer=self.ports.current_signer)
+        return self._client
+
     async def _ensure_client(self) -> None:
-        if self.client.started:
+        if self._client is not None and self._client.started:
             return
+        if self.settings.missing:  # what the client's start would say, without loading its stack to say it
+            self.last_error = self.settings.missing
+            raise RetryJobLater("DMP not configured", retry_after=WAIT_CONFIG, count_attempt=False)
         try:
             await self.client.start()
             self.last_error = None
@@ -127,7 +145,8 @@ class DmpService:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        await self.client.close()
+        if self._client is not None:
+            await self._client.close()
 
     # -- intake -----------------------------------------------------------------------------------
     async def accept(self, document: ValidatedDocument) -> None:
@@ -178,7 +197,8 @@ class DmpService:
             await self.ports.outbox.hurry(JOB)
 
     def card_changed(self) -> None:
-        self.client.forget_vihf()
+        if self._client is not None:
+            self._client.forget_vihf()
 
     async def card_available(self) -> None:
         await self.ports.outbox.hurry(JOB)
@@ -207,6 +227,8 @@ class DmpService:
         except RetryJobLater:
             await self._set(document_id, only_from=ACTIVE, state="queued", reason=f"En attente : {self.last_error}")
             raise
+        from plugins.dmp import operations as ops
+
         ctx = self._vihf_context(document)
         meta = metadata_for(document, self.settings, row.type_code, masking=row.masking)
         try:
@@ -278,6 +300,9 @@ class DmpService:
 
     async def documents(self, identity_id: str) -> dict[str, Any]:
         await self._client_ready()
+
+        from plugins.dmp import operations as ops
+
         local = await self.ports.store.transaction(lambda c: repo.by_identity(c, identity_id))
         ins = await self._ins(identity_id)
         consent = await self.ports.store.transaction(lambda c: repo.consent(c, identity_id, "consultation"))
@@ -303,6 +328,10 @@ class DmpService:
 
     async def retrieve(self, identity_id: str, unique: str) -> dict[str, Any]:
         await self._client_ready()
+
+        from plugins.common.clinical import cda
+        from plugins.dmp import operations as ops
+
         ins = await self._ins(identity_id)
         consent = await self.ports.store.transaction(lambda c: repo.consent(c, identity_id, "consultation"))
         if consent is None or not consent["granted"]:
@@ -338,6 +367,10 @@ class DmpService:
 
     async def run_update(self, job: Job) -> None:
         await self._ensure_client()
+
+        from plugins.common.clinical import xds
+        from plugins.dmp import operations as ops
+
         document_id = str(job.payload["document_id"])
         row = await self._row(document_id, payload=True)
         if row.payload is None:
@@ -367,6 +400,9 @@ class DmpService:
 
     async def dmp_status(self, identity_id: str) -> dict[str, Any]:
         await self._client_ready()
+
+        from plugins.dmp import operations as ops
+
         ins = await self._ins(identity_id)
         try:
             result = await ops.status(self.client, self._vihf_context_for(ins))
@@ -430,6 +466,8 @@ class DmpService:
         return self._vihf_context_for(document.patient_ins, document.author.rpps, document.author.name)
 
     def _vihf_context_for(self, ins: PatientIns, rpps: str | None = None, name: str | None = None) -> VihfContext:
+        from plugins.dmp.vihf import VihfContext
+
         s = self.settings
         user = self.ports.acting_user()
         national_id = getattr(user, "national_id", None) if s.auth_mode == "DIRECTE" else None
