@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 0.5  # per plugin; the whole stop must fit in 2 s
 PLUGIN_WAIT = 2.0  # seconds before a job of a not-yet-started plugin is looked at again
+GIL_SWITCH_INTERVAL = 0.001  # seconds; see Agent.start
 RETRY_BASE, RETRY_MAX = 1.0, 300.0
 TRAY_SECTIONS = ("main", "sandbox")
 
@@ -153,6 +154,11 @@ class Agent:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        # The event loop shares the GIL with the worker threads that build documents and messages (lxml trees,
+        # the email package: Python code). CPython makes a waiting thread wait up to the switch interval (5 ms
+        # by default) before the running one must hand the GIL over, and the loop waits at every wake-up;
+        # 1 ms bounds that wait (`agent.info` p99 in docs/benchmarks.md, dmp and mss sections).
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         if self._stop_requested is None:  # `run` creates it first, before its signal handlers
             self._stop_requested = asyncio.Event()
         self.plugins.register(CorePlugin(self), "core", source="core")

@@ -19,6 +19,7 @@ retried and every implementation sees the document again, so a consumer deduplic
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Mapping
@@ -112,7 +113,9 @@ async def publish(ports: DocumentPorts, document: ValidatedDocument) -> int:
 
     Idempotent: publishing the same `document.id` twice queues it once.
     """
-    job_id = await ports.outbox.enqueue(JOB_HANDLER, {"document": document.to_payload()}, key=f"document:{document.id}")
+    # The payload (base64 of the PDF, ~80 kB for an ordonnance) is built in a worker thread, not on the event loop.
+    payload = await asyncio.to_thread(document.to_payload)
+    job_id = await ports.outbox.enqueue(JOB_HANDLER, {"document": payload}, key=f"document:{document.id}")
     ports.emitter.publish("document.validated", {
         "document_id": document.id, "type_code": document.type_code, "source_plugin": document.source_plugin,
         "consumers": len(ports.decisions.implementations(HOOK)),
@@ -134,7 +137,7 @@ def register_dispatch(agent: Agent) -> bool:
 
     async def dispatch(job: Job) -> None:
         try:
-            document = ValidatedDocument.from_payload(job.payload["document"])
+            document = await asyncio.to_thread(ValidatedDocument.from_payload, job.payload["document"])  # base64
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentJobError(f"malformed document payload ({type(exc).__name__})") from exc
         failures: list[str] = []

@@ -224,9 +224,12 @@ class Outbox:
         if not handler or any(not key for _, key in jobs):
             raise ValueError("enqueue needs a handler name and a non-empty key")
         now = self._clock()
-        rows = [(key, json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False)) for payload, key in jobs]
+        dicts = [(key, dict(payload)) for payload, key in jobs]
 
         def work(conn: sqlite3.Connection) -> tuple[list[int], bool]:
+            # JSON here, in the store's thread: a payload may carry a whole document (base64 of a PDF), whose
+            # encoding would otherwise run on the event loop.
+            rows = [(key, json.dumps(data, separators=(",", ":"), ensure_ascii=False)) for key, data in dicts]
             ids: list[int] = []
             inserted = False
             for key, data in rows:
@@ -245,7 +248,7 @@ class Outbox:
                 conn.execute("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, handler))
             return ids, inserted
 
-        if not rows:
+        if not dicts:
             return []
         # READ COMMITTED is enough: INSERT ... ON CONFLICT DO NOTHING is atomic on the unique key.
         ids, inserted = await self._store.transaction(work, serializable=False)

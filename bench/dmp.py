@@ -133,7 +133,7 @@ async def _feed(count: int, settings: dict[str, Any], secrets: dict[str, str],
         await asyncio.wait_for(sent.wait(), timeout=count * LATENCY * 2 + 60)
         elapsed = time.perf_counter() - t0
         poller.stop.set()
-        poller.join(5)
+        await asyncio.to_thread(poller.join, 5)  # its last call needs the loop: never block the loop on it
         failed = len(done) - (await agent.store.fetchone(
             "SELECT COUNT(*) FROM dmp_documents WHERE state = 'sent'"))[0]
         assert failed == 0, f"{failed} documents failed"

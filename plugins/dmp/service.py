@@ -375,7 +375,7 @@ class DmpService:
         row = await self._row(document_id, payload=True)
         if row.payload is None:
             raise PermanentJobError("document payload gone")
-        document = ValidatedDocument.from_payload(row.payload)
+        document = await asyncio.to_thread(ValidatedDocument.from_payload, row.payload)  # base64 of the PDF
         ctx = self._vihf_context(document)
         meta = metadata_for(document, self.settings, row.type_code, masking=row.masking)
         try:

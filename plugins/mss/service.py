@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import email
 import email.policy
 import functools
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.context import OutboxPort
+from agent.cpu_pool import CpuPool
 from agent.documents import ValidatedDocument
 from agent.errors import PermanentJobError, UserFacingError
 from agent.outbox import Job
@@ -40,12 +40,12 @@ from agent.store import Store
 from plugins.mss import clinical, incoming, message, recipients
 from plugins.mss import repository as repo
 from plugins.mss.auth import AuthFailed, PscTokenSource, certificate_context, server_context
+from plugins.mss.compose import compose_document
 from plugins.mss.directory import Directory
 from plugins.mss.inbox import Fetched, InboxWatcher
 from plugins.mss.jobs import JOB_DELIVER, JOB_DOCUMENT
 from plugins.mss.settings import MssSettings
 from plugins.mss.transport import Endpoint, Login, MailError, SendResult, append_sent, in_sent, smtp_send
-from plugins.mss.xdm import ATTACHMENT_NAME, build_xdm
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,9 @@ class MssService:
                                    self._cache_get, self._cache_put)
         self.watcher: InboxWatcher | None = None
         self.last_error: str | None = None
+        # Composing (the email package, the XDM) is Python code: in its own process, not a thread holding the
+        # GIL against the event loop (agent/cpu_pool.py). Started at the first message.
+        self.cpu = CpuPool("mss-compose")
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, *, watch_inbox: bool = True) -> None:
@@ -110,6 +113,7 @@ class MssService:
     async def close(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
+        await self.cpu.close()
 
     async def login(self) -> Login:
         if self.settings.auth == "token":
@@ -193,8 +197,8 @@ class MssService:
             mid = message.message_id(document.id + suffix, group, self.settings.domain)
             raw = b""
             if members:
-                raw = await asyncio.to_thread(self._compose, document, prepared, members, mid,
-                                              group == "patient" and bool(options.get("block_replies")))
+                raw = await self.cpu.run(compose_document, self.settings, document, prepared, members, mid,
+                                         group == "patient" and bool(options.get("block_replies")))
             states = [repo.RecipientState(r.address, r.role, r.name) for r in members]
             states += [repo.RecipientState("", f.role, "", "failed", f.reason, "refused") for f in refused_here]
             state, reason = repo.aggregate(states)
@@ -206,26 +210,6 @@ class MssService:
                 self._publish(row)
             if members:
                 await self.ports.outbox.enqueue(JOB_DELIVER, {"message_id": mid}, key=f"mss:deliver:{mid}")
-
-    def _compose(self, document: ValidatedDocument, prepared: clinical.Prepared, members: list[recipients.Recipient],
-                 mid: str, block: bool) -> bytes:
-        addrs = recipients.addresses(members)
-        patient = any(r.is_patient for r in members)
-        attachments = []
-        if prepared.meta is not None and prepared.cda is not None:
-            xdm = build_xdm(prepared.meta, prepared.cda, addrs, software=self.settings.software,
-                            submission_time=prepared.meta.creation_time)
-            attachments.append(message.Attachment(ATTACHMENT_NAME, xdm, "application", "zip"))
-        attachments.append(message.Attachment(f"{document.title}.pdf".replace("/", "-"), document.pdf,
-                                              "application", "pdf"))
-        with_xdm = prepared.meta is not None
-        return message.compose(message.Outgoing(
-            sender=self.settings.mailbox, recipients=addrs,
-            subject=message.subject(prepared.label, prepared.patient, with_xdm=with_xdm), message_id=mid,
-            body=message.body_text(document.title, prepared.author_name, patient=patient), nil=self.settings.nil,
-            attachments=attachments, cda_codes=[prepared.type_code] if with_xdm else [],
-            ins_qualified=(document.patient_ins is not None) if with_xdm else None, block_replies=block,
-            date=dt.datetime.fromtimestamp(document.created_at, dt.UTC)))
 
     # -- [FIN] ---------------------------------------------------------------------------------
     async def end_conversation(self, identity_id: str) -> dict[str, Any]:
