@@ -14,7 +14,9 @@ API stalls for tens of milliseconds while documents are mailed. A separate proce
 - `spawn`, never `fork` (a forked child of a threaded process can inherit held locks); the frozen build's
   entry point (installer/vigie_entry.py) calls `multiprocessing.freeze_support()` for its children.
 
-`fn` must be a module-level function and its arguments and result picklable.
+`fn` must be a module-level function and its arguments and result picklable. As with any `spawn` pool, the
+program's main module is imported again in each worker, so it must keep its work under
+`if __name__ == "__main__"` (agent/cli.py, installer/vigie_entry.py and `python -m bench` do).
 """
 
 from __future__ import annotations

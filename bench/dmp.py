@@ -177,10 +177,16 @@ def run(options: BenchOptions) -> BenchGroup:
         "documents × latency / concurrency. `agent.info` is polled every 20 ms over `POST /rpc` from a thread.",
         "Memory: RSS after publishing every document minus RSS before, per document (the PDF is in the outbox "
         "payload and the DMP table, on disk; what stays in memory is the job bookkeeping).",
-        "`agent.info` p99 misses its target here: with asyncio debug on, the slow steps (40-115 ms) are spread "
-        "over the outbox dispatcher, the job tasks and the benchmark's own publishing loop alike, i.e. waits for "
-        "the CPU/GIL while the stand-in (XML-DSig verification, CDA and ebRIM checks) and the agent's worker "
-        "threads share the 2 cores; not yet separated from a real stall of the DMP code (open point).",
+        "`agent.info` tail, where it comes from (2026-12-04, profiles of this run with asyncio's slow-callback log, "
+        "cProfile of the loop thread and py-spy): no callback on the loop runs long (the payload base64/JSON, the "
+        "ITI-41 build, the SOAP/MTOM body and the answer parsing are all off the loop; in the first seconds the "
+        "loop is idle about 70 % of the time), and the slow calls bunch up in the first ~2 s, when the benchmark "
+        "publishes its 200 documents at once and up to 16 `dmp.send` jobs build their ITI-41 together in worker "
+        "threads: those threads hold the GIL (lxml tree building, the XDS metadata in Python), and every wake-up of "
+        "the loop and of the polling thread waits for it; after that burst, with the machine quiet, no call takes "
+        "more than 8 ms. The agent's 1 ms GIL switch interval bounds each wait; moving the ITI-41 build to the "
+        "process pool that MSSanté composing uses (agent/cpu_pool.py) would remove them, but its lxml tree and "
+        "the VIHF would have to cross the process boundary as bytes (not done).",
         "2-core machine shared with other helpers' work at the time: figures are indicative.",
     ]
     return group
