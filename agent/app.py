@@ -338,7 +338,8 @@ class Agent:
                     )
                 return await handler(p, ctx)
 
-            self.rpc.register(name, guarded, params=params, scope=scope, description=description)
+            self.rpc.register(name, guarded, params=params, scope=scope, description=description,
+                              namespace=plugin_name)  # `<plugin>.<noun>.<verb>` names: this plugin's own only
 
         return register
 

@@ -131,8 +131,8 @@ class BadgeRegister(Protocol):
 def register_rpc_methods(register: RpcRegister) -> None:
     """Add local-API methods. `register(name, handler, params=JSON schema, scope="lgc"|"admin")`.
 
-    `name` is `<noun>.<verb>`; `handler(params, ctx)` is `async` and returns a JSON-serialisable
-    result or raises `UserFacingError` (its French message goes to the LGC). Params are validated
+    `name` is `<noun>.<verb>`, or `<plugin>.<noun>.<verb>` in this plugin's own namespace;
+    `handler(params, ctx)` is `async` and returns a JSON-serialisable result or raises `UserFacingError` (its French message goes to the LGC). Params are validated
     against the schema before the handler runs. Every method must be documented in
     docs/local-api.md (a test checks it).
 

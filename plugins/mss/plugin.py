@@ -41,7 +41,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "properties": {"message_id": _ID, "inbox_id": {"type": "integer", "minimum": 1}}},
     "mss.end_conversation": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
                              "properties": {"identity_id": _ID}},
-    "directory.search": {"type": "object", "additionalProperties": False, "minProperties": 1,
+    "mss.directory.search": {"type": "object", "additionalProperties": False, "minProperties": 1,
                              "properties": {"name": {"type": "string", "minLength": 2, "maxLength": 100},
                                             "rpps": {"type": "string", "pattern": "^[0-9]{11}$"},
                                             "address": {"type": "string", "minLength": 3, "maxLength": 320}}},
@@ -91,7 +91,7 @@ class MssPlugin:
                 ("mss.messages", self.messages, "Sent messages (per identity or document) and the inbox."),
                 ("mss.get", self.get, "One sent or received message, with its recipients' states."),
                 ("mss.end_conversation", self.end_conversation, "Send the exact [FIN] subject to the patient."),
-                ("directory.search", self.search, "Annuaire Santé: MSSanté addresses by name, RPPS or address."),
+                ("mss.directory.search", self.search, "Annuaire Santé: MSSanté addresses by name, RPPS or address."),
                 ("mss.opposition", self.opposition, "Record (or lift) the patient's opposition to MSSanté mail.")):
             register(name, handler, params=SCHEMAS[name], description=what)
 

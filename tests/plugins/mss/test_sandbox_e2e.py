@@ -64,7 +64,7 @@ async def test_mss_sandbox_patient_mail_then_delivered_and_read(agent: Agent, sa
     assert msg["X-MSS-INS"] == "O" and str(msg["Subject"]).startswith("XDM/1.0/DDM+")
     assert len(sandbox.state.box(APP_MAILBOX).folders["Sent"]) == 2
     lgc = await lgc_for(agent)
-    found = await lgc.result("directory.search", {"name": "ler"})
+    found = await lgc.result("mss.directory.search", {"name": "ler"})
     assert found["results"] == [{"name": "Dr Sophie LEROY", "rpps": "10009876543",
                                  "mailbox": "sophie.leroy@chu.sandbox.mssante.test", "type": "PER"}]
 
