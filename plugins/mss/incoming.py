@@ -2,8 +2,9 @@
 
 `classify(raw)` -> `Incoming`: a receipt (MDN/DSN, see receipts.py), a message with an `IHE_XDM.ZIP`
 (unpacked and checked by xdm.read_xdm: paths, sizes, bombs, SHA-1 and size of every document, then
-the patient: every document of one patient, the CDA's INS equal to the metadata's, `X-MSS-INS`
-consistent), or a plain message. A refused XDM keeps its French reason; the raw message is kept by
+the patient: every document of one patient, named by an INS (`NH`) or, for a patient whose INS is
+not qualified, by the sender's local id (`PI`); that id among the CDA's patient ids; `X-MSS-INS: O`
+only with an INS), or a plain message. A refused XDM keeps its French reason; the raw message is kept by
 the caller either way (nothing is lost).
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from plugins.common.clinical import cda
 from plugins.mss.receipts import Receipt, parse_receipt
-from plugins.mss.xdm import ATTACHMENT_NAME, XdmRefused, read_xdm
+from plugins.mss.xdm import ATTACHMENT_NAME, XdmRefused, parse_cx, read_xdm
 
 MAX_RAW = 40 * 1024 * 1024
 
@@ -60,9 +61,11 @@ def classify(raw: bytes) -> Incoming:
         return Incoming("document", message_id, sender, "refused", "Pièce jointe IHE_XDM.ZIP illisible.")
     try:
         content = read_xdm(data)
-        ins = content.patient_ins
-        if ins is None:
-            raise XdmRefused("Documents refusés : plusieurs patients ou aucun INS dans les métadonnées XDM.")
+        cx = parse_cx(content.patient_id)
+        if cx is None or cx[2] not in ("NH", "PI"):
+            raise XdmRefused("Documents refusés : plusieurs patients ou aucun identifiant patient dans les "
+                             "métadonnées XDM.")
+        ins = content.patient_ins  # None: a patient whose INS is not qualified, named by the sender's local id
         docs: list[dict[str, Any]] = []
         for d in content.documents:
             entry: dict[str, Any] = {"uri": d.uri, "title": d.title, "type_code": d.type_code, "size": d.size,
@@ -72,13 +75,16 @@ def classify(raw: bytes) -> Incoming:
                     header = cda.read_header(d.content)
                 except cda.CdaError:
                     raise XdmRefused(f"Document {d.uri} refusé : ce n'est pas un CDA lisible.") from None
-                if header.ins != ins:
-                    raise XdmRefused(f"Document {d.uri} refusé : l'INS du CDA diffère de celle des métadonnées.")
+                if (cx[1], cx[0]) not in header.patient_ids:
+                    raise XdmRefused(f"Document {d.uri} refusé : le patient du CDA diffère de celui des "
+                                     "métadonnées.")
                 entry["unique_id"] = header.unique_id
             docs.append(entry)
         flag = (msg.get("X-MSS-INS") or "").strip().upper()
         if flag not in ("", "O", "N"):
             raise XdmRefused("En-tête X-MSS-INS invalide.")
+        if flag == "O" and ins is None:
+            raise XdmRefused("En-tête X-MSS-INS « O » mais aucune INS qualifiée dans les métadonnées XDM.")
     except XdmRefused as exc:
         return Incoming("document", message_id, sender, "refused", exc.reason)
     return Incoming("document", message_id, sender, ins=ins, documents=docs)
