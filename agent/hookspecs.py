@@ -91,7 +91,8 @@ class CliRegister(Protocol):
 
 
 class TrayRegister(Protocol):
-    def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None: ...
+    def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main",
+                 detail: Callable[[], str | None] | None = None) -> None: ...
 
 
 PanelView = Callable[[str], Awaitable[Mapping[str, Any] | None]]
@@ -132,9 +133,9 @@ def register_rpc_methods(register: RpcRegister) -> None:
     """Add local-API methods. `register(name, handler, params=JSON schema, scope="lgc"|"admin")`.
 
     `name` is `<noun>.<verb>`, or `<plugin>.<noun>.<verb>` in this plugin's own namespace;
-    `handler(params, ctx)` is `async` and returns a JSON-serialisable result or raises `UserFacingError` (its French message goes to the LGC). Params are validated
-    against the schema before the handler runs. Every method must be documented in
-    docs/local-api.md (a test checks it).
+    `handler(params, ctx)` is `async` and returns a JSON-serialisable result or raises `UserFacingError` (its
+    French message goes to the LGC). Params are validated against the schema before the handler runs. Every
+    method must be documented in docs/local-api.md (a test checks it).
 
     :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
@@ -185,12 +186,14 @@ def register_cli_commands(register: CliRegister) -> None:
 
 @hookspec
 def register_tray_items(register: TrayRegister) -> None:
-    """Add entries to the tray menu: `register(label, action, section="main"|"sandbox")`.
+    """Add entries to the tray menu: `register(label, action, section="main"|"sandbox", detail=None)`.
 
     `label` is French and unique within its section; `action()` is `async` and runs on the agent's
     loop (the tray thread hands it over, it never waits for it); a `UserFacingError` it raises is
     shown to the user. The `sandbox` section belongs to the sandbox's plugins (`sandbox/*/plugin.py`,
-    registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test".
+    registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test". `detail()`, when
+    given, is sync and fast (called at each tray refresh): its French text, when not None, is shown after the
+    label, e.g. "Messages MSSanté reçus (2 non lus)".
 
     :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """

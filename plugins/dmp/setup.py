@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.config import Config
-from agent.errors import ConfigError
 from agent.secrets import SecretStore
 from agent.setup_steps import DELETE, SetupChanges, SetupField, SetupStep, existing_files, reachable, split_list
+from plugins.common import setup_form
 from plugins.common.setup_checks import check_pkcs12
 from plugins.dmp.settings import AUTH_MODES, PKCS12_SECRET, DmpSettings, parse_settings
 
@@ -18,15 +18,8 @@ MODES = (("DIRECTE", "DIRECTE : signé par la CPS du praticien"),
          ("INDIRECTE", "INDIRECTE : signé par le certificat de la structure"))
 
 
-def _current(config: Config) -> DmpSettings:
-    try:
-        return parse_settings(config.plugin_settings("dmp"))
-    except ConfigError:
-        return DmpSettings()
-
-
 def _fields(config: Config) -> list[SetupField]:
-    s = _current(config)
+    s = setup_form.current(config, "dmp", parse_settings, DmpSettings)
     return [
         SetupField("url", "Adresse du service DMP", "url", default=s.url or ""),
         SetupField("ca_files", "Autorités de certification du DMP (fichiers PEM)", "file",
@@ -55,10 +48,9 @@ def _raw(values: Mapping[str, str]) -> dict[str, Any]:
 def _verify(values: Mapping[str, str]) -> list[str]:
     if values.get("auth_mode") not in AUTH_MODES:
         return ["Mode d'authentification : DIRECTE ou INDIRECTE."]
-    try:
-        settings = parse_settings(_raw(values))
-    except ConfigError as exc:
-        return [f"{exc.key.rsplit('.', 1)[-1]} : {exc.message_fr}"]
+    settings, problems = setup_form.parsed(parse_settings, _raw(values))
+    if settings is None:
+        return problems
     problems = existing_files(values.get("ca_files", ""), "Autorité de certification du DMP")
     if settings.auth_mode == "INDIRECTE" and not settings.pkcs12:
         problems.append("Le mode INDIRECTE demande le certificat de la structure.")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
+from plugins.common.hooks import StoredPluginHooks
 from plugins.mss import repository
 from plugins.mss.jobs import JOB_DELIVER, JOB_DOCUMENT
 from plugins.mss.settings import parse_settings
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from plugins.mss.service import MssService
 
 declare_personal_fields({"recipients", "address", "sender", "mailbox", "name"})
+INBOX_TRAY_LABEL = "Messages MSSanté reçus"
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
 _RECIPIENT = {"type": "object", "required": ["address"], "additionalProperties": False,
@@ -45,6 +47,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                              "properties": {"name": {"type": "string", "minLength": 2, "maxLength": 100},
                                             "rpps": {"type": "string", "pattern": "^[0-9]{11}$"},
                                             "address": {"type": "string", "minLength": 3, "maxLength": 320}}},
+    "mss.mark_seen": {"type": "object", "required": ["inbox_id"], "additionalProperties": False,
+                      "properties": {"inbox_id": {"type": "integer", "minimum": 1}}},
     "mss.opposition": {"type": "object", "required": ["identity_id", "opposed"], "additionalProperties": False,
                        "properties": {"identity_id": _ID, "opposed": {"type": "boolean"}}},
 }
@@ -59,12 +63,16 @@ def _qualified_ins(conn: sqlite3.Connection, identity_id: str) -> dict[str, str]
         return False
 
 
-class MssPlugin:
+class MssPlugin(StoredPluginHooks):
     """Registered as `mss`; one instance per agent."""
+
+    REPOSITORY = repository  # register_migrations and register_setup_steps: plugins/common/hooks.py
+    SETUP_STEP = "plugins.mss.setup:MSS_STEP"
 
     def __init__(self) -> None:
         self.service: MssService | None = None
         self.unconfigured: str | None = None
+        self._context: PluginContext | None = None
 
     def _service(self) -> MssService:
         if self.service is None:
@@ -74,17 +82,6 @@ class MssPlugin:
         return self.service
 
     @hookimpl
-    def register_migrations(self, register: Any) -> None:
-        for version, sql in repository.MIGRATIONS.items():
-            register(repository.NAMESPACE, version, sql)
-
-    @hookimpl
-    def register_setup_steps(self, register: Any) -> None:
-        from plugins.mss.setup import MSS_STEP  # imported here: only `vigie setup` and the settings page need it
-
-        register(MSS_STEP)
-
-    @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
         for name, handler, what in (
                 ("mss.send", self.send, "Mail a validated document (again) to chosen recipients, in the background."),
@@ -92,7 +89,8 @@ class MssPlugin:
                 ("mss.get", self.get, "One sent or received message, with its recipients' states."),
                 ("mss.end_conversation", self.end_conversation, "Send the exact [FIN] subject to the patient."),
                 ("mss.directory.search", self.search, "Annuaire Santé: MSSanté addresses by name, RPPS or address."),
-                ("mss.opposition", self.opposition, "Record (or lift) the patient's opposition to MSSanté mail.")):
+                ("mss.opposition", self.opposition, "Record (or lift) the patient's opposition to MSSanté mail."),
+                ("mss.mark_seen", self.mark_seen, "Mark a received message as seen (the tray's unread count).")):
             register(name, handler, params=SCHEMAS[name], description=what)
 
     async def send(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
@@ -114,6 +112,9 @@ class MssPlugin:
                                                        address=params.get("address"))
         return {"results": [{"name": e.name, "rpps": e.rpps, "mailbox": e.mailbox, "type": e.mailbox_type}
                             for e in found]}
+
+    async def mark_seen(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().mark_seen(int(params["inbox_id"]))
 
     async def opposition(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         await self._service().record_opposition(params["identity_id"], bool(params["opposed"]), ctx.client)
@@ -141,6 +142,17 @@ class MssPlugin:
             await service.enqueue_document(document)
 
     @hookimpl
+    def register_tray_items(self, register: Any) -> None:
+        register(INBOX_TRAY_LABEL, self._open_inbox, detail=lambda: self.service.unseen_detail() if self.service
+                 else None)
+
+    async def _open_inbox(self) -> None:
+        if self._context is None or self._context.open_page is None:
+            raise UserFacingError(f"{INBOX_TRAY_LABEL} : l'agent ne sert pas ses pages ici.")
+        self._service()  # not configured / not started: say so rather than open an empty page
+        await self._context.open_page("messages.html")
+
+    @hookimpl
     def register_status_providers(self, register: Any) -> None:
         register("mss", lambda: {"services": {"mss": self.service.status() if self.service else
                                               {"state": "non configuré" if self.unconfigured else "non démarré",
@@ -148,6 +160,7 @@ class MssPlugin:
 
     @hookimpl
     async def startup(self, context: PluginContext) -> None:
+        self._context = context
         settings = parse_settings(dict(context.settings))
         if settings.missing:
             # Not configured: the plugin runs idle (documents are not mailed) rather than degraded, since a

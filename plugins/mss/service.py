@@ -88,10 +88,12 @@ class MssService:
                                    self._cache_get, self._cache_put)
         self.watcher: InboxWatcher | None = None
         self.last_error: str | None = None
+        self.unseen = 0  # received messages not yet seen on the page (the tray entry's count; kept in memory)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, *, watch_inbox: bool = True) -> None:
         s = self.settings
+        self.unseen = await self.store.transaction(repo.unseen_count)
         try:
             if s.auth == "certificate":
                 assert s.pkcs12 is not None
@@ -305,16 +307,25 @@ class MssService:
 
     async def _set(self, row: repo.MessageRow, state: str | None, *, recipients_state: str | None = None,
                    reason: str | None = None) -> None:
-        if recipients_state:
-            for r in row.recipients:
-                if r.state != "failed" and repo.ORDER.index(r.state) < repo.ORDER.index(recipients_state):
-                    r.state = recipients_state
-        agg, agg_reason = repo.aggregate(row.recipients)
-        if state in ("sending", "submitted") and agg != "failed":
-            agg = state
-        row.state = agg
-        row.reason = reason if reason is not None else agg_reason
-        await self.store.transaction(lambda c: repo.save_message(c, row))
+        def write(c: sqlite3.Connection) -> None:
+            # Read-merge-write in one transaction: a DSN can arrive (and be applied to the stored row) while
+            # the delivery job still holds its copy, between the server's 250 and "sent" (a loaded machine:
+            # APPEND to Sent takes a while). Its receipt outcome must survive the job's "sent".
+            stored = repo.get_message(c, row.message_id)
+            if stored is not None:
+                keep_receipts(row.recipients, stored.recipients)
+            if recipients_state:
+                for r in row.recipients:
+                    if r.state != "failed" and repo.ORDER.index(r.state) < repo.ORDER.index(recipients_state):
+                        r.state = recipients_state
+            agg, agg_reason = repo.aggregate(row.recipients)
+            if state in ("sending", "submitted") and agg != "failed":
+                agg = state
+            row.state = agg
+            row.reason = reason if reason is not None else agg_reason
+            repo.save_message(c, row)
+
+        await self.store.transaction(write)
         self._publish(row)
 
     def _publish(self, row: repo.MessageRow) -> None:
@@ -343,7 +354,8 @@ class MssService:
         def write(c: sqlite3.Connection) -> int | None:
             inbox_id = repo.insert_inbox(c, item.uidvalidity, item.uid, item.raw, message_id=verdict.message_id,
                                          sender=verdict.sender, kind=verdict.kind, status=verdict.status,
-                                         reason=verdict.reason, ins=verdict.ins, documents=verdict.documents)
+                                         reason=verdict.reason, ins=verdict.ins, documents=verdict.documents,
+                                         subject=verdict.subject, patient=verdict.patient)
             repo.kv_set(c, "uidvalidity", str(item.uidvalidity))
             repo.kv_set(c, "last_uid", str(item.uid))
             return inbox_id
@@ -351,6 +363,8 @@ class MssService:
         inbox_id = await self.store.transaction(write)
         if inbox_id is None:
             return
+        if verdict.kind in repo.SHOWN:
+            self.unseen += 1
         for receipt in verdict.receipts:
             await self._apply_receipt(receipt)
         if verdict.kind == "document":
@@ -406,6 +420,19 @@ class MssService:
             out["attachments"] = await asyncio.to_thread(_pdfs, raw or b"")
         return out
 
+    async def mark_seen(self, inbox_id: int) -> dict[str, Any]:
+        changed = await self.store.transaction(lambda c: repo.mark_seen(c, inbox_id))
+        if changed is None:
+            raise UserFacingError("Message introuvable.", code=NOT_FOUND)
+        if changed:
+            self.unseen = max(0, self.unseen - 1)
+        return {"inbox_id": inbox_id, "seen": True, "unseen": self.unseen}
+
+    def unseen_detail(self) -> str | None:
+        """The tray entry's "(N non lus)"."""
+        n = self.unseen
+        return None if n == 0 else f"{n} non lu" if n == 1 else f"{n} non lus"
+
     async def record_opposition(self, identity_id: str, opposed: bool, by: str) -> None:
         await self.store.transaction(lambda c: repo.set_opposition(c, identity_id, opposed, by))
 
@@ -429,6 +456,16 @@ class MssService:
         await self.store.execute("INSERT INTO mss_directory VALUES (?, ?, ?) ON CONFLICT (query) DO UPDATE SET "
                                  "result = excluded.result, fetched_at = excluded.fetched_at",
                                  (key, json.dumps(entries), time.time()))
+
+
+def keep_receipts(mine: list[repo.RecipientState], stored: list[repo.RecipientState]) -> None:
+    """Receipts (DSN, MDN) alone set delivered / read, or a failure the sender did not see: a writer
+    holding an older copy (the delivery job, whose states stop at "sent") never takes them back."""
+    for m, s in zip(mine, stored, strict=False):
+        if m.address != s.address or m.state == "failed":
+            continue
+        if s.state in ("delivered", "read") or s.state == "failed":
+            m.state, m.reason, m.code = s.state, s.reason, s.code
 
 
 def _pdfs(raw: bytes) -> list[dict[str, Any]]:

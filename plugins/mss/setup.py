@@ -9,24 +9,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.config import Config
-from agent.errors import ConfigError
 from agent.secrets import SecretStore
 from agent.setup_steps import DELETE, SetupChanges, SetupField, SetupStep, existing_files, split_list
+from plugins.common import setup_form
 from plugins.common.setup_checks import check_pkcs12, check_tcp
 from plugins.mss.settings import PKCS12_SECRET, MssSettings, parse_settings
 
 MODES = (("certificate", "certificat de la boîte applicative"), ("token", "Pro Santé Connect (boîte personnelle)"))
 
 
-def _current(config: Config) -> MssSettings:
-    try:
-        return parse_settings(config.plugin_settings("mss"))
-    except ConfigError:
-        return MssSettings()
-
-
 def _fields(config: Config) -> list[SetupField]:
-    s = _current(config)
+    s = setup_form.current(config, "mss", parse_settings, MssSettings)
     cert = ("auth", "certificate")
     return [
         SetupField("mailbox", "Adresse MSSanté du cabinet", "text", default=s.mailbox),
@@ -56,10 +49,9 @@ def _raw(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _verify(values: Mapping[str, str]) -> list[str]:
-    try:
-        settings = parse_settings(_raw(values))
-    except ConfigError as exc:
-        return [f"{exc.key.rsplit('.', 1)[-1]} : {exc.message_fr}"]
+    settings, problems = setup_form.parsed(parse_settings, _raw(values))
+    if settings is None:
+        return problems
     problems = existing_files(values.get("ca_files", ""), "Autorité de certification de l'opérateur")
     if settings.auth == "certificate":
         passphrase = values.get("pkcs12_passphrase") or SecretStore().get(PKCS12_SECRET)

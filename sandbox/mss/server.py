@@ -56,7 +56,8 @@ class MssSandbox:
                 "smtp_host": SERVER_NAME, "smtp_port": self.smtp_port, "imap_host": SERVER_NAME,
                 "imap_port": self.imap_port, "imap_tls": "implicit", "ca_files": [str(self.pki.ca)],
                 "nil": "VIGIE-SANDBOX", "directory_url": f"{self.http_url}/fhir/v2", "poll_interval": 30.0,
-                "structure_id": "312345678900019", "structure_name": "Cabinet du bac à sable"}
+                "structure_id": "312345678900019", "structure_name": "Cabinet du bac à sable",
+                "ipp_oid": "1.2.250.1.999.1.7"}  # the sandbox practice's local patient ids (unqualified INS)
 
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService

@@ -166,6 +166,8 @@ class CdaHeader:
     media_type: str
     pdf: bytes
     patient_ids: tuple[tuple[str, str], ...] = ()  # every patientRole/id as (root, extension)
+    patient_name: str = ""  # "NOM (birth) Prénom", for a receiver's list of documents
+    birth_date: str = ""  # YYYYMMDD
 
 
 def _req(root: etree._Element, path: str, attr: str | None = None) -> str:
@@ -209,4 +211,22 @@ def read_header(cda: bytes) -> CdaHeader:
         pdf=pdf,
         patient_ids=tuple((i.get("root", ""), i.get("extension", ""))
                           for i in root.findall("h:recordTarget/h:patientRole/h:id", {"h": NS_HL7})),
+        patient_name=_patient_name(root),
+        birth_date=_attr(root, "h:recordTarget/h:patientRole/h:patient/h:birthTime", "value"),
     )
+
+
+def _attr(root: etree._Element, path: str, attr: str) -> str:
+    el = root.find(path, {"h": NS_HL7})
+    return el.get(attr, "") if el is not None else ""
+
+
+def _patient_name(root: etree._Element) -> str:
+    name = root.find("h:recordTarget/h:patientRole/h:patient/h:name", {"h": NS_HL7})
+    if name is None:
+        return ""
+    families = name.findall("h:family", {"h": NS_HL7})
+    family = next((f for f in families if f.get("qualifier") == "BR"), families[0] if families else None)
+    given = name.find("h:given", {"h": NS_HL7})
+    return " ".join(t for t in ((family.text if family is not None else ""), (given.text if given is not None
+                                                                                 else "")) if t).strip()
