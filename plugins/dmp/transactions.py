@@ -7,8 +7,9 @@
 - TD3.2 `iti43_request` (RetrieveDocumentSet), service `repository`;
 - TD3.3 `iti57_metadata` / `iti57_status` (UpdateDocumentSet), service `registry`.
 
-The TD0.2 answer layout (the DMP's own extensions for "authorisation" and "médecin traitant") is not
-public: what `read_td02` reads is documented in docs/dmp.md and marked [?] there.
+The TD0.2 request follows the ANS's public DRIMbox; the answer's "AUTORISATION" observation with a
+VALIDE/INTERDIT code is what DRIMbox reads too; the "médecin traitant" and feeding-opposition
+observations are our convention (docs/dmp.md, marked [?] there).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ UPDATE_AVAILABILITY = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 REASON_SYSTEM = "1.2.250.1.213.1.1.4.11"
+DMP_DEVICE_OID = "1.2.250.1.213.4.1.1.1"
 _R = f"{{{xds.NS_RIM}}}"
 
 
@@ -60,10 +62,13 @@ def td02_request(ins: str, ins_oid: str, *, sender_oid: str, now: dt.datetime | 
     _e(root, h + "processingCode", code="P")
     _e(root, h + "processingModeCode", code="T")
     _e(root, h + "acceptAckCode", code="AL")
-    for kind, oid in (("receiver", "1.2.250.1.213.4.1.4.2"), ("sender", sender_oid)):
+    # The DMP as receiver device, as the ANS's own DRIMbox addresses it (VerifyAuthorizationRequest.java
+    # in ansforge/DRIM-M_DRIMbox): id 1.2.250.1.213.4.1.1.1, softwareName "DMP".
+    for kind, oid, name in (("receiver", DMP_DEVICE_OID, "DMP"), ("sender", sender_oid, "Vigie")):
         device = _e(_e(root, h + kind, typeCode="RCV" if kind == "receiver" else "SND"), h + "device",
                     classCode="DEV", determinerCode="INSTANCE")
         _e(device, h + "id", root=oid)
+        _e(device, h + "softwareName", name)
     act = _e(root, h + "controlActProcess", classCode="CACT", moodCode="EVN")
     _e(act, h + "code", code="PRPA_TE201307UV02", codeSystem="2.16.840.1.113883.1.6")
     _e(act, h + "reasonCode", code="TEST_EXST", codeSystem=REASON_SYSTEM)

@@ -266,6 +266,8 @@ class DmpSandbox:
         value = body.find("h:controlActProcess/h:queryByParameter/h:parameterList/h:patientIdentifier/h:value", NS)
         if value is None or body.find("h:controlActProcess/h:reasonCode[@code='TEST_EXST']", NS) is None:
             raise _Reject(("DMPInvalidRequest", "TD0.2 : patientIdentifier et reasonCode TEST_EXST attendus."))
+        if body.find("h:receiver/h:device/h:id[@root='1.2.250.1.213.4.1.1.1']", NS) is None:
+            raise _Reject(("DMPInvalidRequest", "TD0.2 : le destinataire doit être le DMP (1.2.250.1.213.4.1.1.1)."))
         ins = self._patient(vihf, f"{value.get('extension')}^^^&{value.get('root')}&ISO^NH")
         state = self.config.patient(ins)
         return answers.td02_response(exists=state.dmp != "none", closed=state.dmp == "closed",
