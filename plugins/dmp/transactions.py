@@ -1,7 +1,8 @@
 """Bodies of the DMP transactions and readers of their answers (pure, lxml, namespace-aware).
 
 - TD0.2 `td02_request` (HL7v3 PRPA_IN201307UV02, reasonCode TEST_EXST), service `patients`;
-- TD0.3 `td03_request` (setAuthorization, action AJOUT), service `habilitations`;
+- TD0.3 `td03_request` (setAuthorization, body `<action>AJOUT</action>`, patient from the VIHF),
+  service `habilitations`;
 - TD2.1 `iti41_request` (ProvideAndRegisterDocumentSet-b, MTOM), service `repository`;
 - TD3.1 `iti18_find` (FindDocuments) / `iti18_by_unique_id` (GetDocuments), service `registry`;
 - TD3.2 `iti43_request` (RetrieveDocumentSet), service `repository`;
@@ -121,12 +122,11 @@ def read_td02(answer: etree._Element) -> DmpStatus:
                      opposition_to_feeding=value("OPPOSITION_ALIMENTATION") == "true")
 
 
-def td03_request(ins: str, ins_oid: str, *, action: str = "AJOUT") -> etree._Element:
+def td03_request(action: str = "AJOUT") -> etree._Element:
+    """TD0.3 body: only the action (spec §1.1 and DRIMbox's GiveAuthorizationRequest); the patient and the
+    professional are the VIHF's (its resource-id and subject), not repeated in the body."""
     h = f"{{{NS_HAB}}}"
     root = etree.Element(h + "setAuthorization", nsmap={"hab": NS_HAB})
-    matricule = _e(root, h + "matriculeINS")
-    _e(matricule, h + "valeur", ins)
-    _e(matricule, h + "identifiantSysteme", ins_oid)
     _e(root, h + "action", action)
     return root
 

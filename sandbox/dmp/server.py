@@ -275,11 +275,10 @@ class DmpSandbox:
                                      opposition=state.opposition, ins=ins, oid=value.get("root", ""))
 
     def _td03(self, body: etree._Element, vihf: Vihf) -> etree._Element:
-        ins_el = body.find("hab:matriculeINS", NS)
-        if ins_el is None or body.findtext("hab:action", "", NS) != "AJOUT":
-            raise _Reject(("DMPInvalidRequest", "TD0.3 : matriculeINS et action AJOUT attendus."))
-        ins = self._patient(vihf, f"{ins_el.findtext('hab:valeur', '', NS)}^^^&"
-                                  f"{ins_el.findtext('hab:identifiantSysteme', '', NS)}&ISO^NH")
+        # The body carries the action only; the patient is the VIHF's resource (as the DMP reads it).
+        if body.findtext("hab:action", "", NS) != "AJOUT":
+            raise _Reject(("DMPInvalidRequest", "TD0.3 : action AJOUT attendue."))
+        ins = self._patient(vihf, None)
         state = self.config.patient(ins)
         if state.dmp == "none" or state.authorization == "INTERDIT":
             return answers.td03_response(False)
