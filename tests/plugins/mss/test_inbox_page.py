@@ -46,7 +46,8 @@ async def test_received_messages_tray_entry_and_page(make_agent: AgentFactory, m
     meta = example_metadata("page-1")
     good = build_xdm(meta, cda.build_cda(meta, MINIMAL_PDF), [APP_MAILBOX], software="Autre LPS")
     _send_as(mail, TREATING, _incoming(good, "<page-good@cabinet.mss.test>"), APP_MAILBOX)
-    bad = good.replace(b"IHE_XDM/SUBSET01/DOC0001.XML", b"IHE_XDM/SUBSET01/DOC0002.XML")  # the announced file is missing
+    # The announced file is missing from the archive: refused, with its French reason.
+    bad = good.replace(b"IHE_XDM/SUBSET01/DOC0001.XML", b"IHE_XDM/SUBSET01/DOC0002.XML")
     _send_as(mail, TREATING, _incoming(bad, "<page-bad@cabinet.mss.test>"), APP_MAILBOX)
     _send_as(mail, TREATING, compose(Outgoing(sender=TREATING, recipients=[APP_MAILBOX], subject="Question sur Mme X",
                                               message_id="<page-plain@cabinet.mss.test>", body="Bonjour", nil="O")),

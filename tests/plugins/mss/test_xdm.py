@@ -163,3 +163,24 @@ def test_corsican_ins_gets_no_patient_address() -> None:
     chosen, refusals = rules.choose([rules.Recipient("dr@x.mssante.fr", "treating")], facts, to_patient=True)
     assert [r.address for r in chosen] == ["dr@x.mssante.fr"]
     assert [r.reason for r in refusals] == [rules.NO_PATIENT_MAILBOX] and "Corse" in rules.NO_PATIENT_MAILBOX
+
+
+def test_delivery_jobs_stale_copy_never_takes_back_a_receipt() -> None:
+    """The DSN flake: Postfix's success DSN was applied (delivered) between the server's 250 and the
+    delivery job's "sent", and the job's older copy overwrote it. Receipt outcomes now survive."""
+    from plugins.mss.repository import RecipientState
+    from plugins.mss.service import keep_receipts
+
+    stored = [RecipientState("a@x.fr", "treating", state="delivered"),
+              RecipientState("b@x.fr", "professional", state="failed", reason="Échec (E04) : Patient inconnu",
+                             code="E04"),
+              RecipientState("c@x.fr", "professional", state="submitted")]
+    mine = [RecipientState("a@x.fr", "treating", state="submitted"),
+            RecipientState("b@x.fr", "professional", state="submitted"),
+            RecipientState("c@x.fr", "professional", state="submitted")]
+    keep_receipts(mine, stored)
+    assert [(r.state, r.code) for r in mine] == [("delivered", None), ("failed", "E04"), ("submitted", None)]
+    # A failure the job itself saw stays the job's.
+    own = [RecipientState("a@x.fr", "treating", state="failed", reason="refusé", code="refused")]
+    keep_receipts(own, [RecipientState("a@x.fr", "treating", state="delivered")])
+    assert own[0].state == "failed" and own[0].code == "refused"
