@@ -24,7 +24,10 @@
     return titles.length ? titles.join(", ") : (m.subject || "(sans objet)");
   }
   function state(m) {
-    if (m.status === "refused") return el("span", {class: "refused"}, el("strong", {}, "Refusé"), " : ", m.reason || "raison inconnue");
+    if (m.status === "refused") {
+      return el("span", {class: "refused"}, el("strong", {}, m.seen ? "Refusé (lu)" : "Refusé"), " : ",
+                m.reason || "raison inconnue");
+    }
     const what = m.kind === "document" ? "Document reçu" : "Message reçu";
     return el("span", {class: m.seen ? "seen" : "unseen"}, m.seen ? `${what}, lu` : el("strong", {}, `${what}, non lu`));
   }
@@ -82,7 +85,7 @@
         seen.addEventListener("click", () => markSeen(m));
         actions.append(seen);
       }
-      body.append(el("tr", {"data-inbox-id": String(m.inbox_id), "data-status": m.status},
+      body.append(el("tr", {"data-inbox-id": String(m.inbox_id), "data-message-id": m.message_id, "data-status": m.status},
                      el("td", {}, when(m.received_at)), el("td", {}, m.sender || "—"), el("td", {}, patient(m.patient)),
                      el("td", {}, title(m)), el("td", {}, state(m)), actions));
     }

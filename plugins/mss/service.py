@@ -306,7 +306,7 @@ class MssService:
         await self._set(row, "submitted", recipients_state="submitted")
 
     async def _set(self, row: repo.MessageRow, state: str | None, *, recipients_state: str | None = None,
-                   reason: str | None = None) -> None:
+                   reason: str | None = None, quiet: bool = False) -> None:
         def write(c: sqlite3.Connection) -> None:
             # Read-merge-write in one transaction: a DSN can arrive (and be applied to the stored row) while
             # the delivery job still holds its copy, between the server's 250 and "sent" (a loaded machine:
@@ -326,11 +326,16 @@ class MssService:
             repo.save_message(c, row)
 
         await self.store.transaction(write)
-        self._publish(row)
+        if state == "sent" and row.state != "sent":
+            # A receipt came back before the job reached Sent (applied quietly, see _apply_receipt): the LGC
+            # still hears "sent", then where the message already is, so its states only move forward.
+            self._publish(row, "sent")
+        if not quiet:
+            self._publish(row)
 
-    def _publish(self, row: repo.MessageRow) -> None:
+    def _publish(self, row: repo.MessageRow, state: str | None = None) -> None:
         # "submitted" is internal (between SMTP and Sent): the LGC sees "sending" until "sent".
-        state = "sending" if row.state == "submitted" else row.state
+        state = state or ("sending" if row.state == "submitted" else row.state)
         self.ports.events.publish(EVENT_UPDATED, {"message_id": row.message_id, "document_id": row.document_id,
                                                   "state": state, "reason": row.reason})
 
@@ -394,7 +399,9 @@ class MssService:
                 r.state = receipt.state
                 changed = True
         if changed:
-            await self._set(row, None)
+            # Still in flight (the delivery job between the server's 250 and "sent"): stored now, announced
+            # when the job says "sent", so that the LGC never sees a state go back.
+            await self._set(row, None, quiet=row.state in ("sending", "submitted"))
 
     # -- reads ---------------------------------------------------------------------------------
     async def messages(self, identity_id: str | None, document_id: str | None, limit: int) -> dict[str, Any]:
@@ -464,7 +471,8 @@ def keep_receipts(mine: list[repo.RecipientState], stored: list[repo.RecipientSt
     for m, s in zip(mine, stored, strict=False):
         if m.address != s.address or m.state == "failed":
             continue
-        if s.state in ("delivered", "read") or s.state == "failed":
+        ahead = s.state in ("delivered", "read") and repo.ORDER.index(s.state) > repo.ORDER.index(m.state)
+        if ahead or s.state == "failed":
             m.state, m.reason, m.code = s.state, s.reason, s.code
 
 

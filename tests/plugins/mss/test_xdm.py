@@ -180,6 +180,10 @@ def test_delivery_jobs_stale_copy_never_takes_back_a_receipt() -> None:
             RecipientState("c@x.fr", "professional", state="submitted")]
     keep_receipts(mine, stored)
     assert [(r.state, r.code) for r in mine] == [("delivered", None), ("failed", "E04"), ("submitted", None)]
+    # A newer receipt (the MDN's read over the stored DSN's delivered) is not taken back either.
+    newer = [RecipientState("a@x.fr", "treating", state="read")]
+    keep_receipts(newer, [RecipientState("a@x.fr", "treating", state="delivered")])
+    assert newer[0].state == "read"
     # A failure the job itself saw stays the job's.
     own = [RecipientState("a@x.fr", "treating", state="failed", reason="refusé", code="refused")]
     keep_receipts(own, [RecipientState("a@x.fr", "treating", state="delivered")])
