@@ -369,7 +369,8 @@ def panel_changed(kind: str, key: str) -> None:
     """An item of a panel kind changed (`register_ui_panels`): the `ui` plugin asks the kind's `view(key)`
     again and the owner's `popup_offer` whether to show it. Emit it through the emitter (no LGC event).
 
-    :param kind: the panel kind the emitting plugin registered (e.g. `identity`).
+    :param kind: the panel kind the emitting plugin registered (e.g. `identity`); a kind no panel has only
+        redraws the tray (e.g. `mss.inbox`: the count of its "Messages MSSanté reçus" entry moved).
     :param key: the item's key (e.g. the identity's id).
     """
 

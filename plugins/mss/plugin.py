@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
+from agent.panels import notify_user
 from plugins.common.hooks import StoredPluginHooks
 from plugins.mss import repository
 from plugins.mss.jobs import JOB_DELIVER, JOB_DOCUMENT
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 declare_personal_fields({"recipients", "address", "sender", "mailbox", "name"})
 INBOX_TRAY_LABEL = "Messages MSSanté reçus"
+INBOX_KIND = "mss.inbox"  # not a popup panel: its panel_changed only redraws the tray
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
 _RECIPIENT = {"type": "object", "required": ["address"], "additionalProperties": False,
@@ -61,6 +63,15 @@ def _qualified_ins(conn: sqlite3.Connection, identity_id: str) -> dict[str, str]
         return qualified_ins(conn, identity_id)
     except sqlite3.OperationalError:  # INS plugin disabled: its table does not exist
         return False
+
+
+async def inbox_changed(emitter: Any, inbox_id: int, arrived: bool) -> None:
+    """The tray entry's count moved: `panel_changed` for a kind no panel has redraws the tray; an arrival
+    is also said (no sender, no patient: a notice may be read by anyone at the desk)."""
+    await emitter.emit("panel_changed", kind=INBOX_KIND, key=str(inbox_id))
+    if arrived:
+        await notify_user(emitter, f"Nouveau message MSSanté reçu : menu Vigie, « {INBOX_TRAY_LABEL} ».",
+                          topic="mss.received")
 
 
 class MssPlugin(StoredPluginHooks):
@@ -171,7 +182,8 @@ class MssPlugin(StoredPluginHooks):
         module = await asyncio.to_thread(importlib.import_module, "plugins.mss.service")
         Ports, MssService, AuthFailed = module.Ports, module.MssService, module.AuthFailed
         ports = Ports(store=context.store, outbox=context.outbox, events=context.emitter, secret=context.secrets.get,
-                      qualified_ins=_qualified_ins)
+                      qualified_ins=_qualified_ins, inbox_changed=lambda inbox_id, arrived: context.spawn(
+                          inbox_changed(context.emitter, inbox_id, arrived)))
         service = MssService(ports, settings)
         try:
             await service.start()

@@ -66,6 +66,8 @@ class Ports:
     events: EventPort
     secret: Callable[[str], str | None]
     qualified_ins: Callable[[sqlite3.Connection, str], dict[str, str] | None | bool]
+    # The received-messages count changed (a message came in: `arrived`; one was seen): the tray redraws.
+    inbox_changed: Callable[[int, bool], None] = lambda inbox_id, arrived: None
 
 
 def envid(message_id: str) -> str:
@@ -370,6 +372,7 @@ class MssService:
             return
         if verdict.kind in repo.SHOWN:
             self.unseen += 1
+            self.ports.inbox_changed(inbox_id, True)
         for receipt in verdict.receipts:
             await self._apply_receipt(receipt)
         if verdict.kind == "document":
@@ -433,6 +436,7 @@ class MssService:
             raise UserFacingError("Message introuvable.", code=NOT_FOUND)
         if changed:
             self.unseen = max(0, self.unseen - 1)
+            self.ports.inbox_changed(inbox_id, False)
         return {"inbox_id": inbox_id, "seen": True, "unseen": self.unseen}
 
     def unseen_detail(self) -> str | None:
