@@ -91,8 +91,9 @@
     }
     $("inbox").hidden = rows.length === 0;
     const unseen = all.filter((m) => !m.seen).length;
-    say(all.length === 0 ? "Aucun message reçu." :
-        `${all.length} message(s) reçu(s), dont ${unseen} non lu(s).`, "");
+    const n = all.length;
+    say(n === 0 ? "Aucun message reçu." : `${n} ${n === 1 ? "message reçu" : "messages reçus"}, ` +
+        (unseen === 0 ? "tous lus." : `dont ${unseen} non ${unseen === 1 ? "lu" : "lus"}.`), "");
   }
 
   $("refresh").addEventListener("click", load);

@@ -75,7 +75,7 @@ async def test_received_messages_tray_entry_and_page(make_agent: AgentFactory, m
     await page.goto(url)
     await expect(page.locator("#state")).to_have_text("connecté", timeout=15_000)
     rows = page.locator("#inbox tbody tr")
-    await expect(page.locator("#message")).to_contain_text("message(s) reçu(s), dont 3 non lu(s).")
+    await expect(page.locator("#message")).to_contain_text("messages reçus, dont 3 non lus.")
     await expect(rows.filter(has_text="non lu")).to_have_count(2)  # the refused one says "Refusé"
     accepted = page.locator('tr[data-message-id="<page-good@cabinet.mss.test>"]')
     await expect(accepted).to_contain_text(TREATING)
@@ -99,7 +99,7 @@ async def test_received_messages_tray_entry_and_page(make_agent: AgentFactory, m
 
     await refused.get_by_role("button", name="Marquer comme lu").click()
     await expect(refused).to_contain_text("Refusé (lu) : Archive IHE_XDM incomplète")
-    await expect(page.locator("#message")).to_contain_text("message(s) reçu(s), dont 1 non lu(s).")
+    await expect(page.locator("#message")).to_contain_text("messages reçus, dont 1 non lu.")
     await wait_until(lambda: _item(agent).shown_label() == f"{INBOX_TRAY_LABEL} (1 non lu)", what="1 unread")
     await page.get_by_label("non lus seulement").check()
     await expect(rows).to_have_count(1)

@@ -105,18 +105,22 @@ async def _sent(agent, document_id: str, count: int) -> list[repo.MessageRow] | 
 IPP_OID = "1.2.250.1.999.7.1"
 
 
-async def test_mss_unqualified_ins_no_patient_send(make_agent: AgentFactory, mail: MailServers) -> None:
-    """Unqualified INS: no patient mail (French reason); professionals get the XDM, its CDA naming the
-    patient by the practice's local id (never an INS), and `X-MSS-INS: N`."""
-    agent = await make_agent(ipp_oid=IPP_OID)
-    doc = document(qualified=False, identity_id="ident-unq")
+async def _unqualified_pro_mail(agent, mail: MailServers, doc) -> email.message.Message:  # type: ignore[no-untyped-def]
+    """Unqualified INS: the patient send refused (French reason), the médecin traitant's mail sent: it."""
     await publish(agent, doc)
     rows = await wait_until(lambda: _settled(agent, doc.id, 2), what="both groups settled")
     patient = next(r for r in rows if r.recipients[0].role == "patient")
     assert patient.state == "failed" and "INS n'est pas qualifiée" in (patient.reason or "")
     pro = next(r for r in rows if r.recipients[0].role == "treating")
     assert pro.state in ("sent", "delivered")
-    msg = (await wait_until(lambda: _messages_for(mail, TREATING, pro.message_id), what="pro mail"))[0]
+    return (await wait_until(lambda: _messages_for(mail, TREATING, pro.message_id), what="pro mail"))[0]
+
+
+async def test_mss_unqualified_ins_no_patient_send(make_agent: AgentFactory, mail: MailServers) -> None:
+    """Unqualified INS: no patient mail (French reason); professionals get the XDM, its CDA naming the
+    patient by the practice's local id (never an INS), and `X-MSS-INS: N`."""
+    msg = await _unqualified_pro_mail(await make_agent(ipp_oid=IPP_OID), mail,
+                                      document(qualified=False, identity_id="ident-unq"))
     assert msg["X-MSS-INS"] == "N" and msg["X-MSS-CODECDA"] == "57833-6"
     assert str(msg["Subject"]) == "XDM/1.0/DDM+Prescription de produits de santé HELENE-CELINE MARIE 03/02/1946"
     names = [p.get_filename() for p in msg.iter_attachments()]
@@ -131,15 +135,7 @@ async def test_mss_unqualified_ins_no_patient_send(make_agent: AgentFactory, mai
 async def test_mss_unqualified_without_ipp_oid_pros_get_the_pdf_alone(make_agent: AgentFactory,
                                                                       mail: MailServers) -> None:
     """No OID for the practice's local ids: the patient cannot be named in a CDA, so the PDF goes alone."""
-    agent = await make_agent()
-    doc = document(qualified=False)
-    await publish(agent, doc)
-    rows = await wait_until(lambda: _settled(agent, doc.id, 2), what="both groups settled")
-    patient = next(r for r in rows if r.recipients[0].role == "patient")
-    assert patient.state == "failed" and "INS n'est pas qualifiée" in (patient.reason or "")
-    pro = next(r for r in rows if r.recipients[0].role == "treating")
-    assert pro.state in ("sent", "delivered")
-    msg = (await wait_until(lambda: _messages_for(mail, TREATING, pro.message_id), what="pro mail"))[0]
+    msg = await _unqualified_pro_mail(await make_agent(), mail, document(qualified=False))
     assert msg["X-MSS-INS"] is None  # no CDA: no XDM either
     assert not str(msg["Subject"]).startswith("XDM/1.0/DDM+")
     assert [p.get_filename() for p in msg.iter_attachments()] == ["Ordonnance du 04-12-2026.pdf"]
