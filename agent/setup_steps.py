@@ -61,10 +61,12 @@ class SetupField:
 
 @dataclass
 class SetupChanges:
-    """What `apply` produces: a nested patch of the TOML file, and keyring secrets (name -> value)."""
+    """What `apply` produces: a nested patch of the TOML file, keyring secrets (name -> value), and binary
+    keyring secrets (name -> bytes, e.g. an imported PKCS#12; stored chunked by `SecretStore.set_blob`)."""
 
     config: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -201,17 +203,23 @@ class SetupSession:
         problems = self.check(step_id, values)
         if problems:
             return problems
-        changes = self.step(step_id).apply(values)
+        try:
+            changes = self.step(step_id).apply(values)
+        except OSError as exc:  # a file to import gone since it was verified
+            return [f"Fichier illisible au moment de l'enregistrer ({exc.strerror or type(exc).__name__}) : "
+                    "rien n'a été enregistré."]
         merged = merge(read_raw(self.path), changes.config)
         try:
             config_from_dict(merged)  # the host's own sections stay valid
         except ConfigError as exc:
             return [f"{exc.key} : {exc.message_fr}"]
-        for name, secret in changes.secrets.items():
-            try:
+        try:
+            for name, secret in changes.secrets.items():
                 self.secrets.set(name, secret)
-            except Exception as exc:  # the keyring backend's own errors vary by OS
-                return [f"Le trousseau du système refuse le secret ({type(exc).__name__}) : rien n'a été enregistré."]
+            for name, data in changes.blobs.items():
+                self.secrets.set_blob(name, data)
+        except Exception as exc:  # the keyring backend's own errors vary by OS
+            return [f"Le trousseau du système refuse le secret ({type(exc).__name__}) : rien n'a été enregistré."]
         write_atomic(self.path, merged)
         return []
 

@@ -51,12 +51,21 @@ class MssSandbox:
     _servers: list[asyncio.Server] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
-    def plugin_settings(self) -> dict[str, Any]:
-        return {"mailbox": APP_MAILBOX, "auth": "certificate", "pkcs12": str(self.pki.app_client.p12),
+    def plugin_settings(self, *, keyring: bool = False) -> dict[str, Any]:
+        """`[plugins.mss]`; with `keyring`, the certificate is `keyring:mss.certificate` (`certificates()`)."""
+        from plugins.mss.settings import CERTIFICATE_SECRET
+
+        pkcs12 = f"keyring:{CERTIFICATE_SECRET}" if keyring else str(self.pki.app_client.p12)
+        return {"mailbox": APP_MAILBOX, "auth": "certificate", "pkcs12": pkcs12,
                 "smtp_host": SERVER_NAME, "smtp_port": self.smtp_port, "imap_host": SERVER_NAME,
                 "imap_port": self.imap_port, "imap_tls": "implicit", "ca_files": [str(self.pki.ca)],
                 "nil": "VIGIE-SANDBOX", "directory_url": f"{self.http_url}/fhir/v2", "poll_interval": 30.0,
                 "structure_id": "312345678900019", "structure_name": "Cabinet du bac à sable"}
+
+    def certificates(self) -> dict[str, Path]:
+        from plugins.mss.settings import CERTIFICATE_SECRET
+
+        return {CERTIFICATE_SECRET: self.pki.app_client.p12}
 
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
@@ -65,8 +74,9 @@ class MssSandbox:
             name="mss", endpoints={"mss_smtp": f"smtp://{SERVER_NAME}:{self.smtp_port}",
                                    "mss_imap": f"imaps://{SERVER_NAME}:{self.imap_port}",
                                    "mss_directory": f"{self.http_url}/fhir/v2"},
-            stop=self.stop, plugin_settings={"mss": self.plugin_settings()},
-            secrets={"mss.pkcs12": self.pki.app_client.passphrase, "mss.directory_key": self.api_key})
+            stop=self.stop, plugin_settings={"mss": self.plugin_settings(keyring=True)},
+            secrets={"mss.pkcs12": self.pki.app_client.passphrase, "mss.directory_key": self.api_key},
+            certificates=self.certificates())
 
     async def stop(self) -> None:
         for server in self._servers:
