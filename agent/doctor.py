@@ -7,24 +7,29 @@ secretary's PC, for instance).
 When an agent runs (the sandbox included, found through its pointer file), the checks are about *its*
 profile and what *it* sees: the readers through its own PC/SC connection (the sandbox's pcscd is
 private to it, so probing the system's from here would contradict it) and its keyring backend.
+
+Capabilities add their own rows (`register_doctor_checks`: INSi, DMP, MSSanté certificates and endpoints);
+each runs in a thread of its own, so a slow endpoint costs its own timeout once, not one per row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import stat
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.client import AgentClient, running_sandbox_profile
 from agent.config import Config, load_config
-from agent.errors import ConfigError, UserFacingError
+from agent.errors import ConfigError, RegistrationError, UserFacingError
 from agent.secrets import SecretStore
 from agent.store import Store
 from hardware import probe
@@ -37,6 +42,51 @@ class Check:
     name: str
     level: str
     detail: str
+
+
+@dataclass(frozen=True)
+class DoctorCheck:
+    """A capability's rows (`register_doctor_checks`): `run(config, secrets)` blocks; secrets None when the
+    keyring holding them is not this process's (a running sandbox agent's memory keyring)."""
+
+    name: str
+    run: Callable[[Config, SecretStore | None], list[Check]]
+
+
+CAPABILITY_TIMEOUT = 20.0  # seconds for all the capabilities' rows (each network step has its own, shorter)
+
+
+def capability_checks(config: Config, secrets: SecretStore | None) -> list[Check]:
+    """The rows the loaded plugins contribute, in registration order (each check in its own thread)."""
+    from agent.hookcall import call_registration
+    from agent.plugins import PluginHost
+
+    host = PluginHost()
+    host.load(config.disabled_plugins)
+    found: list[DoctorCheck] = []
+
+    def make_register(plugin: str) -> Callable[[DoctorCheck], None]:
+        def register(check: DoctorCheck) -> None:
+            if any(c.name == check.name for c in found):
+                raise RegistrationError(f"doctor check {check.name!r} registered twice (plugin {plugin})")
+            found.append(check)
+        return register
+
+    call_registration(host, "register_doctor_checks", make_register)
+    if not found:
+        return []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(found), thread_name_prefix="vigie-doctor")
+    futures = [(c, pool.submit(c.run, config, secrets)) for c in found]
+    rows: list[Check] = []
+    for check, future in futures:
+        try:
+            rows += future.result(timeout=CAPABILITY_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            rows.append(Check(check.name, FAIL, f"vérification sans réponse après {CAPABILITY_TIMEOUT:.0f} s"))
+        except Exception as exc:  # a plugin's bug: one row, not a traceback
+            rows.append(Check(check.name, FAIL, f"vérification impossible ({type(exc).__name__})"))
+    pool.shutdown(wait=False, cancel_futures=True)
+    return rows
 
 
 def check_practice_store(config: Config) -> Check:
@@ -209,6 +259,9 @@ def run_checks(config_path: Path | None) -> list[Check]:
     checks.append(check_scanners(config))
     checks.append(check_keyring((info or {}).get("keyring")))
     checks.extend(check_service(name, url) for name, url in sorted(config.services.items()))
+    # A running agent's memory keyring (the sandbox's) lives in its process: its secrets are not visible here.
+    foreign = info is not None and info.get("keyring") == MEMORY_KEYRING
+    checks.extend(capability_checks(config, None if foreign else SecretStore()))
     return checks
 
 

@@ -43,6 +43,12 @@ class DmpPlugin:
             register(repository.NAMESPACE, version, sql)
 
     @hookimpl
+    def register_doctor_checks(self, register: Any) -> None:
+        from plugins.dmp.doctor import DMP_DOCTOR  # imported here: only `vigie doctor` needs it
+
+        register(DMP_DOCTOR)
+
+    @hookimpl
     def register_setup_steps(self, register: Any) -> None:
         from plugins.dmp.setup import DMP_STEP  # imported here: only `vigie setup` and the settings page need it
 

@@ -117,7 +117,7 @@ def parse_settings(raw: dict[str, Any]) -> InsSettings:
             _expect(key, value, list, "une liste de chemins", "a list of paths")
             s.ca_files = [Path(_expect(key, v, str, "une liste de chemins", "a list of paths")) for v in value]
         elif key == "pkcs12_path":
-            text = _expect(key, value, str, "un chemin ou « keyring:<nom> »", "a path or 'keyring:<name>'")
+            text = _expect(key, value, str, "un chemin", "a path")  # or "keyring:<name>"
             s.pkcs12_path = text if text.startswith("keyring:") else Path(text)
         elif key == "batch_file":
             s.batch_file = Path(_expect(key, value, str, "un chemin", "a path")).expanduser()

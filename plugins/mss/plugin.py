@@ -79,6 +79,12 @@ class MssPlugin:
             register(repository.NAMESPACE, version, sql)
 
     @hookimpl
+    def register_doctor_checks(self, register: Any) -> None:
+        from plugins.mss.doctor import MSS_DOCTOR  # imported here: only `vigie doctor` needs it
+
+        register(MSS_DOCTOR)
+
+    @hookimpl
     def register_setup_steps(self, register: Any) -> None:
         from plugins.mss.setup import MSS_STEP  # imported here: only `vigie setup` and the settings page need it
 

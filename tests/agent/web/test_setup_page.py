@@ -73,7 +73,8 @@ async def test_setup_page_verifies_each_step_and_saves_to_the_file_and_keyring(
     await expect(result).to_contain_text("« INSI-TEST-MAUVAIS »")
     await page.screenshot(path=artifact(request, "1-refused.png"), full_page=True)
 
-    await ins.get_by_label("Certificat de l'organisation (fichier PKCS#12 .p12 à importer)").fill(str(insi_pki.client_p12))
+    certificate = ins.get_by_label("Certificat de l'organisation (fichier PKCS#12 .p12 à importer)")
+    await certificate.fill(str(insi_pki.client_p12))
     await ins.get_by_label("Phrase de passe du certificat").fill(insi_pki.client_passphrase)
     await ins.get_by_label("Praticien par défaut (nom affiché)").fill("Dr Claire MARTIN")
     await ins.get_by_role("button", name="Enregistrer").click()
