@@ -91,9 +91,10 @@ def _port(server: asyncio.Server) -> int:
     return port
 
 
-async def start_mss_sandbox(directory_path: Path | None = None, *, mdn_delay: float = 1.0) -> MssSandbox:
+async def start_mss_sandbox(directory_path: Path | None = None, *, mdn_delay: float = 1.0,
+                            pki_days: int = 7) -> MssSandbox:
     root = directory_path or Path(tempfile.mkdtemp(prefix="vigie-mss-sandbox-"))
-    pki = await asyncio.to_thread(generate_mail_pki, root / "pki", app_mailbox=APP_MAILBOX)
+    pki = await asyncio.to_thread(generate_mail_pki, root / "pki", app_mailbox=APP_MAILBOX, days=pki_days)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca))
     await asyncio.to_thread(tls.load_cert_chain, pki.server_cert, pki.server_key)
     tls.verify_mode = ssl.CERT_OPTIONAL  # a personal mailbox logs in with a token, without a certificate
