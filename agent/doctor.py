@@ -22,7 +22,7 @@ import stat
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,24 +45,39 @@ class Check:
 
 
 @dataclass(frozen=True)
+class DoctorContext:
+    """What a capability's check gets: the configuration, the keyring (None when the one holding the secrets
+    is a running agent's, in its own process: the sandbox's memory keyring), the running agent's plugins."""
+
+    config: Config
+    secrets: SecretStore | None
+    running: Mapping[str, Mapping[str, Any]]  # plugin name -> {"status", "reason"} of the agent in operation
+
+    def agent_says(self, plugin: str) -> tuple[str, str] | None:
+        """(status, French reason) of `plugin` in the running agent, None when no agent runs."""
+        state = self.running.get(plugin)
+        return (str(state.get("status")), str(state.get("reason") or "")) if state else None
+
+
+@dataclass(frozen=True)
 class DoctorCheck:
-    """A capability's rows (`register_doctor_checks`): `run(config, secrets)` blocks; secrets None when the
-    keyring holding them is not this process's (a running sandbox agent's memory keyring)."""
+    """A capability's rows (`register_doctor_checks`): `run(context)` blocks (keyring, files, network)."""
 
     name: str
-    run: Callable[[Config, SecretStore | None], list[Check]]
+    run: Callable[[DoctorContext], list[Check]]
+    order: int = 50  # rows sorted by it (the set-up steps' order: INSi 20, DMP 40, MSSanté 50)
 
 
 CAPABILITY_TIMEOUT = 20.0  # seconds for all the capabilities' rows (each network step has its own, shorter)
 
 
-def capability_checks(config: Config, secrets: SecretStore | None) -> list[Check]:
-    """The rows the loaded plugins contribute, in registration order (each check in its own thread)."""
+def capability_checks(context: DoctorContext) -> list[Check]:
+    """The rows the loaded plugins contribute, by `order` (each check in its own thread)."""
     from agent.hookcall import call_registration
     from agent.plugins import PluginHost
 
     host = PluginHost()
-    host.load(config.disabled_plugins)
+    host.load(context.config.disabled_plugins)
     found: list[DoctorCheck] = []
 
     def make_register(plugin: str) -> Callable[[DoctorCheck], None]:
@@ -76,7 +91,7 @@ def capability_checks(config: Config, secrets: SecretStore | None) -> list[Check
     if not found:
         return []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(found), thread_name_prefix="vigie-doctor")
-    futures = [(c, pool.submit(c.run, config, secrets)) for c in found]
+    futures = [(c, pool.submit(c.run, context)) for c in sorted(found, key=lambda c: (c.order, c.name))]
     rows: list[Check] = []
     for check, future in futures:
         try:
@@ -261,7 +276,8 @@ def run_checks(config_path: Path | None) -> list[Check]:
     checks.extend(check_service(name, url) for name, url in sorted(config.services.items()))
     # A running agent's memory keyring (the sandbox's) lives in its process: its secrets are not visible here.
     foreign = info is not None and info.get("keyring") == MEMORY_KEYRING
-    checks.extend(capability_checks(config, None if foreign else SecretStore()))
+    states = {str(s.get("name")): s for s in (info or {}).get("plugins", []) if isinstance(s, dict)}
+    checks.extend(capability_checks(DoctorContext(config, None if foreign else SecretStore(), states)))
     return checks
 
 

@@ -216,11 +216,12 @@ def register_setup_steps(register: Callable[[SetupStep], None]) -> None:
 def register_doctor_checks(register: Callable[[DoctorCheck], None]) -> None:
     """Contribute `vigie doctor` rows for a capability: `register(check)`.
 
-    An `agent.doctor.DoctorCheck` has a `name` and `run(config, secrets)` returning `agent.doctor.Check`
-    rows (French name, level `ok`/`attention`/`échec`, French detail): configured or not, the certificate
-    in the keyring opened by its passphrase and within its dates, the endpoint reachable (TCP and TLS with
-    the configured CAs, a short timeout). `secrets` is None when the keyring holding them is not this
-    process's (a running sandbox agent's memory keyring): say so rather than fail. `run` blocks; the doctor
+    An `agent.doctor.DoctorCheck` has a `name` and `run(context)` returning `agent.doctor.Check` rows
+    (French name, level `ok`/`attention`/`échec`, French detail): configured or not, the certificate in the
+    keyring opened by its passphrase and within its dates, the endpoint reachable (TCP and TLS with the
+    configured CAs, a short timeout). `context` (`agent.doctor.DoctorContext`) has the `config`, the
+    `secrets` (None when the keyring holding them is a running agent's own, the sandbox's memory keyring:
+    then say what that agent reports, `context.agent_says(plugin)`, rather than fail). `run` blocks; the doctor
     runs every check in its own thread. Any `échec` row makes `vigie doctor` exit 1. Keep the logic in the
     plugin's own module (e.g. `plugins/ins/doctor.py`).
 

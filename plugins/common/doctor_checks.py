@@ -22,8 +22,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from agent.doctor import FAIL, OK, WARN, Check
-from agent.secrets import SecretStore
+from agent.doctor import FAIL, OK, WARN, Check, DoctorContext
 from plugins.common.tls import (
     PrivateKey,
     TlsError,
@@ -37,8 +36,18 @@ from plugins.common.tls import (
 RENEW_DAYS = 30
 HANDSHAKE_TIMEOUT = 3.0
 Identity = tuple[PrivateKey, x509.Certificate, tuple[x509.Certificate, ...]]
-NOT_VISIBLE = ("dans le trousseau en mémoire de l'agent en marche (bac à sable) : non vérifiable par vigie doctor, "
-               "l'agent le vérifie à son démarrage")
+NOT_VISIBLE = "dans le trousseau en mémoire de l'agent en marche (bac à sable), non lisible d'ici"
+
+
+def as_running_agent_says(name: str, context: DoctorContext, plugin: str) -> Check:
+    """The row for a secret only the running agent can read: what that agent reports of its plugin."""
+    said = context.agent_says(plugin)
+    if said is None:
+        return Check(name, WARN, f"{NOT_VISIBLE} : non vérifiable")
+    status, reason = said
+    if status == "ok":
+        return Check(name, OK, f"{NOT_VISIBLE} ; chargé par l'agent (module {plugin} démarré)")
+    return Check(name, WARN, f"{NOT_VISIBLE} ; l'agent dit : {reason or status}")
 
 
 def not_configured(name: str, what: str) -> Check:
@@ -62,16 +71,16 @@ def usage_problem(cert: x509.Certificate) -> str | None:
 
 
 def certificate_row(name: str, source: str | os.PathLike[str] | None, passphrase_secret: str,
-                    secrets: SecretStore | None, *, service: str,
+                    context: DoctorContext, *, service: str, plugin: str,
                     subject_problem: Callable[[x509.Certificate], str | None] | None = None,
                     now: dt.datetime | None = None) -> tuple[Check, Identity | None]:
     """The certificate's row, and its identity when it is usable (to present in the endpoint's handshake)."""
     if source is None or not os.fspath(source):
         return Check(name, FAIL, "aucun certificat configuré : importez-le avec « vigie setup »"), None
+    if context.secrets is None:  # the passphrase (and a keyring:<name> certificate) are the running agent's
+        return as_running_agent_says(name, context, plugin), None
     stored = keyring_name(source)
-    if secrets is None and stored is not None:
-        return Check(name, WARN, NOT_VISIBLE), None
-    store = secrets or SecretStore()
+    store = context.secrets
     where = f"trousseau, secret « {stored} »" if stored else f"fichier {Path(os.fspath(source)).name}, mode développeur"
     try:
         data = read_pkcs12_source(source, service=service, secrets=store)

@@ -6,10 +6,8 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from agent.config import Config
-from agent.doctor import FAIL, OK, Check, DoctorCheck
+from agent.doctor import FAIL, OK, Check, DoctorCheck, DoctorContext
 from agent.errors import ConfigError
-from agent.secrets import SecretStore
 from plugins.common.doctor_checks import certificate_row, not_configured, tls_row, url_endpoint
 from plugins.ins.insi.tls import ALLOWED_CLIENT_CNS
 from plugins.ins.settings import PASSPHRASE_SECRET, parse_settings
@@ -25,9 +23,9 @@ def _cn_problem(cert: x509.Certificate) -> str | None:
            "certificat logiciel à l'ANS"
 
 
-def run(config: Config, secrets: SecretStore | None) -> list[Check]:
+def run(context: DoctorContext) -> list[Check]:
     try:
-        s = parse_settings(config.plugin_settings("ins"))
+        s = parse_settings(context.config.plugin_settings("ins"))
     except ConfigError as exc:
         return [Check(NAME, FAIL, f"{exc.key} : {exc.message_fr}")]
     if not s.configured:
@@ -36,7 +34,7 @@ def run(config: Config, secrets: SecretStore | None) -> list[Check]:
     identity = None
     if s.auth == "mtls":
         row, identity = certificate_row(f"{NAME} : certificat de l'organisation", s.pkcs12_path, PASSPHRASE_SECRET,
-                                        secrets, service=NAME, subject_problem=_cn_problem)
+                                        context, service=NAME, plugin="ins", subject_problem=_cn_problem)
         rows.append(row)
     else:
         rows.append(Check(f"{NAME} : authentification", OK, "carte CPS du praticien (lue à chaque appel)"))
@@ -47,4 +45,4 @@ def run(config: Config, secrets: SecretStore | None) -> list[Check]:
     return rows
 
 
-INS_DOCTOR = DoctorCheck(NAME, run)
+INS_DOCTOR = DoctorCheck(NAME, run, order=20)

@@ -4,20 +4,18 @@ with TLS trusting only the configured CAs."""
 
 from __future__ import annotations
 
-from agent.config import Config
-from agent.doctor import FAIL, OK, WARN, Check, DoctorCheck
+from agent.doctor import FAIL, OK, Check, DoctorCheck, DoctorContext
 from agent.errors import ConfigError
-from agent.secrets import SecretStore
-from plugins.common.doctor_checks import NOT_VISIBLE, certificate_row, not_configured, tls_row
+from plugins.common.doctor_checks import as_running_agent_says, certificate_row, not_configured, tls_row
 from plugins.mss.settings import PKCS12_SECRET, parse_settings
 
 NAME = "MSSanté"
 PSC_SECRET = "mss.psc_refresh"
 
 
-def run(config: Config, secrets: SecretStore | None) -> list[Check]:
+def run(context: DoctorContext) -> list[Check]:
     try:
-        s = parse_settings(config.plugin_settings("mss"))
+        s = parse_settings(context.config.plugin_settings("mss"))
     except ConfigError as exc:
         return [Check(NAME, FAIL, f"{exc.key} : {exc.message_fr}")]
     if not s.mailbox:
@@ -26,11 +24,11 @@ def run(config: Config, secrets: SecretStore | None) -> list[Check]:
         return [Check(NAME, FAIL, s.missing)]
     identity = None
     if s.auth == "certificate":
-        row, identity = certificate_row(f"{NAME} : certificat de la boîte", s.pkcs12, PKCS12_SECRET, secrets,
-                                        service=NAME)
-    elif secrets is None:
-        row = Check(f"{NAME} : Pro Santé Connect", WARN, NOT_VISIBLE)
-    elif secrets.get(PSC_SECRET):
+        row, identity = certificate_row(f"{NAME} : certificat de la boîte", s.pkcs12, PKCS12_SECRET, context,
+                                        service=NAME, plugin="mss")
+    elif context.secrets is None:
+        row = as_running_agent_says(f"{NAME} : Pro Santé Connect", context, "mss")
+    elif context.secrets.get(PSC_SECRET):
         row = Check(f"{NAME} : Pro Santé Connect", OK, f"jeton de renouvellement dans le trousseau ({s.mailbox})")
     else:
         row = Check(f"{NAME} : Pro Santé Connect", FAIL, "aucune connexion Pro Santé Connect enregistrée : "
@@ -43,4 +41,4 @@ def run(config: Config, secrets: SecretStore | None) -> list[Check]:
                     protocol=imap)]
 
 
-MSS_DOCTOR = DoctorCheck(NAME, run)
+MSS_DOCTOR = DoctorCheck(NAME, run, order=50)

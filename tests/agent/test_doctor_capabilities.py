@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from agent import doctor
+from agent.config import config_from_dict
 from agent.secrets import SecretStore
 from plugins.common.doctor_checks import certificate_row
 from sandbox.dmp.server import DmpSandbox, start_dmp_sandbox
@@ -136,18 +137,24 @@ async def test_doctor_capability_rows_red_with_french_reasons(
 
 def test_doctor_certificate_row_warns_under_thirty_days_and_checks_usage() -> None:
     store = SecretStore()
+    here = doctor.DoctorContext(config_from_dict({}), store, {})
     store.set("t.pass", "phrase")
     store.set_blob("t.cert", p12(10.5, "phrase", cn="Cabinet"))
-    row, identity = certificate_row("T", "keyring:t.cert", "t.pass", store, service="T")
+    row, identity = certificate_row("T", "keyring:t.cert", "t.pass", here, service="T", plugin="t")
     assert row.level == doctor.WARN and "(10 jours) : à renouveler sans tarder" in row.detail and identity
     store.set("t.pass", "pas la bonne")
-    row, identity = certificate_row("T", "keyring:t.cert", "t.pass", store, service="T")
+    row, identity = certificate_row("T", "keyring:t.cert", "t.pass", here, service="T", plugin="t")
     assert row.level == doctor.FAIL and "phrase de passe incorrecte" in row.detail and identity is None
     store.delete("t.pass")
-    row, _ = certificate_row("T", "keyring:t.cert", "t.pass", store, service="T")
+    row, _ = certificate_row("T", "keyring:t.cert", "t.pass", here, service="T", plugin="t")
     assert row.detail == "phrase de passe absente du trousseau (secret « t.pass »)"
     store.delete("t.cert#0")
-    row, _ = certificate_row("T", "keyring:t.cert", "t.pass", store, service="T")
+    row, _ = certificate_row("T", "keyring:t.cert", "t.pass", here, service="T", plugin="t")
     assert row.level == doctor.FAIL and "incomplet (morceau 1 sur" in row.detail
-    row, _ = certificate_row("T", "keyring:t.cert", "t.pass", None, service="T")
-    assert row.level == doctor.WARN and "non vérifiable" in row.detail  # a running sandbox's memory keyring
+    # A running sandbox agent's memory keyring: what that agent says of its plugin.
+    sandbox = doctor.DoctorContext(here.config, None, {"t": {"status": "ok", "reason": None}})
+    row, _ = certificate_row("T", "keyring:t.cert", "t.pass", sandbox, service="T", plugin="t")
+    assert row.level == doctor.OK and row.detail.endswith("chargé par l'agent (module t démarré)")
+    sandbox = doctor.DoctorContext(here.config, None, {"t": {"status": "starting", "reason": "Certificat absent"}})
+    row, _ = certificate_row("T", "keyring:t.cert", "t.pass", sandbox, service="T", plugin="t")
+    assert row.level == doctor.WARN and row.detail.endswith("l'agent dit : Certificat absent")
