@@ -208,6 +208,8 @@ class SetupSession:
         except OSError as exc:  # a file to import gone since it was verified
             return [f"Fichier illisible au moment de l'enregistrer ({exc.strerror or type(exc).__name__}) : "
                     "rien n'a été enregistré."]
+        except UserFacingError as exc:  # e.g. a file to import replaced since it was verified
+            return [exc.message]
         merged = merge(read_raw(self.path), changes.config)
         try:
             config_from_dict(merged)  # the host's own sections stay valid

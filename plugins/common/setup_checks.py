@@ -9,6 +9,7 @@ empty, the certificate already in the keyring is kept (and checked again with th
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import socket
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from agent.errors import UserFacingError
 from agent.secrets import SecretStore
 from plugins.common.tls import KEYRING_PREFIX
 
+# SHA-256 of each file to import as last verified: `apply` stores only the bytes `verify` checked (a file
+# replaced in between is refused, not imported unverified).
+_verified: dict[Path, str] = {}
+
 
 def certificate_bytes(path: str, secret: str, label: str) -> tuple[bytes | None, list[str]]:
     """The PKCS#12 a step checks (blocking): the file given to import, else the one already in the keyring
@@ -26,9 +31,11 @@ def certificate_bytes(path: str, secret: str, label: str) -> tuple[bytes | None,
     if path.strip():
         file = Path(path.strip()).expanduser()
         try:
-            return file.read_bytes(), []
+            data = file.read_bytes()
         except OSError:
             return None, [f"{label} : fichier introuvable ou illisible « {path} »."]
+        _verified[file.resolve()] = hashlib.sha256(data).hexdigest()
+        return data, []
     try:
         return SecretStore().get_blob(secret), []
     except UserFacingError as exc:  # SecretCorrupted: give the file again
@@ -38,7 +45,12 @@ def certificate_bytes(path: str, secret: str, label: str) -> tuple[bytes | None,
 def certificate_changes(path: str, secret: str) -> tuple[str | None, dict[str, bytes]]:
     """(the configuration's reference, the keyring blobs to write) for the step's answer (blocking)."""
     if path.strip():
-        return KEYRING_PREFIX + secret, {secret: Path(path.strip()).expanduser().read_bytes()}
+        file = Path(path.strip()).expanduser()
+        data = file.read_bytes()
+        if _verified.get(file.resolve()) != hashlib.sha256(data).hexdigest():
+            raise UserFacingError(f"Le fichier « {path.strip()} » a changé depuis sa vérification : rien n'a été "
+                                  "enregistré, vérifiez-le à nouveau.")
+        return KEYRING_PREFIX + secret, {secret: data}
     try:
         stored = SecretStore().get_blob(secret)
     except UserFacingError:

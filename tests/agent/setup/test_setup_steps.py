@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agent.config import load_config
+from agent.errors import UserFacingError
 from agent.plugins import PluginHost
 from agent.secrets import MemoryKeyring, SecretStore
 from agent.setup_host import API_STEP
@@ -204,3 +205,19 @@ async def test_setup_mss_step_reaches_the_operators_smtp_and_imap(session: Setup
     assert saved.mailbox == "secretariat@cabinet.mssante.fr" and saved.imap_port == int(values["imap_port"])
     assert saved.pkcs12 == "keyring:mss.certificate"
     assert SecretStore().get_blob("mss.certificate") == insi_pki.client_p12.read_bytes()
+
+
+def test_setup_certificate_replaced_between_verify_and_save_is_not_imported(tmp_path: Path) -> None:
+    """`apply` stores only the bytes `verify` checked: a file swapped in between is refused."""
+    from plugins.common.setup_checks import certificate_bytes, certificate_changes
+
+    file = tmp_path / "org.p12"
+    file.write_bytes(b"verified bytes")
+    data, problems = certificate_bytes(str(file), "ins.certificate", "Certificat")
+    assert data == b"verified bytes" and problems == []
+    assert certificate_changes(str(file), "ins.certificate") == ("keyring:ins.certificate",
+                                                                 {"ins.certificate": b"verified bytes"})
+    file.write_bytes(b"other bytes")
+    with pytest.raises(UserFacingError, match="a changé depuis sa vérification"):
+        certificate_changes(str(file), "ins.certificate")
+    assert SecretStore().get_blob("ins.certificate") is None
