@@ -47,6 +47,7 @@ class SetupField:
     required: bool = True
     help: str = ""  # French
     when: tuple[str, str] | None = None  # asked only when field `when[0]` has the value `when[1]`
+    imported: bool = False  # a `file` read once into the keyring (a PKCS#12), not referenced: emptied once saved
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -56,7 +57,8 @@ class SetupField:
         return {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
                 "choices": [{"value": v, "label": label} for v, label in self.choices],
                 "required": self.required, "help": self.help,
-                "when": {"field": self.when[0], "value": self.when[1]} if self.when else None}
+                "when": {"field": self.when[0], "value": self.when[1]} if self.when else None,
+                "imported": self.imported}
 
 
 @dataclass

@@ -35,7 +35,7 @@ def _fields(config: Config) -> list[SetupField]:
                    default=", ".join(s.ca_files), help="Séparées par des virgules."),
         SetupField("auth_mode", "Mode d'authentification", "choice", MODES, s.auth_mode),
         SetupField("pkcs12", "Certificat de la structure (fichier PKCS#12 .p12 à importer)", "file",
-                   default="" if keyring_name(s.pkcs12) else s.pkcs12 or "", required=False,
+                   default="" if keyring_name(s.pkcs12) else s.pkcs12 or "", required=False, imported=True,
                    help="Obligatoire en mode INDIRECTE. Lu une fois et gardé dans le trousseau du système ; "
                         "vide : celui déjà importé."),
         SetupField("pkcs12_passphrase", "Phrase de passe du certificat de la structure", "secret", required=False,

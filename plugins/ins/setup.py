@@ -55,7 +55,7 @@ def _fields(config: Config) -> list[SetupField]:
                    default=cur.get("ca_files", ""), help="Séparées par des virgules (ACR-EL, ACI-EL-ORG)."),
         SetupField("idam", "Numéro d'autorisation logiciel (IDAM)", "text", default=cur.get("idam", "")),
         SetupField("pkcs12_path", "Certificat de l'organisation (fichier PKCS#12 .p12 à importer)", "file",
-                   default=cur.get("pkcs12_path", ""), required=False, when=mtls,
+                   default=cur.get("pkcs12_path", ""), required=False, when=mtls, imported=True,
                    help="Lu une fois et gardé dans le trousseau du système ; vide : celui déjà importé."),
         SetupField("pkcs12_passphrase", "Phrase de passe du certificat", "secret", required=False, when=mtls,
                    help="Gardée dans le trousseau du système, jamais dans un fichier ; vide : inchangée."),

@@ -39,7 +39,7 @@ def _fields(config: Config) -> list[SetupField]:
         SetupField("ca_files", "Autorités de certification de l'opérateur (fichiers PEM)", "file",
                    default=", ".join(s.ca_files), help="Séparées par des virgules."),
         SetupField("pkcs12", "Certificat de la boîte (fichier PKCS#12 .p12 à importer)", "file",
-                   default="" if keyring_name(s.pkcs12) else s.pkcs12 or "", required=False, when=cert,
+                   default="" if keyring_name(s.pkcs12) else s.pkcs12 or "", required=False, when=cert, imported=True,
                    help="Lu une fois et gardé dans le trousseau du système ; vide : celui déjà importé."),
         SetupField("pkcs12_passphrase", "Phrase de passe du certificat de la boîte", "secret", required=False,
                    when=cert, help="Gardée dans le trousseau du système ; vide : inchangée."),

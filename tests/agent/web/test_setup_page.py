@@ -81,6 +81,8 @@ async def test_setup_page_verifies_each_step_and_saves_to_the_file_and_keyring(
     await expect(result).to_have_text("Vérifié et enregistré. Vigie utilisera ces réglages à son prochain démarrage.",
                                       timeout=15_000)
     await expect(ins.get_by_label("Phrase de passe du certificat")).to_have_value("")
+    await expect(certificate).to_have_value("")  # imported into the keyring: the form keeps no path
+    await expect(certificate).to_have_attribute("placeholder", "fichier à importer (vide : celui déjà importé)")
     await page.screenshot(path=artifact(request, "2-saved.png"), full_page=True)
 
     path = agent.config.source
