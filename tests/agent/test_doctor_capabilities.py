@@ -79,14 +79,15 @@ async def rows_of(path: Path) -> dict[str, doctor.Check]:
     return {c.name: c for c in checks}
 
 
-def p12(days_left: float, passphrase: str, cn: str = "Cabinet expiré") -> bytes:
+def p12(days_left: float, passphrase: str, cn: str = "Cabinet expiré",
+        usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH) -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=400))
             .not_valid_after(now + dt.timedelta(days=days_left))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .sign(key, hashes.SHA256()))
     return pkcs12.serialize_key_and_certificates(b"x", key, cert, None,
                                                  serialization.BestAvailableEncryption(passphrase.encode()))
@@ -135,7 +136,7 @@ async def test_doctor_capability_rows_red_with_french_reasons(
     assert "échec" in capsys.readouterr().out
 
 
-def test_doctor_certificate_row_warns_under_thirty_days_and_checks_usage() -> None:
+def test_doctor_certificate_row_warns_under_thirty_days_and_checks_usage(tmp_path: Path) -> None:
     store = SecretStore()
     here = doctor.DoctorContext(config_from_dict({}), store, {})
     store.set("t.pass", "phrase")
@@ -151,6 +152,17 @@ def test_doctor_certificate_row_warns_under_thirty_days_and_checks_usage() -> No
     store.delete("t.cert#0")
     row, _ = certificate_row("T", "keyring:t.cert", "t.pass", here, service="T", plugin="t")
     assert row.level == doctor.FAIL and "incomplet (morceau 1 sur" in row.detail
+    # The developers' form (a file path) still works, and the row says which form is in use.
+    store.set("t.pass", "phrase")
+    file = tmp_path / "dev.p12"
+    file.write_bytes(p12(200, "phrase", cn="Poste de dev"))
+    row, identity = certificate_row("T", str(file), "t.pass", here, service="T", plugin="t")
+    assert row.level == doctor.OK and row.detail.startswith("« Poste de dev » (fichier dev.p12, mode développeur)")
+    # A server certificate sent by mistake: refused before any call.
+    file.write_bytes(p12(200, "phrase", cn="www.cabinet.fr", usage=ExtendedKeyUsageOID.SERVER_AUTH))
+    row, identity = certificate_row("T", str(file), "t.pass", here, service="T", plugin="t")
+    assert row.level == doctor.FAIL and identity is None
+    assert row.detail.endswith("pas un certificat d'authentification client (usage étendu sans « clientAuth »)")
     # A running sandbox agent's memory keyring: what that agent says of its plugin.
     sandbox = doctor.DoctorContext(here.config, None, {"t": {"status": "ok", "reason": None}})
     row, _ = certificate_row("T", "keyring:t.cert", "t.pass", sandbox, service="T", plugin="t")
