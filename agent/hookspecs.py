@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agent.acting import ActingUser
     from agent.app import Agent
     from agent.context import PluginContext
+    from agent.doctor import DoctorCheck
     from agent.documents import ValidatedDocument
     from agent.outbox import Job
     from agent.pairing import PairingRequest
@@ -209,6 +210,23 @@ def register_setup_steps(register: Callable[[SetupStep], None]) -> None:
     timeout...) and `apply(values)` returning a `SetupChanges` (a patch of the TOML file, keyring secrets).
     `verify` and `apply` may block; callers on the event loop run them in a thread. Keep the step's logic
     in the plugin's own module (e.g. `plugins/ins/setup.py`), not in `plugin.py`.
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
+    """
+
+
+@hookspec
+def register_doctor_checks(register: Callable[[DoctorCheck], None]) -> None:
+    """Contribute `vigie doctor` rows for a capability: `register(check)`.
+
+    An `agent.doctor.DoctorCheck` has a `name` and `run(context)` returning `agent.doctor.Check` rows
+    (French name, level `ok`/`attention`/`échec`, French detail): configured or not, the certificate in the
+    keyring opened by its passphrase and within its dates, the endpoint reachable (TCP and TLS with the
+    configured CAs, a short timeout). `context` (`agent.doctor.DoctorContext`) has the `config`, the
+    `secrets` (None when the keyring holding them is a running agent's own, the sandbox's memory keyring:
+    then say what that agent reports, `context.agent_says(plugin)`, rather than fail). `run` blocks; the doctor
+    runs every check in its own thread. Any `échec` row makes `vigie doctor` exit 1. Keep the logic in the
+    plugin's own module (e.g. `plugins/ins/doctor.py`).
 
     :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """

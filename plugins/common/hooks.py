@@ -1,9 +1,9 @@
 """Hook implementations that capability plugins write the same way, once (a mixin for their plugin class).
 
 `StoredPluginHooks` gives `register_migrations` from the class's `REPOSITORY` (a module with `NAMESPACE`
-and `MIGRATIONS`) and `register_setup_steps` from `SETUP_STEP` (`"module:ATTRIBUTE"`, imported only when
-the hook runs: only `vigie setup` and the settings page need a step's form code). Pluggy finds the
-inherited hookimpls like the class's own.
+and `MIGRATIONS`), `register_setup_steps` from `SETUP_STEP` and `register_doctor_checks` from `DOCTOR`
+(`"module:ATTRIBUTE"`, imported only when the hook runs: only `vigie setup`, the settings page and
+`vigie doctor` need that code). Pluggy finds the inherited hookimpls like the class's own.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from agent.hookspecs import hookimpl
 class StoredPluginHooks:
     REPOSITORY: ModuleType
     SETUP_STEP: str | None = None
+    DOCTOR: str | None = None
 
     @hookimpl
     def register_migrations(self, register: Any) -> None:
@@ -26,6 +27,14 @@ class StoredPluginHooks:
 
     @hookimpl
     def register_setup_steps(self, register: Any) -> None:
-        if self.SETUP_STEP:
-            module, _, name = self.SETUP_STEP.partition(":")
-            register(getattr(importlib.import_module(module), name))
+        _register_lazy(register, self.SETUP_STEP)
+
+    @hookimpl
+    def register_doctor_checks(self, register: Any) -> None:
+        _register_lazy(register, self.DOCTOR)
+
+
+def _register_lazy(register: Any, reference: str | None) -> None:
+    if reference:
+        module, _, name = reference.partition(":")
+        register(getattr(importlib.import_module(module), name))

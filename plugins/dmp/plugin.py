@@ -29,8 +29,9 @@ JOB_CONCURRENCY = 16  # the service's own gate applies [plugins.dmp] concurrency
 class DmpPlugin(StoredPluginHooks):
     """Registered as `dmp`; one instance per agent."""
 
-    REPOSITORY = repository  # register_migrations and register_setup_steps: plugins/common/hooks.py
+    REPOSITORY = repository  # register_migrations, _setup_steps, _doctor_checks: plugins/common/hooks.py
     SETUP_STEP = "plugins.dmp.setup:DMP_STEP"
+    DOCTOR = "plugins.dmp.doctor:DMP_DOCTOR"
 
     def __init__(self) -> None:
         self.service: DmpService | None = None

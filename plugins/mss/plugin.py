@@ -77,8 +77,9 @@ async def inbox_changed(emitter: Any, inbox_id: int, arrived: bool) -> None:
 class MssPlugin(StoredPluginHooks):
     """Registered as `mss`; one instance per agent."""
 
-    REPOSITORY = repository  # register_migrations and register_setup_steps: plugins/common/hooks.py
+    REPOSITORY = repository  # register_migrations, _setup_steps, _doctor_checks: plugins/common/hooks.py
     SETUP_STEP = "plugins.mss.setup:MSS_STEP"
+    DOCTOR = "plugins.mss.doctor:MSS_DOCTOR"
 
     def __init__(self) -> None:
         self.service: MssService | None = None

@@ -2,8 +2,10 @@
 
     mailbox = "logiciel@cabinet.mssante.fr"   # the practice's MSSanté address (the sender)
     auth = "certificate"                      # certificate: application mailbox, IGC-Santé client
-                                              #   certificate (PKCS#12 file `pkcs12`, passphrase in the
-                                              #   keyring, secret `mss.pkcs12`);
+                                              #   certificate (`pkcs12 = "keyring:mss.certificate"`, the
+                                              #   PKCS#12 `vigie setup` imported into the keyring, or a
+                                              #   file path for developers; passphrase in the keyring,
+                                              #   secret `mss.pkcs12`);
                                               # token: personal mailbox, Pro Santé Connect bearer token
                                               #   (refresh token in the keyring, secret `mss.psc_refresh`)
     smtp_host, smtp_port = "…", 587           # submission, STARTTLS
@@ -35,7 +37,8 @@ from typing import Any
 from agent.errors import ConfigError
 from plugins.common.clinical.derive import Practice
 
-PKCS12_SECRET = "mss.pkcs12"
+PKCS12_SECRET = "mss.pkcs12"  # the passphrase (the name predates the import of the file itself)
+CERTIFICATE_SECRET = "mss.certificate"  # the PKCS#12 bytes, `pkcs12 = "keyring:mss.certificate"`
 REFRESH_SECRET = "mss.psc_refresh"
 DIRECTORY_SECRET = "mss.directory_key"
 AUTH_MODES = ("certificate", "token")
