@@ -36,6 +36,7 @@ def _fields(config: Config) -> list[SetupField]:
         SetupField("structure_id", "Identifiant de la structure (3 + SIRET, 1 + FINESS...)", "text",
                    default=s.structure_id),
         SetupField("structure_name", "Nom de la structure", "text", default=s.structure_name),
+        setup_form.ipp_oid_field(s.ipp_oid),
     ]
 
 
@@ -44,12 +45,16 @@ def _raw(values: Mapping[str, str]) -> dict[str, Any]:
     raw: dict[str, Any] = {"url": get("url", "").strip(), "ca_files": split_list(get("ca_files", "")),
                            "auth_mode": get("auth_mode", ""), "structure_id": get("structure_id", "").strip(),
                            "structure_name": get("structure_name", "").strip()}
+    if setup_form.ipp_oid_value(values):
+        raw["ipp_oid"] = setup_form.ipp_oid_value(values)
     return raw
 
 
 def _verify(values: Mapping[str, str]) -> list[str]:
     if values.get("auth_mode") not in AUTH_MODES:
         return ["Mode d'authentification : DIRECTE ou INDIRECTE."]
+    if oid_problems := setup_form.ipp_oid_problems(values):
+        return oid_problems
     settings, problems = setup_form.parsed(parse_settings, _raw(values))
     if settings is None:
         return problems
@@ -71,6 +76,7 @@ def _apply(values: Mapping[str, str]) -> SetupChanges:
     raw: dict[str, Any] = _raw(values)
     reference, blobs = certificate_changes(values.get("pkcs12", ""), CERTIFICATE_SECRET)
     raw["pkcs12"] = reference or DELETE
+    raw["ipp_oid"] = setup_form.ipp_oid_config(values)
     secret = values.get("pkcs12_passphrase", "")
     return SetupChanges(config={"plugins": {"dmp": raw}}, blobs=blobs,
                         secrets={PKCS12_SECRET: secret} if secret and reference else {})

@@ -36,6 +36,7 @@ def _fields(config: Config) -> list[SetupField]:
                    help="Lu une fois et gardé dans le trousseau du système ; vide : celui déjà importé."),
         SetupField("pkcs12_passphrase", "Phrase de passe du certificat de la boîte", "secret", required=False,
                    when=cert, help="Gardée dans le trousseau du système ; vide : inchangée."),
+        setup_form.ipp_oid_field(s.ipp_oid),
     ]
 
 
@@ -47,10 +48,14 @@ def _raw(values: Mapping[str, str]) -> dict[str, Any]:
         raw[key] = int(text) if text.isdigit() else text
     if raw["auth"] == "certificate":  # parse_settings wants one; `_verify` checks the one that will be used
         raw["pkcs12"] = KEYRING_PREFIX + CERTIFICATE_SECRET
+    if setup_form.ipp_oid_value(values):
+        raw["ipp_oid"] = setup_form.ipp_oid_value(values)
     return raw
 
 
 def _verify(values: Mapping[str, str]) -> list[str]:
+    if oid_problems := setup_form.ipp_oid_problems(values):
+        return oid_problems
     settings, problems = setup_form.parsed(parse_settings, _raw(values))
     if settings is None:
         return problems
@@ -72,6 +77,7 @@ def _apply(values: Mapping[str, str]) -> SetupChanges:
     reference, blobs = certificate_changes(values.get("pkcs12", ""), CERTIFICATE_SECRET) \
         if raw["auth"] == "certificate" else (None, {})
     raw["pkcs12"] = reference or DELETE
+    raw["ipp_oid"] = setup_form.ipp_oid_config(values)
     secret = values.get("pkcs12_passphrase", "")
     return SetupChanges(config={"plugins": {"mss": raw}}, blobs=blobs,
                         secrets={PKCS12_SECRET: secret} if secret and reference else {})

@@ -174,11 +174,15 @@ async def test_setup_dmp_step_opens_the_structure_certificate_and_reaches_the_se
     values["pkcs12_passphrase"] = insi_pki.client_passphrase
     closed = await in_thread(session.check, "dmp", {**values, "url": f"https://127.0.0.1:{free_port()}/dmp"})
     assert len(closed) == 1 and closed[0].startswith("Service DMP : 127.0.0.1:")
+    assert await in_thread(session.check, "dmp", {**values, "ipp_oid": "1.2.x"}) == [
+        "OID des identifiants patients : une suite de nombres séparés par des points (ex. 1.2.250.1.999.1)."]
+    values["ipp_oid"] = "1.2.250.1.999.1"
     assert await in_thread(session.save, "dmp", values) == []
     assert insi_pki.client_passphrase not in session.path.read_text()
     assert SecretStore().get(PKCS12_SECRET) == insi_pki.client_passphrase
     saved = dmp_settings(load_config(session.path).plugin_settings("dmp"))
     assert saved.auth_mode == "INDIRECTE" and saved.pkcs12 == "keyring:dmp.certificate"
+    assert saved.ipp_oid == "1.2.250.1.999.1"
     assert SecretStore().get_blob("dmp.certificate") == insi_pki.client_p12.read_bytes()
     assert str(insi_pki.client_p12) not in session.path.read_text()
 
@@ -200,10 +204,13 @@ async def test_setup_mss_step_reaches_the_operators_smtp_and_imap(session: Setup
         assert len(problems) == 1 and problems[0].startswith("Serveur IMAP : 127.0.0.1:")
         values["imap_port"] = str(imap.getsockname()[1])
         assert await in_thread(session.check, "mss", {**values, "mailbox": "pas-une-adresse"}) != []
-        assert await in_thread(session.save, "mss", values) == []
+        assert await in_thread(session.check, "mss", {**values, "ipp_oid": "OID du cabinet"}) != []
+        assert await in_thread(session.save, "mss", {**values, "ipp_oid": "1.2.250.1.999.1"}) == []
+        assert mss_settings(load_config(session.path).plugin_settings("mss")).ipp_oid == "1.2.250.1.999.1"
+        assert await in_thread(session.save, "mss", values) == []  # left empty: the setting is removed
     saved = mss_settings(load_config(session.path).plugin_settings("mss"))
     assert saved.mailbox == "secretariat@cabinet.mssante.fr" and saved.imap_port == int(values["imap_port"])
-    assert saved.pkcs12 == "keyring:mss.certificate"
+    assert saved.pkcs12 == "keyring:mss.certificate" and saved.ipp_oid is None
     assert SecretStore().get_blob("mss.certificate") == insi_pki.client_p12.read_bytes()
 
 
