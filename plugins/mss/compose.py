@@ -31,5 +31,5 @@ def compose_document(settings: MssSettings, document: ValidatedDocument, prepare
         subject=message.subject(prepared.label, prepared.patient, with_xdm=with_xdm), message_id=mid,
         body=message.body_text(document.title, prepared.author_name, patient=patient), nil=settings.nil,
         attachments=attachments, cda_codes=[prepared.type_code] if with_xdm else [],
-        ins_qualified=(document.patient_ins is not None) if with_xdm else None, block_replies=block,
+        ins_qualified=prepared.ins_qualified if with_xdm else None, block_replies=block,
         date=dt.datetime.fromtimestamp(document.created_at, dt.UTC)))

@@ -87,20 +87,30 @@ class DmpSandbox:
                  and d.element.get("status") == xds.APPROVED]
         return found[-1] if found else None
 
-    def plugin_settings(self, *, auth_mode: str = "INDIRECTE") -> dict[str, Any]:
-        """`[plugins.dmp]` for an agent talking to this stand-in (the passphrase: `secrets()`, for the keyring)."""
-        return {"url": self.url, "ca_files": [str(p) for p in self.pki.ca_files], "pkcs12": str(self.pki.client_p12),
+    def plugin_settings(self, *, auth_mode: str = "INDIRECTE", keyring: bool = False) -> dict[str, Any]:
+        """`[plugins.dmp]` for an agent talking to this stand-in (the passphrase: `secrets()`, for the keyring);
+        with `keyring`, the certificate is `keyring:dmp.certificate` (import `certificates()` first)."""
+        from plugins.dmp.settings import CERTIFICATE_SECRET
+
+        pkcs12 = f"keyring:{CERTIFICATE_SECRET}" if keyring else str(self.pki.client_p12)
+        return {"url": self.url, "ca_files": [str(p) for p in self.pki.ca_files], "pkcs12": pkcs12,
                 "auth_mode": auth_mode, "structure_id": "3" + "12345678900019", "structure_name": "Cabinet Sandbox",
                 "practitioner": {"rpps": "10003456789", "family": "SANDBOX", "given": "Olivier"}}
 
     def secrets(self) -> dict[str, str]:
         return {"dmp.pkcs12": self.pki.client_passphrase}  # plugins.dmp.settings.PKCS12_SECRET
 
+    def certificates(self) -> dict[str, Path]:
+        from plugins.dmp.settings import CERTIFICATE_SECRET
+
+        return {CERTIFICATE_SECRET: self.pki.client_p12}
+
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
 
         return SandboxService(name="dmp", endpoints={"dmp": self.url}, stop=self.stop,
-                              plugin_settings={"dmp": self.plugin_settings()}, secrets=self.secrets())
+                              plugin_settings={"dmp": self.plugin_settings(keyring=True)}, secrets=self.secrets(),
+                              certificates=self.certificates())
 
     async def start(self, port: int = 0) -> None:
         app = web.Application(client_max_size=self.config.max_document_bytes * 2)
@@ -266,6 +276,8 @@ class DmpSandbox:
         value = body.find("h:controlActProcess/h:queryByParameter/h:parameterList/h:patientIdentifier/h:value", NS)
         if value is None or body.find("h:controlActProcess/h:reasonCode[@code='TEST_EXST']", NS) is None:
             raise _Reject(("DMPInvalidRequest", "TD0.2 : patientIdentifier et reasonCode TEST_EXST attendus."))
+        if body.find("h:receiver/h:device/h:id[@root='1.2.250.1.213.4.1.1.1']", NS) is None:
+            raise _Reject(("DMPInvalidRequest", "TD0.2 : le destinataire doit être le DMP (1.2.250.1.213.4.1.1.1)."))
         ins = self._patient(vihf, f"{value.get('extension')}^^^&{value.get('root')}&ISO^NH")
         state = self.config.patient(ins)
         return answers.td02_response(exists=state.dmp != "none", closed=state.dmp == "closed",
@@ -273,11 +285,10 @@ class DmpSandbox:
                                      opposition=state.opposition, ins=ins, oid=value.get("root", ""))
 
     def _td03(self, body: etree._Element, vihf: Vihf) -> etree._Element:
-        ins_el = body.find("hab:matriculeINS", NS)
-        if ins_el is None or body.findtext("hab:action", "", NS) != "AJOUT":
-            raise _Reject(("DMPInvalidRequest", "TD0.3 : matriculeINS et action AJOUT attendus."))
-        ins = self._patient(vihf, f"{ins_el.findtext('hab:valeur', '', NS)}^^^&"
-                                  f"{ins_el.findtext('hab:identifiantSysteme', '', NS)}&ISO^NH")
+        # The body carries the action only; the patient is the VIHF's resource (as the DMP reads it).
+        if body.findtext("hab:action", "", NS) != "AJOUT":
+            raise _Reject(("DMPInvalidRequest", "TD0.3 : action AJOUT attendue."))
+        ins = self._patient(vihf, None)
         state = self.config.patient(ins)
         if state.dmp == "none" or state.authorization == "INTERDIT":
             return answers.td03_response(False)
