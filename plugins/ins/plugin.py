@@ -188,9 +188,11 @@ class InsPlugin:
         module = await asyncio.to_thread(importlib.import_module, "plugins.ins.service")
         service: InsService = module.InsService(
             store=context.store, outbox=context.outbox, emitter=context.emitter, secrets=context.secrets,
-            acting=context.acting, settings=settings)
+            acting=context.acting, settings=settings, spool=context.spool.spool if context.spool else None)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
         self.service = service
+        if context.spool is not None and service.offline is not None:
+            context.spool.register(module.SPOOL_KIND, service.offline.merge)
         self.practice = PracticeWaiting(context.store)
         self._recount()
 
