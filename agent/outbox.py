@@ -495,9 +495,12 @@ class Outbox:
                 self._finished[:0] = outcomes  # keep them for the next try
                 failures += 1
                 log.error("outbox: store error (%s), retrying", type(exc).__name__)
+                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
+                    # stop() sets `_wake` too; so does a job enqueued meanwhile, a sign the database is back
+                    # (after a long outage the backoff would otherwise keep new work waiting for up to 30 s).
                     async with asyncio.timeout(min(30.0, 0.1 * 2**failures)):
-                        await self._stop_event.wait()
+                        await self._wake.wait()
                 continue
             failures = 0
             for job in claimed:
