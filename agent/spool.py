@@ -221,6 +221,24 @@ def _merge_one(conn: Any, op: SpoolOp, apply: Apply) -> tuple[Callable[[], Await
     return apply(conn, op), True
 
 
+def waiting_in(path: Path) -> int:
+    """Operations in a spool file, read without opening it for writing (`vigie doctor`); 0 if there is none."""
+    import sqlite3
+
+    if not path.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM spool_ops").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def doctor_note(count: int) -> str:
+    return (f"{count} opération{'s' if count > 1 else ''} gardée{'s' if count > 1 else ''} sur ce poste pendant une "
+            "coupure, en attente de report dans la base commune (Vigie le fait dès qu'il la joint)")
+
+
 def waiting_label(count: int) -> str:
     return (f"Base du cabinet injoignable : {count} opération{'s' if count > 1 else ''} en attente locale "
             "sur ce poste, reportée" + ("s" if count > 1 else "") + " dès son retour (rien n'est perdu)")
