@@ -51,6 +51,8 @@ async def start_batch(identities: Identities, outbox: OutboxPort, emitter: Emitt
         return queued, len(items) - len(queued), rejected
 
     queued, skipped, rejected = await identities.store.transaction(work)
+    for _, identity_id in queued:  # their panels join this workstation's queue (plugin.py)
+        identities.note_here(identity_id)
     total = len(queued) + skipped
     # Announced before the first job is queued: a fast lookup must not report progress before the start.
     emitter.publish("batch.progress", {"batch_id": batch_id, "done": skipped, "total": total})

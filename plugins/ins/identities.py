@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 QUALIFY_REFUSED = -32010  # documented in docs/local-api.md
 DATAMATRIX_REFUSED = -32011
 LOOKUP_HANDLER = "ins.lookup"
+SEEN_HERE = 2048  # identities remembered as being seen on this workstation
 
 
 def traits_key(traits: Traits) -> str:
@@ -62,6 +63,18 @@ class Identities:
         self.acting = acting
         self.settings = settings
         self.offline: OfflineIdentities | None = None  # the local spool, with the shared store only
+        # Identities submitted on this workstation (record opened, card, scan), newest last: the patients
+        # being seen here, whose popup rises when another workstation changes them (plugin.py).
+        self._here: dict[str, None] = {}
+
+    def seen_here(self, identity_id: str) -> bool:
+        return identity_id in self._here
+
+    def note_here(self, identity_id: str) -> None:
+        self._here.pop(identity_id, None)
+        self._here[identity_id] = None
+        if len(self._here) > SEEN_HERE:
+            self._here.pop(next(iter(self._here)))
 
     def actor(self) -> Actor:
         """The acting user: the CPS/CPE in a reader when there is one, else the configured user."""
@@ -96,8 +109,11 @@ class Identities:
         except StoreUnavailable:
             if self.offline is None:
                 raise
-            return await self.offline.submit(traits, local_id=local_id, source=source, now=now,
+            held = await self.offline.submit(traits, local_id=local_id, source=source, now=now,
                                              expected_ins=expected_ins)
+            self.note_here(held["identity_id"])
+            return held
+        self.note_here(row.id)
         if needs_call:
             await self._enqueue_lookup(row)
         return {"identity_id": row.id, "status": row.status}
@@ -206,7 +222,9 @@ class Identities:
                 held = await self.offline.submit(card_traits(card, b), local_id=None, source="vitale", now=now,
                                                  card=card_to_dict(card, b))
                 ids.append(held["identity_id"])
+                self.note_here(held["identity_id"])
                 continue
+            self.note_here(row.id)
             if needs_call:
                 await self._enqueue_lookup(row)
             elif row.status == Status.QUAL.value:
