@@ -150,11 +150,11 @@ async def popup_latency(server: PgServer, root: Path, samples: int) -> list[Row]
     """Two real agents on the practice database, the doctor's with its popup process on Xvfb; per sample
     the doctor's LGC opens a new patient (its panel comes up, the doctor closes it), then the reception
     scans that patient's INS Datamatrix: time from the scan to the doctor's popup window mapped."""
+    import keyring
+
     from agent.app import Agent
     from agent.config import config_from_dict
     from agent.hookcall import call_each
-    import keyring
-
     from agent.secrets import MemoryKeyring, SecretStore
     from bench.ui import _rpc, xvfb
     from plugins.ins.settings import PASSPHRASE_SECRET
