@@ -182,7 +182,7 @@ async def popup_latency(server: PgServer, root: Path, samples: int) -> list[Row]
                 await agent.start()
                 agents.append(agent)
             reception, room = agents
-            ui = room.plugins.pm.get_plugin("ui")
+            ui: Any = room.plugins.pm.get_plugin("ui")
             await asyncio.wait_for(ui.popup.ready.wait(), 30)
             while not all(a.plugins.states["ins"].started for a in agents):  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
