@@ -1,5 +1,6 @@
 """The practice-wide store: the shared outbox on PostgreSQL with 1, 2 and 3 agents vs SQLite, the time a
-fact takes to reach another workstation, and how long a claim takes while agents contend.
+fact takes to reach another workstation (its loop, and the doctor's popup window), and how long a claim
+takes while agents contend.
 
 A private PostgreSQL cluster (sandbox/practice_db.py, fsync on as a real server has it) on loopback.
 Agents here are `Outbox` instances, each with its own `PostgresStore` (its own pool and owner name), in
@@ -253,5 +254,10 @@ def run(options: BenchOptions) -> BenchGroup:
         "Drain: jobs enqueued first, then every agent's dispatcher started; time until all are `done` "
         "(median of the repeats). On PostgreSQL each claim is one `UPDATE … FOR UPDATE SKIP LOCKED` "
         "transaction per agent and handler, each completion batch one more; with SQLite one local file.",
+        "Popup rows: two real agents (INS and ui plugins) on the same database, the doctor's popup process on a "
+        "private Xvfb; per sample the doctor's LGC opens a new patient (its panel comes up, then is closed), the "
+        "reception's scanner hook gets that patient's INS Datamatrix, and the time runs until the popup process "
+        "reports its window mapped (`ui.shown`). The scan row includes the new INSi lookup (sandbox, in process) "
+        "run by whichever agent claims the job.",
     ]
     return group
