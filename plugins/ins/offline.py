@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPOOL_KIND = "ins.identity_submit"
+BATCH_KIND = "ins.batch"
+BATCH_MESSAGE = ("Base du cabinet injoignable : lot gardé sur ce poste, enregistré et lancé dès son retour "
+                 "(les recherches INSi partiront alors).")
 LOOKUP_HANDLER = "ins.lookup"
 QUEUED_MESSAGE = ("Base du cabinet injoignable : identité gardée sur ce poste (recherche INSi faite d'ici), "
                   "reportée dans le dossier commun dès son retour. La qualification attendra ce retour.")
@@ -135,6 +138,39 @@ class OfflineIdentities:
     async def row(self, identity_id: str) -> repo.IdentityRow | None:
         op = self._held.get(identity_id)
         return None if op is None else _row(op)
+
+    async def spool_batch(self, parsed: list[tuple[int, Traits | None, str | None, str | None]], batch_id: str,
+                          name: str | None, now: float) -> dict[str, Any]:
+        """A start-of-day batch started while the database is away: kept whole, merged as one transaction."""
+        lines = [[position, traits.to_dict() if traits is not None else None, local_id, problem]
+                 for position, traits, local_id, problem in parsed]
+        await self.spool.add(BATCH_KIND, {"batch_id": batch_id, "name": name, "at": now, "lines": lines},
+                             op_id=batch_id)
+        rejected = [{"position": p, "message": m} for p, t, _, m in parsed if t is None]
+        valid = len(parsed) - len(rejected)
+        return {"batch_id": batch_id, "total": valid, "queued": valid, "skipped": 0, "rejected": rejected,
+                **self.flags(), "queued_message": BATCH_MESSAGE}
+
+    def merge_batch(self, conn: Any, op: SpoolOp) -> Callable[[], Awaitable[None]]:
+        from plugins.ins.batch import BATCH_HANDLER, lookup_jobs, record_batch
+
+        p = op.payload
+        parsed = [(int(pos), Traits.from_dict(t) if t is not None else None, local_id, problem)
+                  for pos, t, local_id, problem in p["lines"]]
+        batch_id = str(p["batch_id"])
+        queued, skipped, _ = record_batch(conn, self.identities, parsed, batch_id, p.get("name"), float(p["at"]))
+        jobs = lookup_jobs(batch_id, queued)
+        now = time.time()
+        insert_jobs(conn, handler=BATCH_HANDLER, due=now, now=now, shared=True,
+                    rows=[(key, json.dumps(payload, separators=(",", ":"))) for payload, key in jobs])
+
+        async def after() -> None:
+            for _, identity_id in queued:
+                self.identities.note_here(identity_id)
+            self.emitter.publish("batch.progress", {"batch_id": batch_id, "done": skipped,
+                                                    "total": len(queued) + skipped})
+
+        return after
 
     # -- the merge (agent/spool.py `Apply`, in one transaction on the shared database) ---------------------
     def merge(self, conn: Any, op: SpoolOp) -> Callable[[], Awaitable[None]]:

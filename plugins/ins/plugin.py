@@ -206,6 +206,7 @@ class InsPlugin:
         self.service = service
         if context.spool is not None and service.offline is not None:
             context.spool.register(module.SPOOL_KIND, service.offline.merge)
+            context.spool.register(module.BATCH_KIND, service.offline.merge_batch)
         self.practice = PracticeWaiting(context.store)
         self._recount()
 

@@ -23,7 +23,7 @@ from plugins.ins.insi.client import InsiClient
 from plugins.ins.insi.signer import Signer
 from plugins.ins.lookups import Lookups
 from plugins.ins.models import Actor, Traits
-from plugins.ins.offline import SPOOL_KIND, OfflineIdentities
+from plugins.ins.offline import BATCH_KIND, SPOOL_KIND, OfflineIdentities
 from plugins.ins.settings import InsSettings
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from agent.spool import Spool
     from agent.store import Store
 
-__all__ = ["SPOOL_KIND", "InsService"]
+__all__ = ["BATCH_KIND", "SPOOL_KIND", "InsService"]
 
 
 class InsService:

@@ -8,9 +8,11 @@ from typing import Any
 
 from agent.documents import JOB_HANDLER, DocumentAuthor, ValidatedDocument, publish
 from agent.outbox import Job
+from sandbox.insi.identities import synthetic_identities
 from sandbox.insi.server import InsiSandbox
 from tests.pgkit import PgServer
 from tests.plugins.ins.conftest import DOMINIQUE, wait_until
+from tests.plugins.ins.test_batch import patients
 from tests.plugins.ins.test_practice_shared import LgcFactory, Workstations, found, workstation
 
 __all__ = ["workstation"]  # the fixture, shared with test_practice_shared
@@ -120,3 +122,29 @@ async def test_practice_spool_identity_created_meanwhile_elsewhere_receives_the_
     # Both INSi calls are in the audit table (the room's, and the one the reception made offline).
     calls = await room.store.fetchall("SELECT COUNT(*) FROM ins_insi_calls WHERE identity_id = ?", (shared,))
     assert calls[0][0] == insi_sandbox.stats.total == 2
+
+
+async def test_practice_spool_batch_started_while_database_away_runs_once_when_back(
+        workstation: Workstations, lgc_for: LgcFactory, pg_server: PgServer, insi_sandbox: InsiSandbox) -> None:
+    count = 12
+    insi_sandbox.configure(extra_identities=synthetic_identities(count))
+    reception, room = await workstation("accueil"), await workstation("cabinet-1")
+    desk = await lgc_for(reception)
+    await asyncio.to_thread(pg_server.stop, "fast")
+    try:
+        started = await desk.result("identity.batch", {"patients": [*patients(count), {"traits": {**DOMINIQUE, "birth_date": "2999-01-01"}}]})
+        assert started["queued_locally"] is True and started["total"] == count, started
+        assert [r["position"] for r in started["rejected"]] == [count]  # a bad line is still said at once
+        assert started["queued_message"].startswith("Base du cabinet injoignable : lot gardé sur ce poste")
+        assert insi_sandbox.stats.total == 0  # the batch's lookups wait for the database
+    finally:
+        await asyncio.to_thread(pg_server.start)
+    await desk.event("batch.progress", lambda p: p["batch_id"] == started["batch_id"] and p["done"] == count,
+                     timeout=60)
+    await reception.outbox.wait_idle(timeout=60)
+    await room.outbox.wait_idle(timeout=60)
+    assert insi_sandbox.stats.total == count  # each patient looked up once, by whichever agent
+    statuses = await room.store.fetchall("SELECT status, COUNT(*) FROM ins_identities GROUP BY status")
+    assert {r[0]: r[1] for r in statuses} == {"RECUP": count}
+    status = await desk.result("identity.batch_status", {"batch_id": started["batch_id"]})
+    assert status["batch"]["done"] == count, status
