@@ -192,10 +192,13 @@ class SpoolMerger:
         async with self._lock:
             applied = 0
             blocked: set[str] = set()
-            for op in await self._spool.ops():
-                apply = self._kinds.get(op.kind)
-                if apply is None or op.kind in blocked:
-                    blocked.add(op.kind)
+            for listed in await self._spool.ops():
+                apply = self._kinds.get(listed.kind)
+                if apply is None or listed.kind in blocked:
+                    blocked.add(listed.kind)
+                    continue
+                op = await self._spool.get(listed.op_id)  # as of now: a result may have landed meanwhile
+                if op is None:
                     continue
                 after, fresh = await self._store.transaction(lambda c, op=op, apply=apply: _merge_one(c, op, apply))
                 await self._spool.remove(op.op_id)

@@ -267,7 +267,8 @@ class Identities:
     async def view(self, identity_id: str) -> dict[str, Any]:
         row = await self._load(identity_id)
         if self.offline is not None and self.offline.holds(row.id):
-            return self._flag(row, views.identity_view(row, self.actor(), self.settings.documents, None))
+            return self._flag(row, self.offline.panel(views.identity_view(row, self.actor(), self.settings.documents,
+                                                                          None)))
         qualification = None
         if row.status == Status.QUAL.value:  # who qualified it, when, how: the audit's last word on it
             entries = await self.store.transaction(lambda c: repo.audit_rows(c, identity_id))

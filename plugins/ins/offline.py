@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SPOOL_KIND = "ins.identity_submit"
 BATCH_KIND = "ins.batch"
+QUALIFY_LATER = "Qualification possible dès le retour de la base du cabinet."
 BATCH_MESSAGE = ("Base du cabinet injoignable : lot gardé sur ce poste, enregistré et lancé dès son retour "
                  "(les recherches INSi partiront alors).")
 LOOKUP_HANDLER = "ins.lookup"
@@ -76,6 +77,16 @@ class OfflineIdentities:
     @staticmethod
     def flags() -> dict[str, Any]:
         return {"queued_locally": True, "queued_message": QUEUED_MESSAGE}
+
+    @staticmethod
+    def panel(view: dict[str, Any]) -> dict[str, Any]:
+        """The panel of a spooled identity: INSi's answer as usual, the qualification buttons off (it waits
+        for the shared record) and the state said first."""
+        waiting = {"allowed": False, "reason": QUALIFY_LATER}
+        view["actions"].update(qualify_document=waiting, qualify_attestation=waiting,
+                               relaunch={**view["actions"]["relaunch"], "allowed": False})
+        view["panel_message"] = " ".join(m for m in (QUEUED_MESSAGE, view.get("panel_message")) if m)
+        return view
 
     # -- while the database is away ---------------------------------------------------------------
     async def submit(self, traits: Traits, *, local_id: str | None, source: str, now: float,

@@ -50,6 +50,12 @@ async def test_practice_spool_work_started_while_database_away_is_merged_once(
         shown = await desk.result("identity.get", {"identity_id": identity_id})
         assert shown["status"] == "RECUP" and shown["queued_locally"] is True
         assert shown["ins"]["matricule"] == "297022A02077878"
+        panel = await desk.result("identity.view", {"identity_id": identity_id})  # what the popup shows
+        assert panel["panel_message"].startswith("Base du cabinet injoignable : identité gardée sur ce poste")
+        assert panel["columns"]["insi"] is not None  # INSi's traits, to compare as usual
+        assert not panel["actions"]["qualify_attestation"]["allowed"]
+        assert panel["actions"]["qualify_attestation"]["reason"] == "Qualification possible dès le retour de la base " \
+            "du cabinet."
         # The record opened again during the outage: the same waiting identity, no second call.
         again = await desk.result("identity.submit", {"local_id": "dossier-7", "traits": DOMINIQUE})
         assert again["identity_id"] == identity_id
@@ -132,7 +138,8 @@ async def test_practice_spool_batch_started_while_database_away_runs_once_when_b
     desk = await lgc_for(reception)
     await asyncio.to_thread(pg_server.stop, "fast")
     try:
-        started = await desk.result("identity.batch", {"patients": [*patients(count), {"traits": {**DOMINIQUE, "birth_date": "2999-01-01"}}]})
+        future_birth = {"traits": {**DOMINIQUE, "birth_date": "2999-01-01"}}  # refused by the RNIV rules
+        started = await desk.result("identity.batch", {"patients": [*patients(count), future_birth]})
         assert started["queued_locally"] is True and started["total"] == count, started
         assert [r["position"] for r in started["rejected"]] == [count]  # a bad line is still said at once
         assert started["queued_message"].startswith("Base du cabinet injoignable : lot gardé sur ce poste")
