@@ -170,7 +170,7 @@ async def popup_latency(server: PgServer, root: Path, samples: int) -> list[Row]
     url = server.url(server.create_database())
     agents: list[Agent] = []
     try:
-        with xvfb() as display:
+        with xvfb(first=1400) as display:  # away from the displays tests and the ui group start from
             for name, popup in (("accueil", False), ("cabinet", True)):
                 config = config_from_dict({
                     "api": {"port": 0, "tokens": ["bench-token-0123456789abcdef"]},
