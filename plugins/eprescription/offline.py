@@ -54,7 +54,7 @@ def merge(conn: Any, op: SpoolOp) -> None:
     ValidatedDocument.from_payload(document)  # still a well-formed document (a bug here must not be merged)
     now = time.time()
     ids, _ = insert_jobs(conn, handler=JOB_HANDLER, due=now, now=now, shared=True,
-                         rows=[(f"document:{row.id}", json.dumps(document, separators=(",", ":"),
-                                                                 ensure_ascii=False))])
+                         rows=[(f"document:{row.id}", json.dumps({"document": document}, separators=(",", ":"),
+                                                                 ensure_ascii=False))])  # as publish() queues it
     repo.set_document_job(conn, row.id, ids[0])
     return None
