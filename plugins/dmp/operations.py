@@ -119,5 +119,5 @@ async def status(client: DmpClient, ctx: VihfContext) -> tx.DmpStatus:
 
 
 async def authorize(client: DmpClient, ctx: VihfContext) -> bool:
-    answer = await client.call(tx.ACTION_TD03, tx.td03_request(ctx.patient_ins, ctx.patient_ins_oid), ctx)
+    answer = await client.call(tx.ACTION_TD03, tx.td03_request(), ctx)
     return tx.read_td03(answer.element)

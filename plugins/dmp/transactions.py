@@ -1,14 +1,16 @@
 """Bodies of the DMP transactions and readers of their answers (pure, lxml, namespace-aware).
 
 - TD0.2 `td02_request` (HL7v3 PRPA_IN201307UV02, reasonCode TEST_EXST), service `patients`;
-- TD0.3 `td03_request` (setAuthorization, action AJOUT), service `habilitations`;
+- TD0.3 `td03_request` (setAuthorization, body `<action>AJOUT</action>`, patient from the VIHF),
+  service `habilitations`;
 - TD2.1 `iti41_request` (ProvideAndRegisterDocumentSet-b, MTOM), service `repository`;
 - TD3.1 `iti18_find` (FindDocuments) / `iti18_by_unique_id` (GetDocuments), service `registry`;
 - TD3.2 `iti43_request` (RetrieveDocumentSet), service `repository`;
 - TD3.3 `iti57_metadata` / `iti57_status` (UpdateDocumentSet), service `registry`.
 
-The TD0.2 answer layout (the DMP's own extensions for "authorisation" and "médecin traitant") is not
-public: what `read_td02` reads is documented in docs/dmp.md and marked [?] there.
+The TD0.2 request follows the ANS's public DRIMbox; the answer's "AUTORISATION" observation with a
+VALIDE/INTERDIT code is what DRIMbox reads too; the "médecin traitant" and feeding-opposition
+observations are our convention (docs/dmp.md, marked [?] there).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ UPDATE_AVAILABILITY = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 REASON_SYSTEM = "1.2.250.1.213.1.1.4.11"
+DMP_DEVICE_OID = "1.2.250.1.213.4.1.1.1"
 _R = f"{{{xds.NS_RIM}}}"
 
 
@@ -60,10 +63,13 @@ def td02_request(ins: str, ins_oid: str, *, sender_oid: str, now: dt.datetime | 
     _e(root, h + "processingCode", code="P")
     _e(root, h + "processingModeCode", code="T")
     _e(root, h + "acceptAckCode", code="AL")
-    for kind, oid in (("receiver", "1.2.250.1.213.4.1.4.2"), ("sender", sender_oid)):
+    # The DMP as receiver device, as the ANS's own DRIMbox addresses it (VerifyAuthorizationRequest.java
+    # in ansforge/DRIM-M_DRIMbox): id 1.2.250.1.213.4.1.1.1, softwareName "DMP".
+    for kind, oid, name in (("receiver", DMP_DEVICE_OID, "DMP"), ("sender", sender_oid, "Vigie")):
         device = _e(_e(root, h + kind, typeCode="RCV" if kind == "receiver" else "SND"), h + "device",
                     classCode="DEV", determinerCode="INSTANCE")
         _e(device, h + "id", root=oid)
+        _e(device, h + "softwareName", name)
     act = _e(root, h + "controlActProcess", classCode="CACT", moodCode="EVN")
     _e(act, h + "code", code="PRPA_TE201307UV02", codeSystem="2.16.840.1.113883.1.6")
     _e(act, h + "reasonCode", code="TEST_EXST", codeSystem=REASON_SYSTEM)
@@ -116,12 +122,11 @@ def read_td02(answer: etree._Element) -> DmpStatus:
                      opposition_to_feeding=value("OPPOSITION_ALIMENTATION") == "true")
 
 
-def td03_request(ins: str, ins_oid: str, *, action: str = "AJOUT") -> etree._Element:
+def td03_request(action: str = "AJOUT") -> etree._Element:
+    """TD0.3 body: only the action (spec §1.1 and DRIMbox's GiveAuthorizationRequest); the patient and the
+    professional are the VIHF's (its resource-id and subject), not repeated in the body."""
     h = f"{{{NS_HAB}}}"
     root = etree.Element(h + "setAuthorization", nsmap={"hab": NS_HAB})
-    matricule = _e(root, h + "matriculeINS")
-    _e(matricule, h + "valeur", ins)
-    _e(matricule, h + "identifiantSysteme", ins_oid)
     _e(root, h + "action", action)
     return root
 

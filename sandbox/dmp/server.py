@@ -266,6 +266,8 @@ class DmpSandbox:
         value = body.find("h:controlActProcess/h:queryByParameter/h:parameterList/h:patientIdentifier/h:value", NS)
         if value is None or body.find("h:controlActProcess/h:reasonCode[@code='TEST_EXST']", NS) is None:
             raise _Reject(("DMPInvalidRequest", "TD0.2 : patientIdentifier et reasonCode TEST_EXST attendus."))
+        if body.find("h:receiver/h:device/h:id[@root='1.2.250.1.213.4.1.1.1']", NS) is None:
+            raise _Reject(("DMPInvalidRequest", "TD0.2 : le destinataire doit être le DMP (1.2.250.1.213.4.1.1.1)."))
         ins = self._patient(vihf, f"{value.get('extension')}^^^&{value.get('root')}&ISO^NH")
         state = self.config.patient(ins)
         return answers.td02_response(exists=state.dmp != "none", closed=state.dmp == "closed",
@@ -273,11 +275,10 @@ class DmpSandbox:
                                      opposition=state.opposition, ins=ins, oid=value.get("root", ""))
 
     def _td03(self, body: etree._Element, vihf: Vihf) -> etree._Element:
-        ins_el = body.find("hab:matriculeINS", NS)
-        if ins_el is None or body.findtext("hab:action", "", NS) != "AJOUT":
-            raise _Reject(("DMPInvalidRequest", "TD0.3 : matriculeINS et action AJOUT attendus."))
-        ins = self._patient(vihf, f"{ins_el.findtext('hab:valeur', '', NS)}^^^&"
-                                  f"{ins_el.findtext('hab:identifiantSysteme', '', NS)}&ISO^NH")
+        # The body carries the action only; the patient is the VIHF's resource (as the DMP reads it).
+        if body.findtext("hab:action", "", NS) != "AJOUT":
+            raise _Reject(("DMPInvalidRequest", "TD0.3 : action AJOUT attendue."))
+        ins = self._patient(vihf, None)
         state = self.config.patient(ins)
         if state.dmp == "none" or state.authorization == "INTERDIT":
             return answers.td03_response(False)
