@@ -85,7 +85,10 @@ class OfflineIdentities:
         waiting = {"allowed": False, "reason": QUALIFY_LATER}
         view["actions"].update(qualify_document=waiting, qualify_attestation=waiting,
                                relaunch={**view["actions"]["relaunch"], "allowed": False})
-        view["panel_message"] = " ".join(m for m in (QUEUED_MESSAGE, view.get("panel_message")) if m)
+        # INSi's next step is kept when it asks something of the user (traits to check); "found" only says
+        # to qualify, which waits.
+        found = (view.get("insi") or {}).get("outcome") == "found"
+        view["panel_message"] = " ".join(m for m in (QUEUED_MESSAGE, None if found else view.get("panel_message")) if m)
         return view
 
     # -- while the database is away ---------------------------------------------------------------
