@@ -64,6 +64,16 @@ class TrayItem:
     action: Callable[[], Awaitable[Any]]
     section: str
     plugin: str
+    detail: Callable[[], str | None] | None = None
+
+    def shown_label(self) -> str:
+        """The label with its detail ("… (2 non lus)"); a failing detail shows the plain label."""
+        try:
+            extra = self.detail() if self.detail is not None else None
+        except Exception:
+            log.warning("tray item detail of plugin %s failed", self.plugin, exc_info=True)
+            extra = None
+        return f"{self.label} ({extra})" if extra else self.label
 
 
 SETUP_TRAY_LABEL = "Paramètres de Vigie"
@@ -366,7 +376,8 @@ class Agent:
                     )
                 return await handler(p, ctx)
 
-            self.rpc.register(name, guarded, params=params, scope=scope, description=description)
+            self.rpc.register(name, guarded, params=params, scope=scope, description=description,
+                              namespace=plugin_name)  # `<plugin>.<noun>.<verb>` names: this plugin's own only
 
         return register
 
@@ -397,12 +408,13 @@ class Agent:
         return register
 
     def _tray_register_for(self, plugin_name: str) -> Callable[..., None]:
-        def register(label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None:
+        def register(label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main",
+                     detail: Callable[[], str | None] | None = None) -> None:
             if section not in TRAY_SECTIONS:
                 raise RegistrationError(f"tray item {label!r}: unknown section {section!r} (plugin {plugin_name})")
             if any(item.label == label and item.section == section for item in self.tray_items):
                 raise RegistrationError(f"tray item {label!r} registered twice (plugin {plugin_name})")
-            self.tray_items.append(TrayItem(label, action, section, plugin_name))
+            self.tray_items.append(TrayItem(label, action, section, plugin_name, detail))
 
         return register
 

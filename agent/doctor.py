@@ -7,24 +7,29 @@ secretary's PC, for instance).
 When an agent runs (the sandbox included, found through its pointer file), the checks are about *its*
 profile and what *it* sees: the readers through its own PC/SC connection (the sandbox's pcscd is
 private to it, so probing the system's from here would contradict it) and its keyring backend.
+
+Capabilities add their own rows (`register_doctor_checks`: INSi, DMP, MSSanté certificates and endpoints);
+each runs in a thread of its own, so a slow endpoint costs its own timeout once, not one per row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import stat
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.client import AgentClient, running_sandbox_profile
 from agent.config import Config, load_config
-from agent.errors import ConfigError, UserFacingError
+from agent.errors import ConfigError, RegistrationError, UserFacingError
 from agent.secrets import SecretStore
 from agent.spool import FILE_NAME as SPOOL_FILE
 from agent.spool import doctor_note, waiting_in
@@ -39,6 +44,66 @@ class Check:
     name: str
     level: str
     detail: str
+
+
+@dataclass(frozen=True)
+class DoctorContext:
+    """What a capability's check gets: the configuration, the keyring (None when the one holding the secrets
+    is a running agent's, in its own process: the sandbox's memory keyring), the running agent's plugins."""
+
+    config: Config
+    secrets: SecretStore | None
+    running: Mapping[str, Mapping[str, Any]]  # plugin name -> {"status", "reason"} of the agent in operation
+
+    def agent_says(self, plugin: str) -> tuple[str, str] | None:
+        """(status, French reason) of `plugin` in the running agent, None when no agent runs."""
+        state = self.running.get(plugin)
+        return (str(state.get("status")), str(state.get("reason") or "")) if state else None
+
+
+@dataclass(frozen=True)
+class DoctorCheck:
+    """A capability's rows (`register_doctor_checks`): `run(context)` blocks (keyring, files, network)."""
+
+    name: str
+    run: Callable[[DoctorContext], list[Check]]
+    order: int = 50  # rows sorted by it (the set-up steps' order: INSi 20, DMP 40, MSSanté 50)
+
+
+CAPABILITY_TIMEOUT = 20.0  # seconds for all the capabilities' rows (each network step has its own, shorter)
+
+
+def capability_checks(context: DoctorContext) -> list[Check]:
+    """The rows the loaded plugins contribute, by `order` (each check in its own thread)."""
+    from agent.hookcall import call_registration
+    from agent.plugins import PluginHost
+
+    host = PluginHost()
+    host.load(context.config.disabled_plugins)
+    found: list[DoctorCheck] = []
+
+    def make_register(plugin: str) -> Callable[[DoctorCheck], None]:
+        def register(check: DoctorCheck) -> None:
+            if any(c.name == check.name for c in found):
+                raise RegistrationError(f"doctor check {check.name!r} registered twice (plugin {plugin})")
+            found.append(check)
+        return register
+
+    call_registration(host, "register_doctor_checks", make_register)
+    if not found:
+        return []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(found), thread_name_prefix="vigie-doctor")
+    futures = [(c, pool.submit(c.run, context)) for c in sorted(found, key=lambda c: (c.order, c.name))]
+    rows: list[Check] = []
+    for check, future in futures:
+        try:
+            rows += future.result(timeout=CAPABILITY_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            rows.append(Check(check.name, FAIL, f"vérification sans réponse après {CAPABILITY_TIMEOUT:.0f} s"))
+        except Exception as exc:  # a plugin's bug: one row, not a traceback
+            rows.append(Check(check.name, FAIL, f"vérification impossible ({type(exc).__name__})"))
+    pool.shutdown(wait=False, cancel_futures=True)
+    return rows
 
 
 def check_practice_store(config: Config) -> Check:
@@ -216,6 +281,10 @@ def run_checks(config_path: Path | None) -> list[Check]:
     checks.append(check_scanners(config))
     checks.append(check_keyring((info or {}).get("keyring")))
     checks.extend(check_service(name, url) for name, url in sorted(config.services.items()))
+    # A running agent's memory keyring (the sandbox's) lives in its process: its secrets are not visible here.
+    foreign = info is not None and info.get("keyring") == MEMORY_KEYRING
+    states = {str(s.get("name")): s for s in (info or {}).get("plugins", []) if isinstance(s, dict)}
+    checks.extend(capability_checks(DoctorContext(config, None if foreign else SecretStore(), states)))
     return checks
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agent.acting import ActingUser
     from agent.app import Agent
     from agent.context import PluginContext
+    from agent.doctor import DoctorCheck
     from agent.documents import ValidatedDocument
     from agent.outbox import Job
     from agent.pairing import PairingRequest
@@ -91,7 +92,8 @@ class CliRegister(Protocol):
 
 
 class TrayRegister(Protocol):
-    def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main") -> None: ...
+    def __call__(self, label: str, action: Callable[[], Awaitable[Any]], *, section: str = "main",
+                 detail: Callable[[], str | None] | None = None) -> None: ...
 
 
 PanelView = Callable[[str], Awaitable[Mapping[str, Any] | None]]
@@ -131,10 +133,10 @@ class BadgeRegister(Protocol):
 def register_rpc_methods(register: RpcRegister) -> None:
     """Add local-API methods. `register(name, handler, params=JSON schema, scope="lgc"|"admin")`.
 
-    `name` is `<noun>.<verb>`; `handler(params, ctx)` is `async` and returns a JSON-serialisable
-    result or raises `UserFacingError` (its French message goes to the LGC). Params are validated
-    against the schema before the handler runs. Every method must be documented in
-    docs/local-api.md (a test checks it).
+    `name` is `<noun>.<verb>`, or `<plugin>.<noun>.<verb>` in this plugin's own namespace;
+    `handler(params, ctx)` is `async` and returns a JSON-serialisable result or raises `UserFacingError` (its
+    French message goes to the LGC). Params are validated against the schema before the handler runs. Every
+    method must be documented in docs/local-api.md (a test checks it).
 
     :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
@@ -185,12 +187,14 @@ def register_cli_commands(register: CliRegister) -> None:
 
 @hookspec
 def register_tray_items(register: TrayRegister) -> None:
-    """Add entries to the tray menu: `register(label, action, section="main"|"sandbox")`.
+    """Add entries to the tray menu: `register(label, action, section="main"|"sandbox", detail=None)`.
 
     `label` is French and unique within its section; `action()` is `async` and runs on the agent's
     loop (the tray thread hands it over, it never waits for it); a `UserFacingError` it raises is
     shown to the user. The `sandbox` section belongs to the sandbox's plugins (`sandbox/*/plugin.py`,
-    registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test".
+    registered only under `vigie run --sandbox`), e.g. "Insérer une carte Vitale de test". `detail()`, when
+    given, is sync and fast (called at each tray refresh): its French text, when not None, is shown after the
+    label, e.g. "Messages MSSanté reçus (2 non lus)".
 
     :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
@@ -206,6 +210,23 @@ def register_setup_steps(register: Callable[[SetupStep], None]) -> None:
     timeout...) and `apply(values)` returning a `SetupChanges` (a patch of the TOML file, keyring secrets).
     `verify` and `apply` may block; callers on the event loop run them in a thread. Keep the step's logic
     in the plugin's own module (e.g. `plugins/ins/setup.py`), not in `plugin.py`.
+
+    :param register: the registration callable, bound to this plugin (the host knows who registered what).
+    """
+
+
+@hookspec
+def register_doctor_checks(register: Callable[[DoctorCheck], None]) -> None:
+    """Contribute `vigie doctor` rows for a capability: `register(check)`.
+
+    An `agent.doctor.DoctorCheck` has a `name` and `run(context)` returning `agent.doctor.Check` rows
+    (French name, level `ok`/`attention`/`échec`, French detail): configured or not, the certificate in the
+    keyring opened by its passphrase and within its dates, the endpoint reachable (TCP and TLS with the
+    configured CAs, a short timeout). `context` (`agent.doctor.DoctorContext`) has the `config`, the
+    `secrets` (None when the keyring holding them is a running agent's own, the sandbox's memory keyring:
+    then say what that agent reports, `context.agent_says(plugin)`, rather than fail). `run` blocks; the doctor
+    runs every check in its own thread. Any `échec` row makes `vigie doctor` exit 1. Keep the logic in the
+    plugin's own module (e.g. `plugins/ins/doctor.py`).
 
     :param register: the registration callable, bound to this plugin (the host knows who registered what).
     """
@@ -366,7 +387,8 @@ def panel_changed(kind: str, key: str) -> None:
     """An item of a panel kind changed (`register_ui_panels`): the `ui` plugin asks the kind's `view(key)`
     again and the owner's `popup_offer` whether to show it. Emit it through the emitter (no LGC event).
 
-    :param kind: the panel kind the emitting plugin registered (e.g. `identity`).
+    :param kind: the panel kind the emitting plugin registered (e.g. `identity`); a kind no panel has only
+        redraws the tray (e.g. `mss.inbox`: the count of its "Messages MSSanté reçus" entry moved).
     :param key: the item's key (e.g. the identity's id).
     """
 

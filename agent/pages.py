@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAGES = ("batch.html", "journal.html", "setup.html")
+PAGES = ("batch.html", "journal.html", "setup.html", "messages.html")
 CLIENT_NAME = "Pages de Vigie"
 SECRET = "pages.token"
 

@@ -46,15 +46,27 @@ CONFLICT = -32006
 NOT_FOUND = -32007
 STANDARD_CODES = frozenset({PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR})
 
+# `<noun>.<verb>`; or `<plugin>.<noun>.<verb>`, a plugin's sub-object (`mss.directory.search`), accepted only
+# from that plugin (`namespace`): a three-part name cannot squat another plugin's namespace.
 METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+NAMESPACED_METHOD_NAME = re.compile(r"^([a-z][a-z0-9_]*)\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 SCOPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_DOC_HEADING = re.compile(r"^###\s+`?([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)`?\s*$", re.MULTILINE)
+_DOC_HEADING = re.compile(r"^###\s+`?([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,2})`?\s*$", re.MULTILINE)
 _ANY_OBJECT: Mapping[str, Any] = {"type": "object"}
 
 
 def is_allowed_code(code: object) -> bool:
     """True for the codes Vigie may put on the wire: the standard five and -32000..-32099."""
     return isinstance(code, int) and (code in STANDARD_CODES or -32099 <= code <= -32000)
+
+
+def _valid_name(name: object, namespace: str | None) -> bool:
+    if not isinstance(name, str) or name.startswith("rpc."):
+        return False
+    if METHOD_NAME.match(name):
+        return True
+    namespaced = NAMESPACED_METHOD_NAME.match(name)
+    return bool(namespaced and namespace and namespaced.group(1) == namespace)
 
 
 class RpcError(Exception):
@@ -289,9 +301,11 @@ class RpcRegistry:
         params: Mapping[str, Any] | None = None,
         scope: str = "lgc",
         description: str = "",
+        namespace: str | None = None,
     ) -> None:
-        if not isinstance(name, str) or not METHOD_NAME.match(name) or name.startswith("rpc."):
-            raise RegistrationError(f"RPC method name must be <noun>.<verb> in lowercase: {name!r}")
+        if not _valid_name(name, namespace):
+            raise RegistrationError(f"RPC method name must be <noun>.<verb> (or <plugin>.<noun>.<verb> from that "
+                                    f"plugin) in lowercase: {name!r}")
         if name in self._methods:
             raise RegistrationError(f"RPC method {name} registered twice")
         if not callable(handler):

@@ -47,6 +47,7 @@ class SetupField:
     required: bool = True
     help: str = ""  # French
     when: tuple[str, str] | None = None  # asked only when field `when[0]` has the value `when[1]`
+    imported: bool = False  # a `file` read once into the keyring (a PKCS#12), not referenced: emptied once saved
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -56,15 +57,18 @@ class SetupField:
         return {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
                 "choices": [{"value": v, "label": label} for v, label in self.choices],
                 "required": self.required, "help": self.help,
-                "when": {"field": self.when[0], "value": self.when[1]} if self.when else None}
+                "when": {"field": self.when[0], "value": self.when[1]} if self.when else None,
+                "imported": self.imported}
 
 
 @dataclass
 class SetupChanges:
-    """What `apply` produces: a nested patch of the TOML file, and keyring secrets (name -> value)."""
+    """What `apply` produces: a nested patch of the TOML file, keyring secrets (name -> value), and binary
+    keyring secrets (name -> bytes, e.g. an imported PKCS#12; stored chunked by `SecretStore.set_blob`)."""
 
     config: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -201,17 +205,25 @@ class SetupSession:
         problems = self.check(step_id, values)
         if problems:
             return problems
-        changes = self.step(step_id).apply(values)
+        try:
+            changes = self.step(step_id).apply(values)
+        except OSError as exc:  # a file to import gone since it was verified
+            return [f"Fichier illisible au moment de l'enregistrer ({exc.strerror or type(exc).__name__}) : "
+                    "rien n'a été enregistré."]
+        except UserFacingError as exc:  # e.g. a file to import replaced since it was verified
+            return [exc.message]
         merged = merge(read_raw(self.path), changes.config)
         try:
             config_from_dict(merged)  # the host's own sections stay valid
         except ConfigError as exc:
             return [f"{exc.key} : {exc.message_fr}"]
-        for name, secret in changes.secrets.items():
-            try:
+        try:
+            for name, secret in changes.secrets.items():
                 self.secrets.set(name, secret)
-            except Exception as exc:  # the keyring backend's own errors vary by OS
-                return [f"Le trousseau du système refuse le secret ({type(exc).__name__}) : rien n'a été enregistré."]
+            for name, data in changes.blobs.items():
+                self.secrets.set_blob(name, data)
+        except Exception as exc:  # the keyring backend's own errors vary by OS
+            return [f"Le trousseau du système refuse le secret ({type(exc).__name__}) : rien n'a été enregistré."]
         write_atomic(self.path, merged)
         return []
 

@@ -298,7 +298,7 @@ class UiPlugin:
         return snapshot_from(
             await agent.info(), queues=self.panels.counts(), badges=self.panels.badge_values(),
             pairing=[(r.id, r.client_name) for r in agent.pairing.pending()], sandbox=agent.config.sandbox,
-            items=[(i.label, i.section) for i in agent.tray_items], notice=self.last_notice)
+            items=[(i.shown_label(), i.section) for i in agent.tray_items], notice=self.last_notice)
 
     def refresh_tray(self) -> None:
         if self.tray is not None:

@@ -3,7 +3,9 @@
 The supervisor runs it instead of `vigie run`: the same agent (`agent.cli.run_agent`, every product
 plugin, the profile as configuration), plus the sandbox's plugins (`sandbox.plugins.install_all`), and
 with the stand-ins' secrets put into the agent's (throwaway, in-memory) keyring before it starts, where a
-practice's installer puts real ones. The secrets file is read once and deleted.
+practice's installer puts real ones. The secrets file is read once and deleted. The stand-ins' PKCS#12
+files are imported into that keyring too (`--import-certificate`), so the agent reads its certificates
+from the keyring as a practice's does.
 """
 
 from __future__ import annotations
@@ -38,6 +40,15 @@ def seed_keyring(path: Path) -> None:
         store.set(name, value)
 
 
+def import_certificates(pairs: Sequence[str]) -> None:
+    """`name=path`: the stand-in PKI's PKCS#12 files into the keyring (chunked), as `vigie setup` imports a
+    practice's; the agent then reads them through `keyring:<name>` like a practice's agent does."""
+    store = SecretStore()
+    for pair in pairs:
+        name, _, path = pair.partition("=")
+        store.set_blob(name, Path(path).read_bytes())
+
+
 def stop_when_orphaned(interval: float = 0.5) -> None:
     """SIGTERM ourselves (the agent's orderly stop) once the supervisor is gone (killed -9, crashed).
 
@@ -61,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.child")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--secrets", type=Path)
+    parser.add_argument("--import-certificate", action="append", default=[], metavar="NAME=PKCS12")
     parser.add_argument("--headless", action="store_true")
     args = parser.parse_args(argv)
     stop_when_orphaned()
@@ -68,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if args.secrets is not None:
             seed_keyring(args.secrets)
+        import_certificates(args.import_certificate)
         host = PluginHost()
         install_all(host, config.disabled_plugins)
         return run_agent(config, headless=args.headless, host=host)

@@ -56,6 +56,9 @@ class SandboxService:
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     origins: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # name -> value, for the agent's keyring
+    # keyring name -> the stand-in PKI's PKCS#12, imported into the agent's keyring as `vigie setup` does (the
+    # settings then say `keyring:<name>`, the route a practice's agent takes)
+    certificates: dict[str, Path] = field(default_factory=dict)
 
 
 async def start_services(host: PluginHost) -> list[SandboxService]:
@@ -216,6 +219,8 @@ def _start_child(station: Workstation, services: list[SandboxService], headless:
     secrets_file = station.profile_dir / "secrets.json"  # read then deleted by the child (sandbox/child.py)
     _write_private(secrets_file, json.dumps({k: v for s in services for k, v in s.secrets.items()}))
     cmd = [sys.executable, "-m", "sandbox.child", "--config", str(profile), "--secrets", str(secrets_file)]
+    for s in services:
+        cmd += [arg for name, path in s.certificates.items() for arg in ("--import-certificate", f"{name}={path}")]
     if headless:
         cmd.append("--headless")
     return subprocess.Popen(cmd, env=child_env())

@@ -15,7 +15,8 @@
     } else {
       const type = f.kind === "secret" ? "password" : f.kind === "url" ? "url" : "text";
       control = el("input", {id, name: f.name, type, value: f.default, autocomplete: f.kind === "secret" ? "new-password" : "off",
-                             placeholder: f.kind === "file" ? "chemin du fichier sur ce poste" : undefined, size: 60});
+                             placeholder: f.imported ? "fichier à importer (vide : celui déjà importé)"
+                               : f.kind === "file" ? "chemin du fichier sur ce poste" : undefined, size: 60});
     }
     const row = el("p", {class: "field", "data-field": f.name}, el("label", {for: id}, f.label), " ", control,
                    f.help ? el("small", {class: "muted"}, ` ${f.help}`) : null);
@@ -40,7 +41,8 @@
       try {
         const r = await client.call(method, {step: step.id, values: values()});
         show(r.problems, ok);
-        if (r.saved) inputs.filter((i) => i.f.kind === "secret").forEach((i) => { i.control.value = ""; });
+        // Secrets and imported certificates are in the keyring now: the form keeps neither.
+        if (r.saved) inputs.filter((i) => i.f.kind === "secret" || i.f.imported).forEach((i) => { i.control.value = ""; });
       } catch (e) {
         show([e.code === -32003 ? "Cette page s'ouvre depuis l'icône Vigie (menu « Paramètres de Vigie »)." : e.message], "");
       }

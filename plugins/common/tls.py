@@ -4,6 +4,10 @@
 on Linux (`memfd`), otherwise to a 0600 temporary file removed right after loading; either way
 encrypted with a one-time password, so the plaintext key never touches a file. Errors are `TlsError`
 with a French message naming the service (the caller wraps it in its own error type).
+
+Where the PKCS#12 comes from (`read_pkcs12_source`): `keyring:<name>`, the bytes `vigie setup` imported into
+the OS keyring (agent.secrets, chunked), which is what a practice's configuration says; or a file path, kept
+for developers and configurations written before the import existed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from agent.errors import UserFacingError
+from agent.secrets import SecretStore
+
+KEYRING_PREFIX = "keyring:"
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -29,6 +37,34 @@ class TlsError(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
+
+
+def keyring_name(source: str | os.PathLike[str] | None) -> str | None:
+    """`name` of a `keyring:<name>` reference, None for a file path (or nothing)."""
+    text = os.fspath(source) if source is not None else ""
+    return text[len(KEYRING_PREFIX):] if text.startswith(KEYRING_PREFIX) else None
+
+
+def read_pkcs12_source(source: str | os.PathLike[str], *, service: str, secrets: SecretStore | None = None) -> bytes:
+    """The PKCS#12 bytes of `source` (blocking: keyring or file I/O). TlsError with a French message."""
+    name = keyring_name(source)
+    if name is None:
+        path = Path(os.fspath(source)).expanduser()
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise TlsError(f"Certificat {service} illisible : {path.name} ({exc.strerror or exc}).", str(exc)) from None
+    try:
+        data = (secrets or SecretStore()).get_blob(name)
+    except UserFacingError as exc:  # SecretCorrupted: a partial or altered import
+        raise TlsError(exc.message) from None
+    except Exception as exc:  # the keyring backend's own errors vary by OS (locked, no D-Bus...)
+        raise TlsError(f"Certificat {service} : trousseau du système inaccessible ({type(exc).__name__}).",
+                       str(exc)) from None
+    if data is None:
+        raise TlsError(f"Certificat {service} absent du trousseau (secret « {name} ») : importez-le avec "
+                       "« vigie setup » ou la page de configuration.")
+    return data
 
 
 def load_pkcs12(data: bytes, passphrase: str, *, service: str

@@ -93,13 +93,10 @@ class DmpClient:
         s = self.settings
         assert s.pkcs12 is not None and self._passphrase is not None
         try:
-            data = Path(s.pkcs12).read_bytes()
+            data = tls.read_pkcs12_source(s.pkcs12, service="DMP")  # `keyring:dmp.certificate` or a file
             key, cert, chain = tls.load_pkcs12(data, self._passphrase, service="DMP")
             context = tls.client_context([Path(p) for p in s.ca_files], service="DMP")
             tls.load_client_identity(context, key, cert, chain, service="DMP")
-        except OSError as exc:
-            raise DmpError("config", f"Certificat de structure DMP illisible : {Path(s.pkcs12).name}.",
-                           detail=str(exc)) from None
         except tls.TlsError as exc:
             raise DmpError("config", exc.message, detail=exc.detail) from None
         return context, Pkcs12Signer(key, cert)

@@ -10,6 +10,7 @@ from agent.errors import PluginNotReady, RetryJobLater
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
 from plugins.common.clinical.typecode import auto_type_code
+from plugins.common.hooks import StoredPluginHooks
 from plugins.dmp import repository
 from plugins.dmp.api import SCHEMAS, DmpApi
 from plugins.dmp.service import JOB, UPDATE_JOB, DmpService
@@ -25,8 +26,12 @@ PANEL_METHODS = ("dmp.cancel", "dmp.mask", "dmp.send", "mss.messages")  # what t
 JOB_CONCURRENCY = 16  # the service's own gate applies [plugins.dmp] concurrency
 
 
-class DmpPlugin:
+class DmpPlugin(StoredPluginHooks):
     """Registered as `dmp`; one instance per agent."""
+
+    REPOSITORY = repository  # register_migrations, _setup_steps, _doctor_checks: plugins/common/hooks.py
+    SETUP_STEP = "plugins.dmp.setup:DMP_STEP"
+    DOCTOR = "plugins.dmp.doctor:DMP_DOCTOR"
 
     def __init__(self) -> None:
         self.service: DmpService | None = None
@@ -36,17 +41,6 @@ class DmpPlugin:
         if self.service is None:
             raise PluginNotReady("module DMP non démarré")
         return self.service
-
-    @hookimpl
-    def register_migrations(self, register: Any) -> None:
-        for version, sql in repository.MIGRATIONS.items():
-            register(repository.NAMESPACE, version, sql)
-
-    @hookimpl
-    def register_setup_steps(self, register: Any) -> None:
-        from plugins.dmp.setup import DMP_STEP  # imported here: only `vigie setup` and the settings page need it
-
-        register(DMP_STEP)
 
     @hookimpl
     def register_rpc_methods(self, register: Any) -> None:

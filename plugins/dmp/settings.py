@@ -2,8 +2,10 @@
 
     url = "https://…/si-dmp-server/v2/services"  # base URL; the service name is appended
     ca_files = ["…pem"]            # CAs trusted for the DMP's TLS certificate (never the system store)
-    pkcs12 = "…p12"                # structure certificate: TLS client auth, and the VIHF in INDIRECTE
-                                   # mode; its passphrase is in the keyring (secret `dmp.pkcs12`)
+    pkcs12 = "keyring:dmp.certificate"  # structure certificate: TLS client auth, and the VIHF in INDIRECTE
+                                   # mode. "keyring:<name>": the PKCS#12 `vigie setup` imported into the
+                                   # keyring; a file path still works (developers). Its passphrase is in
+                                   # the keyring (secret `dmp.pkcs12`)
     auth_mode = "DIRECTE"          # DIRECTE: VIHF signed by the CPS in the reader; INDIRECTE: by the
                                    # structure certificate
     structure_id = "3…"            # Identifiant_Structure (prefixed: 3 + SIRET, 1 + FINESS, ...)
@@ -29,7 +31,8 @@ from typing import Any
 from agent.errors import ConfigError
 from plugins.common.clinical.derive import Practice
 
-PKCS12_SECRET = "dmp.pkcs12"
+PKCS12_SECRET = "dmp.pkcs12"  # the passphrase (the name predates the import of the file itself)
+CERTIFICATE_SECRET = "dmp.certificate"  # the PKCS#12 bytes, `pkcs12 = "keyring:dmp.certificate"`
 AUTH_MODES = ("DIRECTE", "INDIRECTE")
 
 

@@ -162,6 +162,12 @@ class InsPlugin:
         await self._context.open_page("journal.html")
 
     @hookimpl
+    def register_doctor_checks(self, register: Any) -> None:
+        from plugins.ins.doctor import INS_DOCTOR  # imported here: only `vigie doctor` needs it
+
+        register(INS_DOCTOR)
+
+    @hookimpl
     def register_setup_steps(self, register: Any) -> None:
         from plugins.ins.setup import INS_STEP  # imported here: the certificate code is not needed to run
 

@@ -1,7 +1,9 @@
 """`[plugins.ins]` configuration, validated with messages naming the key.
 
 Secrets are not here: the PKCS#12 passphrase is read from the keyring (`ins.pkcs12_passphrase`), in the
-sandbox too (its supervisor seeds the sandbox agent's throwaway keyring).
+sandbox too (its supervisor seeds the sandbox agent's throwaway keyring). The PKCS#12 itself is in the keyring
+too once `vigie setup` imported it (`pkcs12_path = "keyring:ins.certificate"`); a file path still works
+(developers, configurations written before the import).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from agent.errors import ConfigError
 from plugins.ins.models import ACTOR_KINDS
 
 PASSPHRASE_SECRET = "ins.pkcs12_passphrase"
+CERTIFICATE_SECRET = "ins.certificate"  # the PKCS#12 itself, `pkcs12_path = "keyring:ins.certificate"`
 # Outbox attempts of one lookup; the last one records a final state instead of asking for a retry.
 LOOKUP_ATTEMPTS = 4
 
@@ -50,7 +53,7 @@ class InsSettings:
     url: str | None = None
     auth: str = "mtls"
     ca_files: list[Path] = field(default_factory=list)
-    pkcs12_path: Path | None = None
+    pkcs12_path: Path | str | None = None  # "keyring:<name>" (imported by `vigie setup`) or a file (developers)
     idam: str = ""
     software_name: str = "Vigie"
     emitter: str | None = None
@@ -114,7 +117,8 @@ def parse_settings(raw: dict[str, Any]) -> InsSettings:
             _expect(key, value, list, "une liste de chemins", "a list of paths")
             s.ca_files = [Path(_expect(key, v, str, "une liste de chemins", "a list of paths")) for v in value]
         elif key == "pkcs12_path":
-            s.pkcs12_path = Path(_expect(key, value, str, "un chemin", "a path"))
+            text = _expect(key, value, str, "un chemin", "a path")  # or "keyring:<name>"
+            s.pkcs12_path = text if text.startswith("keyring:") else Path(text)
         elif key == "batch_file":
             s.batch_file = Path(_expect(key, value, str, "un chemin", "a path")).expanduser()
         elif key in ("connect_timeout", "total_timeout", "search_timeout", "batch_rate_per_second", "dedupe_window",

@@ -2,8 +2,10 @@
 
 The organisation certificate is checked as `InsiClient` would check it before its first call (subject CN
 `INSI-AUTO`/`INSI-MANU`, validity dates, a key that the passphrase opens), then the endpoint is tried with a
-real TLS handshake trusting only the configured CA files, within a short timeout. The passphrase goes to
-the keyring (`ins.pkcs12_passphrase`), never to the file: an empty answer keeps the one already there.
+real TLS handshake trusting only the configured CA files, within a short timeout. The PKCS#12 file given is
+imported into the keyring (`ins.certificate`, the configuration then says `pkcs12_path =
+"keyring:ins.certificate"`) and its passphrase too (`ins.pkcs12_passphrase`), never to the file: an empty
+answer keeps what the keyring already has.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from agent.config import Config
 from agent.errors import ConfigError
 from agent.secrets import SecretStore
 from agent.setup_steps import DELETE, SetupChanges, SetupField, SetupStep, existing_files, split_list
-from plugins.ins.insi.tls import build_ssl_context, check_organisation_certificate, load_pkcs12
+from plugins.common.setup_checks import certificate_bytes, certificate_changes
+from plugins.common.tls import keyring_name
+from plugins.ins.insi.tls import build_ssl_context, check_organisation_certificate, identity_from_bytes
 from plugins.ins.insi.types import InsiConfigError
-from plugins.ins.settings import PASSPHRASE_SECRET, PRESETS, parse_settings
+from plugins.ins.settings import CERTIFICATE_SECRET, PASSPHRASE_SECRET, PRESETS, parse_settings
 
 HANDSHAKE_TIMEOUT = 3.0
 NATIONAL_ID_PROBLEM = "L'identifiant national du praticien compte 9 à 12 chiffres ou lettres majuscules."
@@ -34,7 +38,9 @@ def _current(config: Config) -> dict[str, str]:
     except ConfigError:
         return {}
     return {"auth": s.auth, "url": s.url or PRESETS["qualif_mtls"][0], "ca_files": ", ".join(map(str, s.ca_files)),
-            "idam": s.idam, "pkcs12_path": str(s.pkcs12_path or ""), "user_name": s.user.name,
+            "idam": s.idam,
+            # A file path is offered for import; a certificate already in the keyring is kept by an empty answer.
+            "pkcs12_path": "" if keyring_name(s.pkcs12_path) else str(s.pkcs12_path or ""), "user_name": s.user.name,
             "user_national_id": s.user.national_id or ""}
 
 
@@ -48,8 +54,9 @@ def _fields(config: Config) -> list[SetupField]:
         SetupField("ca_files", "Autorités de certification du téléservice (fichiers PEM ou .cer)", "file",
                    default=cur.get("ca_files", ""), help="Séparées par des virgules (ACR-EL, ACI-EL-ORG)."),
         SetupField("idam", "Numéro d'autorisation logiciel (IDAM)", "text", default=cur.get("idam", "")),
-        SetupField("pkcs12_path", "Certificat de l'organisation (fichier PKCS#12 .p12)", "file",
-                   default=cur.get("pkcs12_path", ""), when=mtls),
+        SetupField("pkcs12_path", "Certificat de l'organisation (fichier PKCS#12 .p12 à importer)", "file",
+                   default=cur.get("pkcs12_path", ""), required=False, when=mtls, imported=True,
+                   help="Lu une fois et gardé dans le trousseau du système ; vide : celui déjà importé."),
         SetupField("pkcs12_passphrase", "Phrase de passe du certificat", "secret", required=False, when=mtls,
                    help="Gardée dans le trousseau du système, jamais dans un fichier ; vide : inchangée."),
         SetupField("user_name", "Praticien par défaut (nom affiché)", "text", default=cur.get("user_name", ""),
@@ -76,12 +83,17 @@ def _verify(values: Mapping[str, str]) -> list[str]:
     problems += existing_files(ca_text, "Autorité de certification")
     identity = None
     if mode == "mtls":
-        p12 = values.get("pkcs12_path", "").strip()
-        if not Path(p12).expanduser().is_file():
-            problems.append(f"Certificat de l'organisation : fichier introuvable « {p12} ».")
+        label = "Certificat de l'organisation"
+        data, read_problems = certificate_bytes(values.get("pkcs12_path", ""), CERTIFICATE_SECRET, label)
+        passphrase = _passphrase(values)
+        if read_problems or data is None:
+            problems += read_problems or [f"{label} : indiquez le fichier PKCS#12 à importer (aucun dans le "
+                                          "trousseau)."]
+        elif passphrase is None:
+            problems.append(f"{label} : phrase de passe absente (ni saisie, ni dans le trousseau).")
         else:
             try:
-                identity = load_pkcs12(Path(p12).expanduser(), _passphrase(values))
+                identity = identity_from_bytes(data, passphrase)
                 check_organisation_certificate(identity)
             except InsiConfigError as exc:
                 problems.append(exc.message_fr)
@@ -117,12 +129,13 @@ def _apply(values: Mapping[str, str]) -> SetupChanges:
     user = {"kind": "ps", "name": values.get("user_name", "").strip()}
     if values.get("user_national_id", "").strip():
         user["national_id"] = values["user_national_id"].strip()
+    reference, blobs = certificate_changes(values.get("pkcs12_path", ""), CERTIFICATE_SECRET) if mode == "mtls" \
+        else (None, {})
     ins = {"auth": mode, "url": values["url"].strip(), "ca_files": split_list(values.get("ca_files", "")),
-           "idam": values["idam"].strip(), "user": user,
-           "pkcs12_path": str(Path(values["pkcs12_path"].strip()).expanduser()) if mode == "mtls" else DELETE}
+           "idam": values["idam"].strip(), "user": user, "pkcs12_path": reference or DELETE}
     secrets = {PASSPHRASE_SECRET: values["pkcs12_passphrase"]} if mode == "mtls" and values.get(
         "pkcs12_passphrase") else {}
-    return SetupChanges(config={"plugins": {"ins": ins}}, secrets=secrets)
+    return SetupChanges(config={"plugins": {"ins": ins}}, secrets=secrets, blobs=blobs)
 
 
 INS_STEP = SetupStep(

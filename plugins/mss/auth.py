@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from plugins.common.tls import TlsError, client_context, load_client_identity, load_pkcs12
+from plugins.common.tls import TlsError, client_context, load_client_identity, load_pkcs12, read_pkcs12_source
 
 SERVICE = "MSSanté"
 EARLY_REFRESH = 30.0  # seconds before expiry a cached token is replaced
@@ -46,9 +46,9 @@ def certificate_context(ca_files: list[str], pkcs12_path: str, passphrase: str |
     """Blocking (reads files, decrypts the key): call from a worker thread."""
     context = server_context(ca_files)
     try:
-        data = Path(pkcs12_path).read_bytes()
-    except OSError as exc:
-        raise AuthFailed(f"Certificat MSSanté introuvable : {Path(pkcs12_path).name} ({exc.strerror}).") from None
+        data = read_pkcs12_source(pkcs12_path, service=SERVICE)  # `keyring:mss.certificate` or a file
+    except TlsError as exc:
+        raise AuthFailed(exc.message) from None
     if passphrase is None:
         raise AuthFailed("Phrase de passe du certificat MSSanté absente du trousseau (secret « mss.pkcs12 »).")
     try:

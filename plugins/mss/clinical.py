@@ -1,8 +1,10 @@
-"""From a validated document to the shared `DocumentMetadata` and CDA (plugins/common/clinical).
+"""From a validated document to what a send needs: the subject line, the label, and the shared CDA.
 
-Only the mapping lives here (document + practice settings -> metadata); the CDA and the XDS
-metadata are built by the shared builders, the same ones the DMP feed uses, so the CDA mailed and
-the one fed to the DMP have the same uniqueId and header.
+The document -> metadata mapping is the shared one (`plugins.common.clinical.derive.metadata_for`, the
+same the DMP feed uses), so the CDA mailed and the one fed to the DMP have the same uniqueId and
+header. What is MSSanté's own: a patient whose INS is not qualified still gets a CDA for the
+professionals, identified by the practice's local id (`[plugins.mss] ipp_oid`), never by that INS;
+the mail then says `X-MSS-INS: N`.
 """
 
 from __future__ import annotations
@@ -11,25 +13,16 @@ import datetime as dt
 from dataclasses import dataclass
 
 from agent.documents import ValidatedDocument
-from plugins.common.clinical import cda
+from plugins.common.clinical import cda, derive
 from plugins.common.clinical import valuesets as vs
-from plugins.common.clinical.model import (
-    Author,
-    DocumentMetadata,
-    Organisation,
-    Patient,
-    derived_uuid,
-    oid_from_uuid,
-)
+from plugins.common.clinical.model import DocumentMetadata
 from plugins.mss.message import PatientLine
 from plugins.mss.settings import MssSettings
-
-_TITLES = ("dr ", "dr. ", "docteur ", "pr ", "professeur ")
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """What a send needs from the document; `meta`/`cda` only when the INS is qualified."""
+    """What a send needs from the document; `meta`/`cda` when the patient can be identified in a CDA."""
 
     patient: PatientLine
     label: str  # CDA code@displayName (or the producer's label)
@@ -39,16 +32,9 @@ class Prepared:
     meta: DocumentMetadata | None
     cda: bytes | None
 
-
-def _split_name(name: str) -> tuple[str, str]:
-    text = name.strip()
-    for t in _TITLES:
-        if text.lower().startswith(t):
-            text = text[len(t):]
-    parts = text.split()
-    if len(parts) < 2:
-        return (parts[0].upper() if parts else "INCONNU"), ""
-    return parts[-1].upper(), " ".join(parts[:-1])
+    @property
+    def ins_qualified(self) -> bool:
+        return self.meta is not None and self.meta.patient.qualified
 
 
 def patient_line(document: ValidatedDocument) -> PatientLine:
@@ -71,33 +57,15 @@ def prepare(document: ValidatedDocument, settings: MssSettings) -> Prepared:
     """CPU-bound (CDA with the base64 PDF): run it in a worker thread."""
     line = patient_line(document)
     masking = masking_of(document)
-    try:
-        type_code = vs.lookup(vs.TYPE_CODES, document.type_code)
-        label = type_code.display
-    except Exception:  # not a DMP type code: mailed with the producer's label, no CDA
+    if not vs.contains(vs.TYPE_CODES, document.type_code):  # not a DMP type code: the producer's label, no CDA
         return Prepared(line, document.type_label, document.type_code, document.author.name, masking, None, None)
-    if document.patient_ins is None:
+    label = vs.lookup(vs.TYPE_CODES, document.type_code).display
+    try:
+        meta = derive.metadata_for(document, settings.practice(), document.type_code, masking=masking,
+                                   require_ins=False)
+    except vs.UnknownCode:  # a practice code outside its value set: a configuration error, not a fallback
+        raise
+    except ValueError:  # unqualified, and no local id under an ipp_oid: the PDF alone
         return Prepared(line, label, document.type_code, document.author.name, masking, None, None)
-    p = dict(document.metadata.get("patient") or {})
-    family, given = _split_name(document.author.name)
-    created = dt.datetime.fromtimestamp(document.created_at, dt.UTC)
-    meta = DocumentMetadata(
-        unique_id=oid_from_uuid(derived_uuid(document.id, "document")),
-        entry_uuid=f"urn:uuid:{derived_uuid(document.id, 'entry')}",
-        set_id=oid_from_uuid(derived_uuid(document.id, "set")), version=1, title=document.title,
-        type_code=type_code, class_code=vs.class_for_type(document.type_code),
-        format_code=vs.lookup(vs.FORMAT_CODES, vs.FORMAT_PDF), confidentiality=vs.confidentiality_codes(masking),
-        facility_type=vs.lookup(vs.FACILITY_TYPES, settings.facility_type),
-        practice_setting=vs.lookup(vs.PRACTICE_SETTINGS, settings.practice_setting),
-        content_type=vs.lookup(vs.CONTENT_TYPES, "07"), creation_time=created, service_start=created,
-        service_stop=created,
-        patient=Patient(ins=document.patient_ins.matricule, ins_oid=document.patient_ins.oid,
-                        birth_name=line.birth_name.upper(), given=line.first_name, sex=str(p.get("sex") or "U"),
-                        birth_date=line.birth_date.strftime("%Y%m%d") if line.birth_date else None,
-                        used_name=p.get("used_name") or None),
-        author=Author(rpps=document.author.rpps or "", family=family, given=given,
-                      specialty=vs.lookup(vs.AUTHOR_SPECIALTIES, settings.specialty)),
-        organisation=Organisation(id_nat=settings.structure_id, name=settings.structure_name),
-        source_oid=settings.source_oid)
     return Prepared(line, label, document.type_code, document.author.name, masking, meta,
                     cda.build_cda(meta, document.pdf))

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import PluginNotReady, UserFacingError
 from agent.hookspecs import hookimpl
 from agent.logging import declare_personal_fields
+from agent.panels import notify_user
+from plugins.common.hooks import StoredPluginHooks
 from plugins.mss import repository
 from plugins.mss.jobs import JOB_DELIVER, JOB_DOCUMENT
 from plugins.mss.settings import parse_settings
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from plugins.mss.service import MssService
 
 declare_personal_fields({"recipients", "address", "sender", "mailbox", "name"})
+INBOX_TRAY_LABEL = "Messages MSSanté reçus"
+INBOX_KIND = "mss.inbox"  # not a popup panel: its panel_changed only redraws the tray
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
 _RECIPIENT = {"type": "object", "required": ["address"], "additionalProperties": False,
@@ -41,10 +45,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "properties": {"message_id": _ID, "inbox_id": {"type": "integer", "minimum": 1}}},
     "mss.end_conversation": {"type": "object", "required": ["identity_id"], "additionalProperties": False,
                              "properties": {"identity_id": _ID}},
-    "directory.search": {"type": "object", "additionalProperties": False, "minProperties": 1,
+    "mss.directory.search": {"type": "object", "additionalProperties": False, "minProperties": 1,
                              "properties": {"name": {"type": "string", "minLength": 2, "maxLength": 100},
                                             "rpps": {"type": "string", "pattern": "^[0-9]{11}$"},
                                             "address": {"type": "string", "minLength": 3, "maxLength": 320}}},
+    "mss.mark_seen": {"type": "object", "required": ["inbox_id"], "additionalProperties": False,
+                      "properties": {"inbox_id": {"type": "integer", "minimum": 1}}},
     "mss.opposition": {"type": "object", "required": ["identity_id", "opposed"], "additionalProperties": False,
                        "properties": {"identity_id": _ID, "opposed": {"type": "boolean"}}},
 }
@@ -59,12 +65,26 @@ def _qualified_ins(conn: sqlite3.Connection, identity_id: str) -> dict[str, str]
         return False
 
 
-class MssPlugin:
+async def inbox_changed(emitter: Any, inbox_id: int, arrived: bool) -> None:
+    """The tray entry's count moved: `panel_changed` for a kind no panel has redraws the tray; an arrival
+    is also said (no sender, no patient: a notice may be read by anyone at the desk)."""
+    await emitter.emit("panel_changed", kind=INBOX_KIND, key=str(inbox_id))
+    if arrived:
+        await notify_user(emitter, f"Nouveau message MSSanté reçu : menu Vigie, « {INBOX_TRAY_LABEL} ».",
+                          topic="mss.received")
+
+
+class MssPlugin(StoredPluginHooks):
     """Registered as `mss`; one instance per agent."""
+
+    REPOSITORY = repository  # register_migrations, _setup_steps, _doctor_checks: plugins/common/hooks.py
+    SETUP_STEP = "plugins.mss.setup:MSS_STEP"
+    DOCTOR = "plugins.mss.doctor:MSS_DOCTOR"
 
     def __init__(self) -> None:
         self.service: MssService | None = None
         self.unconfigured: str | None = None
+        self._context: PluginContext | None = None
 
     def _service(self) -> MssService:
         if self.service is None:
@@ -74,25 +94,15 @@ class MssPlugin:
         return self.service
 
     @hookimpl
-    def register_migrations(self, register: Any) -> None:
-        for version, sql in repository.MIGRATIONS.items():
-            register(repository.NAMESPACE, version, sql)
-
-    @hookimpl
-    def register_setup_steps(self, register: Any) -> None:
-        from plugins.mss.setup import MSS_STEP  # imported here: only `vigie setup` and the settings page need it
-
-        register(MSS_STEP)
-
-    @hookimpl
     def register_rpc_methods(self, register: Any) -> None:
         for name, handler, what in (
                 ("mss.send", self.send, "Mail a validated document (again) to chosen recipients, in the background."),
                 ("mss.messages", self.messages, "Sent messages (per identity or document) and the inbox."),
                 ("mss.get", self.get, "One sent or received message, with its recipients' states."),
                 ("mss.end_conversation", self.end_conversation, "Send the exact [FIN] subject to the patient."),
-                ("directory.search", self.search, "Annuaire Santé: MSSanté addresses by name, RPPS or address."),
-                ("mss.opposition", self.opposition, "Record (or lift) the patient's opposition to MSSanté mail.")):
+                ("mss.directory.search", self.search, "Annuaire Santé: MSSanté addresses by name, RPPS or address."),
+                ("mss.opposition", self.opposition, "Record (or lift) the patient's opposition to MSSanté mail."),
+                ("mss.mark_seen", self.mark_seen, "Mark a received message as seen (the tray's unread count).")):
             register(name, handler, params=SCHEMAS[name], description=what)
 
     async def send(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
@@ -114,6 +124,9 @@ class MssPlugin:
                                                        address=params.get("address"))
         return {"results": [{"name": e.name, "rpps": e.rpps, "mailbox": e.mailbox, "type": e.mailbox_type}
                             for e in found]}
+
+    async def mark_seen(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
+        return await self._service().mark_seen(int(params["inbox_id"]))
 
     async def opposition(self, params: dict[str, Any], ctx: RpcContext) -> dict[str, Any]:
         await self._service().record_opposition(params["identity_id"], bool(params["opposed"]), ctx.client)
@@ -141,6 +154,17 @@ class MssPlugin:
             await service.enqueue_document(document)
 
     @hookimpl
+    def register_tray_items(self, register: Any) -> None:
+        register(INBOX_TRAY_LABEL, self._open_inbox, detail=lambda: self.service.unseen_detail() if self.service
+                 else None)
+
+    async def _open_inbox(self) -> None:
+        if self._context is None or self._context.open_page is None:
+            raise UserFacingError(f"{INBOX_TRAY_LABEL} : l'agent ne sert pas ses pages ici.")
+        self._service()  # not configured / not started: say so rather than open an empty page
+        await self._context.open_page("messages.html")
+
+    @hookimpl
     def register_status_providers(self, register: Any) -> None:
         register("mss", lambda: {"services": {"mss": self.service.status() if self.service else
                                               {"state": "non configuré" if self.unconfigured else "non démarré",
@@ -148,6 +172,7 @@ class MssPlugin:
 
     @hookimpl
     async def startup(self, context: PluginContext) -> None:
+        self._context = context
         settings = parse_settings(dict(context.settings))
         if settings.missing:
             # Not configured: the plugin runs idle (documents are not mailed) rather than degraded, since a
@@ -158,7 +183,8 @@ class MssPlugin:
         module = await asyncio.to_thread(importlib.import_module, "plugins.mss.service")
         Ports, MssService, AuthFailed = module.Ports, module.MssService, module.AuthFailed
         ports = Ports(store=context.store, outbox=context.outbox, events=context.emitter, secret=context.secrets.get,
-                      qualified_ins=_qualified_ins)
+                      qualified_ins=_qualified_ins, inbox_changed=lambda inbox_id, arrived: context.spawn(
+                          inbox_changed(context.emitter, inbox_id, arrived)))
         service = MssService(ports, settings)
         try:
             await service.start()

@@ -26,8 +26,10 @@ NOT_QUALIFIED = ("Pas d'envoi au patient : son INS n'est pas qualifiée. Qualifi
                  "d'identité ou attestation) puis renvoyez le document.")
 INVISIBLE = "Pas d'envoi au patient : le document est marqué « invisible au patient »."
 OPPOSED = "Pas d'envoi au patient : il s'est opposé à l'envoi par messagerie sécurisée."
-NO_PATIENT_MAILBOX = ("Pas d'envoi au patient : son INS (naissance en Corse, 2A/2B) n'a pas "
-                      "d'adresse de messagerie patient.")
+# Why no address is built for a Corsican INS (no documented 15-digit form): docs/mss.md, "Patients born in Corsica".
+NO_PATIENT_MAILBOX = ("Pas d'envoi au patient : son INS (naissance en Corse, 2A/2B) ne s'écrit pas en 15 chiffres, "
+                      "seule forme connue des adresses de messagerie patient. Remettez-lui le document "
+                      "autrement.")
 NOT_PATIENT_ADDRESS = "Adresse refusée : une messagerie patient ne s'écrit qu'à partir de son INS qualifiée."
 
 
@@ -60,7 +62,9 @@ def valid_address(address: str) -> bool:
 
 
 def patient_address(matricule: str) -> str:
-    """`<15-digit INS>@patient.mssante.fr` (spec §2.4). Corsican NIRs (2A/2B) have no such address."""
+    """`<15-digit INS>@patient.mssante.fr` (spec §2.4). A Corsican INS (2A/2B) has no documented 15-digit
+    form (the 2A→19 / 2B→18 rewriting is the key computation's only, and names other departments), so
+    it gets no address: see docs/mss.md."""
     if not re.fullmatch(r"[0-9]{15}", matricule):
         raise ValueError("INS matricule must be 15 digits")
     return f"{matricule}@{PATIENT_DOMAIN}"

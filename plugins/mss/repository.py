@@ -58,7 +58,14 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE mss_directory (query TEXT PRIMARY KEY, result TEXT NOT NULL, fetched_at REAL NOT NULL);
     CREATE TABLE mss_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # The received-messages page (web/messages.html): what the list shows, and when it was seen there.
+    2: """
+    ALTER TABLE mss_inbox ADD COLUMN subject TEXT;
+    ALTER TABLE mss_inbox ADD COLUMN patient TEXT;
+    ALTER TABLE mss_inbox ADD COLUMN seen_at REAL;
+    """,
 }
+SHOWN = ("document", "message")  # received kinds the page lists (receipts only move sent messages' states)
 
 
 @dataclass
@@ -197,30 +204,54 @@ class InboxRow:
     ins: str | None
     documents: list[dict[str, Any]]
     received_at: float
+    subject: str | None = None
+    patient: dict[str, Any] | None = None  # {"name", "birth_date"} from the CDA header, when read
+    seen_at: float | None = None
 
     def public(self) -> dict[str, Any]:
         return {"inbox_id": self.id, "message_id": self.message_id, "sender": self.sender, "kind": self.kind,
                 "status": self.status, "reason": self.reason, "documents": self.documents,
-                "received_at": self.received_at}
+                "received_at": self.received_at, "subject": self.subject, "patient": self.patient,
+                "seen": self.seen_at is not None}
 
 
-_INBOX = "id, uidvalidity, uid, message_id, sender, kind, status, reason, ins, documents, received_at"
+_INBOX = ("id, uidvalidity, uid, message_id, sender, kind, status, reason, ins, documents, received_at, subject, "
+          "patient, seen_at")
 
 
 def _inbox(r: sqlite3.Row | tuple[Any, ...]) -> InboxRow:
-    return InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9] or "[]"), r[10])
+    return InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9] or "[]"), r[10], r[11],
+                    json.loads(r[12]) if r[12] else None, r[13])
 
 
 def insert_inbox(conn: sqlite3.Connection, uidvalidity: int, uid: int, raw: bytes, *, message_id: str | None,
                  sender: str | None, kind: str, status: str, reason: str | None, ins: str | None,
-                 documents: list[dict[str, Any]]) -> int | None:
+                 documents: list[dict[str, Any]], subject: str | None = None,
+                 patient: dict[str, Any] | None = None) -> int | None:
     row = conn.execute(
         "INSERT INTO mss_inbox (uidvalidity, uid, message_id, sender, kind, status, reason, ins, "
-        "documents, raw, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (uidvalidity, uid) DO NOTHING "
-        "RETURNING id",
+        "documents, raw, received_at, subject, patient) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT (uidvalidity, uid) DO NOTHING RETURNING id",
         (uidvalidity, uid, message_id, sender, kind, status, reason, ins, json.dumps(documents), raw,
-         time.time())).fetchone()
+         time.time(), subject, json.dumps(patient) if patient else None)).fetchone()
     return int(row[0]) if row else None
+
+
+def mark_seen(conn: sqlite3.Connection, inbox_id: int) -> bool | None:
+    """True when it was unseen, False when already seen, None when unknown."""
+    r = conn.execute("SELECT seen_at FROM mss_inbox WHERE id = ?", (inbox_id,)).fetchone()
+    if r is None:
+        return None
+    if r[0] is not None:
+        return False
+    conn.execute("UPDATE mss_inbox SET seen_at = ? WHERE id = ?", (time.time(), inbox_id))
+    return True
+
+
+def unseen_count(conn: sqlite3.Connection) -> int:
+    marks = ",".join("?" * len(SHOWN))
+    return int(conn.execute(f"SELECT count(*) FROM mss_inbox WHERE seen_at IS NULL AND kind IN ({marks})",
+                            SHOWN).fetchone()[0])
 
 
 def get_inbox(conn: sqlite3.Connection, inbox_id: int) -> InboxRow | None:

@@ -66,6 +66,8 @@ class Ports:
     events: EventPort
     secret: Callable[[str], str | None]
     qualified_ins: Callable[[sqlite3.Connection, str], dict[str, str] | None | bool]
+    # The received-messages count changed (a message came in: `arrived`; one was seen): the tray redraws.
+    inbox_changed: Callable[[int, bool], None] = lambda inbox_id, arrived: None
 
 
 def envid(message_id: str) -> str:
@@ -88,10 +90,12 @@ class MssService:
                                    self._cache_get, self._cache_put)
         self.watcher: InboxWatcher | None = None
         self.last_error: str | None = None
+        self.unseen = 0  # received messages not yet seen on the page (the tray entry's count; kept in memory)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, *, watch_inbox: bool = True) -> None:
         s = self.settings
+        self.unseen = await self.store.transaction(repo.unseen_count)
         try:
             if s.auth == "certificate":
                 assert s.pkcs12 is not None
@@ -224,7 +228,7 @@ class MssService:
             subject=message.subject(prepared.label, prepared.patient, with_xdm=with_xdm), message_id=mid,
             body=message.body_text(document.title, prepared.author_name, patient=patient), nil=self.settings.nil,
             attachments=attachments, cda_codes=[prepared.type_code] if with_xdm else [],
-            ins_qualified=(document.patient_ins is not None) if with_xdm else None, block_replies=block,
+            ins_qualified=prepared.ins_qualified if with_xdm else None, block_replies=block,
             date=dt.datetime.fromtimestamp(document.created_at, dt.UTC)))
 
     # -- [FIN] ---------------------------------------------------------------------------------
@@ -304,22 +308,36 @@ class MssService:
         await self._set(row, "submitted", recipients_state="submitted")
 
     async def _set(self, row: repo.MessageRow, state: str | None, *, recipients_state: str | None = None,
-                   reason: str | None = None) -> None:
-        if recipients_state:
-            for r in row.recipients:
-                if r.state != "failed" and repo.ORDER.index(r.state) < repo.ORDER.index(recipients_state):
-                    r.state = recipients_state
-        agg, agg_reason = repo.aggregate(row.recipients)
-        if state in ("sending", "submitted") and agg != "failed":
-            agg = state
-        row.state = agg
-        row.reason = reason if reason is not None else agg_reason
-        await self.store.transaction(lambda c: repo.save_message(c, row))
-        self._publish(row)
+                   reason: str | None = None, quiet: bool = False) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            # Read-merge-write in one transaction: a DSN can arrive (and be applied to the stored row) while
+            # the delivery job still holds its copy, between the server's 250 and "sent" (a loaded machine:
+            # APPEND to Sent takes a while). Its receipt outcome must survive the job's "sent".
+            stored = repo.get_message(c, row.message_id)
+            if stored is not None:
+                keep_receipts(row.recipients, stored.recipients)
+            if recipients_state:
+                for r in row.recipients:
+                    if r.state != "failed" and repo.ORDER.index(r.state) < repo.ORDER.index(recipients_state):
+                        r.state = recipients_state
+            agg, agg_reason = repo.aggregate(row.recipients)
+            if state in ("sending", "submitted") and agg != "failed":
+                agg = state
+            row.state = agg
+            row.reason = reason if reason is not None else agg_reason
+            repo.save_message(c, row)
 
-    def _publish(self, row: repo.MessageRow) -> None:
+        await self.store.transaction(write)
+        if state == "sent" and row.state != "sent":
+            # A receipt came back before the job reached Sent (applied quietly, see _apply_receipt): the LGC
+            # still hears "sent", then where the message already is, so its states only move forward.
+            self._publish(row, "sent")
+        if not quiet:
+            self._publish(row)
+
+    def _publish(self, row: repo.MessageRow, state: str | None = None) -> None:
         # "submitted" is internal (between SMTP and Sent): the LGC sees "sending" until "sent".
-        state = "sending" if row.state == "submitted" else row.state
+        state = state or ("sending" if row.state == "submitted" else row.state)
         self.ports.events.publish(EVENT_UPDATED, {"message_id": row.message_id, "document_id": row.document_id,
                                                   "state": state, "reason": row.reason})
 
@@ -343,7 +361,8 @@ class MssService:
         def write(c: sqlite3.Connection) -> int | None:
             inbox_id = repo.insert_inbox(c, item.uidvalidity, item.uid, item.raw, message_id=verdict.message_id,
                                          sender=verdict.sender, kind=verdict.kind, status=verdict.status,
-                                         reason=verdict.reason, ins=verdict.ins, documents=verdict.documents)
+                                         reason=verdict.reason, ins=verdict.ins, documents=verdict.documents,
+                                         subject=verdict.subject, patient=verdict.patient)
             repo.kv_set(c, "uidvalidity", str(item.uidvalidity))
             repo.kv_set(c, "last_uid", str(item.uid))
             return inbox_id
@@ -351,6 +370,9 @@ class MssService:
         inbox_id = await self.store.transaction(write)
         if inbox_id is None:
             return
+        if verdict.kind in repo.SHOWN:
+            self.unseen += 1
+            self.ports.inbox_changed(inbox_id, True)
         for receipt in verdict.receipts:
             await self._apply_receipt(receipt)
         if verdict.kind == "document":
@@ -380,7 +402,9 @@ class MssService:
                 r.state = receipt.state
                 changed = True
         if changed:
-            await self._set(row, None)
+            # Still in flight (the delivery job between the server's 250 and "sent"): stored now, announced
+            # when the job says "sent", so that the LGC never sees a state go back.
+            await self._set(row, None, quiet=row.state in ("sending", "submitted"))
 
     # -- reads ---------------------------------------------------------------------------------
     async def messages(self, identity_id: str | None, document_id: str | None, limit: int) -> dict[str, Any]:
@@ -406,6 +430,20 @@ class MssService:
             out["attachments"] = await asyncio.to_thread(_pdfs, raw or b"")
         return out
 
+    async def mark_seen(self, inbox_id: int) -> dict[str, Any]:
+        changed = await self.store.transaction(lambda c: repo.mark_seen(c, inbox_id))
+        if changed is None:
+            raise UserFacingError("Message introuvable.", code=NOT_FOUND)
+        if changed:
+            self.unseen = max(0, self.unseen - 1)
+            self.ports.inbox_changed(inbox_id, False)
+        return {"inbox_id": inbox_id, "seen": True, "unseen": self.unseen}
+
+    def unseen_detail(self) -> str | None:
+        """The tray entry's "(N non lus)"."""
+        n = self.unseen
+        return None if n == 0 else f"{n} non lu" if n == 1 else f"{n} non lus"
+
     async def record_opposition(self, identity_id: str, opposed: bool, by: str) -> None:
         await self.store.transaction(lambda c: repo.set_opposition(c, identity_id, opposed, by))
 
@@ -429,6 +467,17 @@ class MssService:
         await self.store.execute("INSERT INTO mss_directory VALUES (?, ?, ?) ON CONFLICT (query) DO UPDATE SET "
                                  "result = excluded.result, fetched_at = excluded.fetched_at",
                                  (key, json.dumps(entries), time.time()))
+
+
+def keep_receipts(mine: list[repo.RecipientState], stored: list[repo.RecipientState]) -> None:
+    """Receipts (DSN, MDN) alone set delivered / read, or a failure the sender did not see: a writer
+    holding an older copy (the delivery job, whose states stop at "sent") never takes them back."""
+    for m, s in zip(mine, stored, strict=False):
+        if m.address != s.address or m.state == "failed":
+            continue
+        ahead = s.state in ("delivered", "read") and repo.ORDER.index(s.state) > repo.ORDER.index(m.state)
+        if ahead or s.state == "failed":
+            m.state, m.reason, m.code = s.state, s.reason, s.code
 
 
 def _pdfs(raw: bytes) -> list[dict[str, Any]]:

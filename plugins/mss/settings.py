@@ -2,8 +2,10 @@
 
     mailbox = "logiciel@cabinet.mssante.fr"   # the practice's MSSanté address (the sender)
     auth = "certificate"                      # certificate: application mailbox, IGC-Santé client
-                                              #   certificate (PKCS#12 file `pkcs12`, passphrase in the
-                                              #   keyring, secret `mss.pkcs12`);
+                                              #   certificate (`pkcs12 = "keyring:mss.certificate"`, the
+                                              #   PKCS#12 `vigie setup` imported into the keyring, or a
+                                              #   file path for developers; passphrase in the keyring,
+                                              #   secret `mss.pkcs12`);
                                               # token: personal mailbox, Pro Santé Connect bearer token
                                               #   (refresh token in the keyring, secret `mss.psc_refresh`)
     smtp_host, smtp_port = "…", 587           # submission, STARTTLS
@@ -20,6 +22,10 @@
     to_treating = true                        # …to the médecin traitant, when the document names one
     block_patient_replies = false             # X-MSS-MES: FIN on patient mails
     structure_id, structure_name, facility_type, practice_setting, source_oid, specialty  # CDA/XDS header
+    ipp_oid = "…"                             # the practice's OID for its local patient ids: with it, a patient
+                                              #   whose INS is not qualified is identified in the CDA by that
+                                              #   local id, and professionals still get the XDM (X-MSS-INS: N);
+                                              #   without it they get the PDF alone
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from agent.errors import ConfigError
+from plugins.common.clinical.derive import Practice
 
-PKCS12_SECRET = "mss.pkcs12"
+PKCS12_SECRET = "mss.pkcs12"  # the passphrase (the name predates the import of the file itself)
+CERTIFICATE_SECRET = "mss.certificate"  # the PKCS#12 bytes, `pkcs12 = "keyring:mss.certificate"`
 REFRESH_SECRET = "mss.psc_refresh"
 DIRECTORY_SECRET = "mss.directory_key"
 AUTH_MODES = ("certificate", "token")
@@ -65,6 +73,7 @@ class MssSettings:
     practice_setting: str = "AMBULATOIRE"
     specialty: str = "G15_10/SM54"
     source_oid: str = "1.2.250.1.999.1"
+    ipp_oid: str | None = None
     software: str = "Vigie"
     concurrency: int = 2
     max_attempts: int = 12
@@ -85,6 +94,14 @@ class MssSettings:
         if self.auth == "token" and not self.psc_token_url:
             return "Pro Santé Connect non configuré ([plugins.mss] psc_token_url)"
         return None
+
+    def practice(self) -> Practice:
+        """The structure for the shared metadata builder (plugins/common/clinical/derive.py)."""
+        profession, _, specialty = self.specialty.removeprefix("G15_").partition("/")
+        return Practice(structure_id=self.structure_id, structure_name=self.structure_name,
+                        source_oid=self.source_oid, activity_sector=self.facility_type,
+                        practice_setting=self.practice_setting, ipp_oid=self.ipp_oid, profession=profession,
+                        specialty=specialty)
 
     @property
     def domain(self) -> str:

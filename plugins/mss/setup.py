@@ -1,7 +1,7 @@
 """The MSSanté plugin's first-run set-up step: the practice's mailbox, its operator's servers and CAs, the
-authentication (certificate: PKCS#12 with its passphrase in the keyring, secret `mss.pkcs12`; or Pro Santé
-Connect). Checked with the plugin's own `parse_settings`, the certificate opened and dated, and the SMTP and
-IMAP servers reachable within a short timeout."""
+authentication (certificate: the PKCS#12 imported into the keyring, secret `mss.certificate`, with its
+passphrase, secret `mss.pkcs12`; or Pro Santé Connect). Checked with the plugin's own `parse_settings`, the
+certificate opened and dated, and the SMTP and IMAP servers reachable within a short timeout."""
 
 from __future__ import annotations
 
@@ -9,24 +9,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.config import Config
-from agent.errors import ConfigError
 from agent.secrets import SecretStore
 from agent.setup_steps import DELETE, SetupChanges, SetupField, SetupStep, existing_files, split_list
-from plugins.common.setup_checks import check_pkcs12, check_tcp
-from plugins.mss.settings import PKCS12_SECRET, MssSettings, parse_settings
+from plugins.common import setup_form
+from plugins.common.setup_checks import certificate_bytes, certificate_changes, check_pkcs12, check_tcp
+from plugins.common.tls import KEYRING_PREFIX, keyring_name
+from plugins.mss.settings import CERTIFICATE_SECRET, PKCS12_SECRET, MssSettings, parse_settings
 
 MODES = (("certificate", "certificat de la boîte applicative"), ("token", "Pro Santé Connect (boîte personnelle)"))
 
 
-def _current(config: Config) -> MssSettings:
-    try:
-        return parse_settings(config.plugin_settings("mss"))
-    except ConfigError:
-        return MssSettings()
-
-
 def _fields(config: Config) -> list[SetupField]:
-    s = _current(config)
+    s = setup_form.current(config, "mss", parse_settings, MssSettings)
     cert = ("auth", "certificate")
     return [
         SetupField("mailbox", "Adresse MSSanté du cabinet", "text", default=s.mailbox),
@@ -37,10 +31,12 @@ def _fields(config: Config) -> list[SetupField]:
         SetupField("imap_port", "Port IMAP", "text", default=str(s.imap_port)),
         SetupField("ca_files", "Autorités de certification de l'opérateur (fichiers PEM)", "file",
                    default=", ".join(s.ca_files), help="Séparées par des virgules."),
-        SetupField("pkcs12", "Certificat de la boîte (fichier PKCS#12 .p12)", "file",
-                   default=s.pkcs12 or "", when=cert),
+        SetupField("pkcs12", "Certificat de la boîte (fichier PKCS#12 .p12 à importer)", "file",
+                   default="" if keyring_name(s.pkcs12) else s.pkcs12 or "", required=False, when=cert, imported=True,
+                   help="Lu une fois et gardé dans le trousseau du système ; vide : celui déjà importé."),
         SetupField("pkcs12_passphrase", "Phrase de passe du certificat de la boîte", "secret", required=False,
                    when=cert, help="Gardée dans le trousseau du système ; vide : inchangée."),
+        setup_form.ipp_oid_field(s.ipp_oid),
     ]
 
 
@@ -50,20 +46,26 @@ def _raw(values: Mapping[str, str]) -> dict[str, Any]:
     for key in ("smtp_port", "imap_port"):
         text = values.get(key, "").strip()
         raw[key] = int(text) if text.isdigit() else text
-    if raw["auth"] == "certificate" and values.get("pkcs12", "").strip():
-        raw["pkcs12"] = values["pkcs12"].strip()
+    if raw["auth"] == "certificate":  # parse_settings wants one; `_verify` checks the one that will be used
+        raw["pkcs12"] = KEYRING_PREFIX + CERTIFICATE_SECRET
+    if setup_form.ipp_oid_value(values):
+        raw["ipp_oid"] = setup_form.ipp_oid_value(values)
     return raw
 
 
 def _verify(values: Mapping[str, str]) -> list[str]:
-    try:
-        settings = parse_settings(_raw(values))
-    except ConfigError as exc:
-        return [f"{exc.key.rsplit('.', 1)[-1]} : {exc.message_fr}"]
+    if oid_problems := setup_form.ipp_oid_problems(values):
+        return oid_problems
+    settings, problems = setup_form.parsed(parse_settings, _raw(values))
+    if settings is None:
+        return problems
     problems = existing_files(values.get("ca_files", ""), "Autorité de certification de l'opérateur")
     if settings.auth == "certificate":
+        label = "Certificat de la boîte"
+        data, read_problems = certificate_bytes(values.get("pkcs12", ""), CERTIFICATE_SECRET, label)
         passphrase = values.get("pkcs12_passphrase") or SecretStore().get(PKCS12_SECRET)
-        problems += check_pkcs12(settings.pkcs12 or "", passphrase, "Certificat de la boîte")
+        problems += read_problems or (check_pkcs12(data, passphrase, label) if data is not None else
+                                      [f"{label} : indiquez le fichier PKCS#12 à importer (aucun dans le trousseau)."])
     if not problems:
         problems += check_tcp(settings.smtp_host, settings.smtp_port, "Serveur SMTP")
         problems += check_tcp(settings.imap_host, settings.imap_port, "Serveur IMAP")
@@ -72,10 +74,13 @@ def _verify(values: Mapping[str, str]) -> list[str]:
 
 def _apply(values: Mapping[str, str]) -> SetupChanges:
     raw: dict[str, Any] = _raw(values)
-    raw.setdefault("pkcs12", DELETE)
+    reference, blobs = certificate_changes(values.get("pkcs12", ""), CERTIFICATE_SECRET) \
+        if raw["auth"] == "certificate" else (None, {})
+    raw["pkcs12"] = reference or DELETE
+    raw["ipp_oid"] = setup_form.ipp_oid_config(values)
     secret = values.get("pkcs12_passphrase", "")
-    return SetupChanges(config={"plugins": {"mss": raw}},
-                        secrets={PKCS12_SECRET: secret} if secret and raw["pkcs12"] is not DELETE else {})
+    return SetupChanges(config={"plugins": {"mss": raw}}, blobs=blobs,
+                        secrets={PKCS12_SECRET: secret} if secret and reference else {})
 
 
 MSS_STEP = SetupStep(id="mss", title="Messagerie sécurisée de santé (MSSanté)", fields=_fields, verify=_verify,

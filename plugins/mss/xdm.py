@@ -113,10 +113,26 @@ class XdmContent:
     intended_recipients: list[str]
 
     @property
+    def patient_id(self) -> str | None:
+        """The XDS patientId (CX) of the single patient; None when absent or when several patients."""
+        ids = {d.patient_id for d in self.documents if d.patient_id}
+        return next(iter(ids)) if len(ids) == 1 and all(d.patient_id for d in self.documents) else None
+
+    @property
     def patient_ins(self) -> str | None:
-        """The INS of the (single) patient, from the entries' patientId; None when absent."""
-        ids = {d.patient_id.split("^", 1)[0] for d in self.documents if d.patient_id}
-        return next(iter(ids)) if len(ids) == 1 else None
+        """The INS of the (single) patient: the patientId when it is an INS (type NH); None otherwise (a
+        sender's local id `PI` for a patient whose INS is not qualified)."""
+        cx = parse_cx(self.patient_id)
+        return cx[0] if cx and cx[2] == "NH" else None
+
+
+def parse_cx(value: str | None) -> tuple[str, str, str] | None:
+    """`id^^^&oid&ISO^type` -> (id, oid, type); None when it is not that shape."""
+    parts = (value or "").split("^")
+    if len(parts) < 5 or not parts[0]:
+        return None
+    authority = parts[3].split("&")
+    return (parts[0], authority[1] if len(authority) > 1 else "", parts[4])
 
 
 def _safe_name(name: str) -> str:

@@ -87,20 +87,30 @@ class DmpSandbox:
                  and d.element.get("status") == xds.APPROVED]
         return found[-1] if found else None
 
-    def plugin_settings(self, *, auth_mode: str = "INDIRECTE") -> dict[str, Any]:
-        """`[plugins.dmp]` for an agent talking to this stand-in (the passphrase: `secrets()`, for the keyring)."""
-        return {"url": self.url, "ca_files": [str(p) for p in self.pki.ca_files], "pkcs12": str(self.pki.client_p12),
+    def plugin_settings(self, *, auth_mode: str = "INDIRECTE", keyring: bool = False) -> dict[str, Any]:
+        """`[plugins.dmp]` for an agent talking to this stand-in (the passphrase: `secrets()`, for the keyring);
+        with `keyring`, the certificate is `keyring:dmp.certificate` (import `certificates()` first)."""
+        from plugins.dmp.settings import CERTIFICATE_SECRET
+
+        pkcs12 = f"keyring:{CERTIFICATE_SECRET}" if keyring else str(self.pki.client_p12)
+        return {"url": self.url, "ca_files": [str(p) for p in self.pki.ca_files], "pkcs12": pkcs12,
                 "auth_mode": auth_mode, "structure_id": "3" + "12345678900019", "structure_name": "Cabinet Sandbox",
                 "practitioner": {"rpps": "10003456789", "family": "SANDBOX", "given": "Olivier"}}
 
     def secrets(self) -> dict[str, str]:
         return {"dmp.pkcs12": self.pki.client_passphrase}  # plugins.dmp.settings.PKCS12_SECRET
 
+    def certificates(self) -> dict[str, Path]:
+        from plugins.dmp.settings import CERTIFICATE_SECRET
+
+        return {CERTIFICATE_SECRET: self.pki.client_p12}
+
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
 
         return SandboxService(name="dmp", endpoints={"dmp": self.url}, stop=self.stop,
-                              plugin_settings={"dmp": self.plugin_settings()}, secrets=self.secrets())
+                              plugin_settings={"dmp": self.plugin_settings(keyring=True)}, secrets=self.secrets(),
+                              certificates=self.certificates())
 
     async def start(self, port: int = 0) -> None:
         app = web.Application(client_max_size=self.config.max_document_bytes * 2)

@@ -159,14 +159,17 @@ class InsiSandbox:
         self.stats.reset()
         self.config.reset_counters()
 
-    def plugin_settings(self) -> dict[str, Any]:
-        """`[plugins.ins]` settings for an agent talking to this sandbox (plugins/ins/settings.py keys)."""
+    def plugin_settings(self, *, keyring: bool = False) -> dict[str, Any]:
+        """`[plugins.ins]` settings for an agent talking to this sandbox (plugins/ins/settings.py keys); with
+        `keyring`, the certificate is `keyring:ins.certificate` (import `certificates()` into the keyring)."""
+        from plugins.ins.settings import CERTIFICATE_SECRET
+
         pki = self.pki
         return {
             "url": self.url,
             "auth": "mtls",
             "ca_files": [str(p) for p in pki.ca_files],
-            "pkcs12_path": str(pki.client_p12),
+            "pkcs12_path": f"keyring:{CERTIFICATE_SECRET}" if keyring else str(pki.client_p12),
             "idam": self.idam,
             "emitter": pki.client_emitter,
             "user": {"kind": "ps", "name": SANDBOX_USER_NAME, "national_id": pki.ps_national_id,
@@ -181,6 +184,12 @@ class InsiSandbox:
 
         return {PASSPHRASE_SECRET: self.pki.client_passphrase}
 
+    def certificates(self) -> dict[str, Path]:
+        """The PKCS#12 a keyring-form agent needs in its keyring (`plugin_settings(keyring=True)`)."""
+        from plugins.ins.settings import CERTIFICATE_SECRET
+
+        return {CERTIFICATE_SECRET: self.pki.client_p12}
+
     def sandbox_settings(self) -> dict[str, Any]:
         """`[plugins.sandbox-insi]` (sandbox/insi/plugin.py): the test PS's key, the CPS of CPS mode (`cps`)."""
         return {"signer": {"key": str(self.pki.ps_key), "cert": str(self.pki.ps_cert)}, "cps": False,
@@ -192,9 +201,10 @@ class InsiSandbox:
 
         # `vigie run --sandbox` ships a sample day (a CSV as an LGC exports it) for the start-of-day batch.
         return SandboxService(name="insi", endpoints={"insi": self.url}, stop=self.stop,
-                              plugin_settings={"ins": {**self.plugin_settings(), "batch_file": str(SAMPLE_DAY)},
+                              plugin_settings={"ins": {**self.plugin_settings(keyring=True),
+                                                       "batch_file": str(SAMPLE_DAY)},
                                                "sandbox-insi": self.sandbox_settings()},
-                              secrets=self.secrets())
+                              secrets=self.secrets(), certificates=self.certificates())
 
     async def stop(self) -> None:
         """Stop serving (held requests are released at once) and delete a PKI directory it created."""

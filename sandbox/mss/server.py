@@ -51,12 +51,22 @@ class MssSandbox:
     _servers: list[asyncio.Server] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
-    def plugin_settings(self) -> dict[str, Any]:
-        return {"mailbox": APP_MAILBOX, "auth": "certificate", "pkcs12": str(self.pki.app_client.p12),
+    def plugin_settings(self, *, keyring: bool = False) -> dict[str, Any]:
+        """`[plugins.mss]`; with `keyring`, the certificate is `keyring:mss.certificate` (`certificates()`)."""
+        from plugins.mss.settings import CERTIFICATE_SECRET
+
+        pkcs12 = f"keyring:{CERTIFICATE_SECRET}" if keyring else str(self.pki.app_client.p12)
+        return {"mailbox": APP_MAILBOX, "auth": "certificate", "pkcs12": pkcs12,
                 "smtp_host": SERVER_NAME, "smtp_port": self.smtp_port, "imap_host": SERVER_NAME,
                 "imap_port": self.imap_port, "imap_tls": "implicit", "ca_files": [str(self.pki.ca)],
                 "nil": "VIGIE-SANDBOX", "directory_url": f"{self.http_url}/fhir/v2", "poll_interval": 30.0,
-                "structure_id": "312345678900019", "structure_name": "Cabinet du bac à sable"}
+                "structure_id": "312345678900019", "structure_name": "Cabinet du bac à sable",
+                "ipp_oid": "1.2.250.1.999.1.7"}  # the sandbox practice's local patient ids (unqualified INS)
+
+    def certificates(self) -> dict[str, Path]:
+        from plugins.mss.settings import CERTIFICATE_SECRET
+
+        return {CERTIFICATE_SECRET: self.pki.app_client.p12}
 
     def as_service(self) -> SandboxService:
         from sandbox.supervisor import SandboxService
@@ -65,8 +75,9 @@ class MssSandbox:
             name="mss", endpoints={"mss_smtp": f"smtp://{SERVER_NAME}:{self.smtp_port}",
                                    "mss_imap": f"imaps://{SERVER_NAME}:{self.imap_port}",
                                    "mss_directory": f"{self.http_url}/fhir/v2"},
-            stop=self.stop, plugin_settings={"mss": self.plugin_settings()},
-            secrets={"mss.pkcs12": self.pki.app_client.passphrase, "mss.directory_key": self.api_key})
+            stop=self.stop, plugin_settings={"mss": self.plugin_settings(keyring=True)},
+            secrets={"mss.pkcs12": self.pki.app_client.passphrase, "mss.directory_key": self.api_key},
+            certificates=self.certificates())
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -81,9 +92,10 @@ def _port(server: asyncio.Server) -> int:
     return port
 
 
-async def start_mss_sandbox(directory_path: Path | None = None, *, mdn_delay: float = 1.0) -> MssSandbox:
+async def start_mss_sandbox(directory_path: Path | None = None, *, mdn_delay: float = 1.0,
+                            pki_days: int = 7) -> MssSandbox:
     root = directory_path or Path(tempfile.mkdtemp(prefix="vigie-mss-sandbox-"))
-    pki = await asyncio.to_thread(generate_mail_pki, root / "pki", app_mailbox=APP_MAILBOX)
+    pki = await asyncio.to_thread(generate_mail_pki, root / "pki", app_mailbox=APP_MAILBOX, days=pki_days)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca))
     await asyncio.to_thread(tls.load_cert_chain, pki.server_cert, pki.server_key)
     tls.verify_mode = ssl.CERT_OPTIONAL  # a personal mailbox logs in with a token, without a certificate

@@ -73,6 +73,22 @@ def test_registry_register_refuses_bad_names(name: str) -> None:
         RpcRegistry().register(name, handler)
 
 
+def test_registry_register_accepts_three_parts_only_in_the_registering_plugins_namespace() -> None:
+    registry = RpcRegistry()
+    registry.register("mss.directory.search", handler, namespace="mss")
+    assert registry.names() == ["mss.directory.search"]
+    for name, namespace in (("mss.directory.search", None), ("mss.directory.search", "dmp"),
+                            ("dmp.a.b.c", "dmp"), ("rpc.a.b", "rpc"), ("mss.Directory.search", "mss")):
+        with pytest.raises(RegistrationError):
+            RpcRegistry().register(name, handler, namespace=namespace)
+
+
+def test_documented_methods_reads_three_part_headings(tmp_path: Any) -> None:
+    doc = tmp_path / "api.md"
+    doc.write_text("### identity.submit\n\n### `mss.directory.search`\n\n### not.a.real.one\n", encoding="utf-8")
+    assert documented_methods(doc) == {"identity.submit", "mss.directory.search"}
+
+
 def test_registry_register_refuses_duplicates() -> None:
     registry = RpcRegistry()
     registry.register("a.b", handler)

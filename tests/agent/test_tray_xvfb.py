@@ -25,13 +25,18 @@ class SandboxCards:
 
     def __init__(self) -> None:
         self.inserted = asyncio.Event()
+        self.unread: str | None = None  # the detail of a main entry, as the MSSanté plugin's inbox count
 
     @hookimpl
     def register_tray_items(self, register: Callable[..., None]) -> None:
         async def insert() -> None:
             self.inserted.set()
 
+        async def inbox() -> None:
+            return None
+
         register("Insérer une carte Vitale de test", insert, section="sandbox")
+        register("Messages de test reçus", inbox, detail=lambda: self.unread)
 
 
 def xdo(display: str, *args: str) -> str:
@@ -232,3 +237,18 @@ async def wait_until_size(display: str, window: str) -> int:
             return min(width, height)
         await asyncio.sleep(0.1)
     raise AssertionError("docked window has no size")
+
+
+async def test_tray_entry_detail_follows_its_plugin(tray_agent: tuple[Agent, str, Any]) -> None:
+    """A tray entry with a detail (the MSSanté inbox's "N non lus") is redrawn with it at each refresh."""
+    agent, _display, cards = tray_agent
+    ui = ui_of(agent)
+    assert ui.tray is not None
+    icon = ui.tray._icon
+    assert "Messages de test reçus" in menu_labels(icon.menu)
+    cards.unread = "2 non lus"
+    await agent.emitter.emit("panel_changed", kind="mss.inbox", key="7")  # what the MSSanté plugin emits
+    await until(lambda: _async("Messages de test reçus (2 non lus)" in menu_labels(ui.tray._icon.menu)))
+    cards.unread = None
+    await agent.emitter.emit("panel_changed", kind="mss.inbox", key="7")
+    await until(lambda: _async("Messages de test reçus" in menu_labels(ui.tray._icon.menu)))

@@ -47,6 +47,14 @@ def test_doctor_checks_the_running_sandbox_agent(sandbox: dict[str, Any]) -> Non
     keyring = rows["Trousseau (keyring)"]
     assert keyring[0] == "attention" and "en mémoire" in keyring[1] and "redémarrage" in keyring[1], out
     assert rows["Lecteurs virtuels du bac à sable (vpcd)"][0] == "ok", out
+    # The capabilities' rows: the certificates are in the agent's own (memory) keyring, imported from the
+    # stand-ins' PKI as `vigie setup` imports a practice's, so what counts is that the agent loaded them;
+    # the endpoints are reached from here with a real TLS handshake.
+    for name in ("INSi : téléservice", "DMP : service", "MSSanté : serveur SMTP", "MSSanté : serveur IMAP"):
+        assert rows[name][0] == "ok" and "TLS vérifié" in rows[name][1], out
+    for name in ("INSi : certificat de l'organisation", "DMP : certificat de la structure",
+                 "MSSanté : certificat de la boîte"):
+        assert rows[name][0] in ("ok", "attention") and "trousseau en mémoire" in rows[name][1], out
     assert run.returncode == 0, out
     # Issue 19 item 12: the sandbox ships a sample day for the start-of-day batch (no configuration to write).
     assert "journee-exemple.csv" in (sandbox["profile"] / "config.toml").read_text()

@@ -3,7 +3,8 @@
 `build_cda(meta, pdf)` returns the UTF-8 bytes of the ClinicalDocument. The header follows the ANS
 example `DOC_NON_STRUCTURE_CDA-R2-N1.xml`: realmCode FR, typeId, the three templateIds (HL7 France,
 CI-SIS, IHE XDS-SD), id, code (= typeCode), title, effectiveTime, confidentialityCode N, languageCode,
-setId + versionNumber; recordTarget with the INS (root = INS OID) and the IPP, birth name qualifier
+setId + versionNumber; recordTarget with the INS (root = INS OID; only a qualified one, else the local
+id alone identifies the patient) and the IPP, birth name qualifier
 BR and used name CL; author (RPPS, specialty, represented organisation); custodian; legalAuthenticator
 (signatureCode S); relatedDocument RPLC for a new version; documentationOf/serviceEvent (performer with
 the practice setting as standardIndustryClassCode); componentOf/encompassingEncounter/location with the
@@ -89,7 +90,8 @@ def build_cda(meta: DocumentMetadata, pdf: bytes) -> bytes:
 
     p = meta.patient
     role = _e(_e(root, "recordTarget"), "patientRole")
-    _e(role, "id", root=p.ins_oid, extension=p.ins)
+    if p.ins and p.ins_oid:  # only a qualified INS is written as an INS; else the local id alone
+        _e(role, "id", root=p.ins_oid, extension=p.ins)
     if p.ipp and p.ipp_oid:
         _e(role, "id", root=p.ipp_oid, extension=p.ipp)
     patient = _e(role, "patient")
@@ -153,7 +155,7 @@ class CdaHeader:
     unique_id: str
     type_code: str
     title: str
-    ins: str
+    ins: str  # the first patientRole/id: the INS for a qualified patient (the only kind the DMP gets)
     ins_oid: str
     author_id: str
     facility_type: str
@@ -163,6 +165,9 @@ class CdaHeader:
     template_ids: tuple[str, ...]
     media_type: str
     pdf: bytes
+    patient_ids: tuple[tuple[str, str], ...] = ()  # every patientRole/id as (root, extension)
+    patient_name: str = ""  # "NOM (birth) Prénom", for a receiver's list of documents
+    birth_date: str = ""  # YYYYMMDD
 
 
 def _req(root: etree._Element, path: str, attr: str | None = None) -> str:
@@ -204,4 +209,24 @@ def read_header(cda: bytes) -> CdaHeader:
         template_ids=tuple(t.get("root", "") for t in root.findall("h:templateId", {"h": NS_HL7})),
         media_type=text.get("mediaType", ""),
         pdf=pdf,
+        patient_ids=tuple((i.get("root", ""), i.get("extension", ""))
+                          for i in root.findall("h:recordTarget/h:patientRole/h:id", {"h": NS_HL7})),
+        patient_name=_patient_name(root),
+        birth_date=_attr(root, "h:recordTarget/h:patientRole/h:patient/h:birthTime", "value"),
     )
+
+
+def _attr(root: etree._Element, path: str, attr: str) -> str:
+    el = root.find(path, {"h": NS_HL7})
+    return el.get(attr, "") if el is not None else ""
+
+
+def _patient_name(root: etree._Element) -> str:
+    name = root.find("h:recordTarget/h:patientRole/h:patient/h:name", {"h": NS_HL7})
+    if name is None:
+        return ""
+    families = name.findall("h:family", {"h": NS_HL7})
+    family = next((f for f in families if f.get("qualifier") == "BR"), families[0] if families else None)
+    given = name.find("h:given", {"h": NS_HL7})
+    return " ".join(t for t in ((family.text if family is not None else ""), (given.text if given is not None
+                                                                                 else "")) if t).strip()

@@ -57,24 +57,40 @@ def split_name(display: str) -> tuple[str, str]:
     return words[-1].upper(), " ".join(words[:-1])
 
 
-def metadata_for(document: ValidatedDocument, practice: Practice, type_code: str, *,
-                 masking: Sequence[str] = (), version: int = 1,
-                 replaces_unique_id: str | None = None) -> DocumentMetadata:
-    """The metadata of `document` (its INS must be set: only a qualified identity is shared).
+def local_id(document: ValidatedDocument) -> str | None:
+    """The practice's own identifier of the patient (IPP): the producer's `ipp`, else Vigie's identity id
+    (the practice's identity record). Written under `Practice.ipp_oid`."""
+    traits = dict(document.metadata.get("patient") or {})
+    value = traits.get("ipp") or traits.get("identity_id")
+    return str(value) if value else None
 
-    vs.UnknownCode when `type_code` (or the practice's codes) are outside their value sets.
+
+def metadata_for(document: ValidatedDocument, practice: Practice, type_code: str, *,
+                 masking: Sequence[str] = (), version: int = 1, replaces_unique_id: str | None = None,
+                 require_ins: bool = True) -> DocumentMetadata:
+    """The metadata of `document`.
+
+    With `require_ins` (the DMP) the INS must be set: only a qualified identity is shared. Without it
+    (MSSanté to professionals) an unqualified patient is identified by the local id alone (`local_id`,
+    under `practice.ipp_oid`): the unqualified INS is never written. ValueError when the patient cannot
+    be identified that way; vs.UnknownCode when `type_code` (or the practice's codes) are outside their
+    value sets.
     """
     ins = document.patient_ins
-    if ins is None:
+    if ins is None and require_ins:
         raise ValueError("a document is shared only for a qualified identity (patient_ins)")
+    ipp = local_id(document) if practice.ipp_oid else None
+    if ins is None and ipp is None:
+        raise ValueError("an unqualified patient needs a local identifier and the practice's ipp_oid")
     traits = dict(document.metadata.get("patient") or {})
     first_names = traits.get("first_names") or [""]
     birth = traits.get("birth_date")
     patient = Patient(
-        ins=ins.matricule, ins_oid=ins.oid, birth_name=str(traits.get("birth_name") or ""),
+        ins=ins.matricule if ins else None, ins_oid=ins.oid if ins else None,
+        birth_name=str(traits.get("birth_name") or ""),
         given=str(first_names[0] if isinstance(first_names, list) else first_names).split(" ")[0],
         sex=str(traits.get("sex") or "U"), birth_date=str(birth).replace("-", "") if birth else None,
-        used_name=traits.get("used_name"), ipp=traits.get("ipp"), ipp_oid=practice.ipp_oid)
+        used_name=traits.get("used_name"), ipp=ipp, ipp_oid=practice.ipp_oid if ipp else None)
     rpps = document.author.rpps or practice.rpps
     family, given = split_name(document.author.name)
     if practice.rpps and practice.rpps == rpps and practice.family:

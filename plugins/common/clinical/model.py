@@ -39,10 +39,16 @@ def hl7_time(moment: dt.datetime) -> str:
 
 @dataclass(frozen=True)
 class Patient:
-    """The patient as the DMP knows them: the qualified INS, the local IPP, the birth traits."""
+    """The patient: the qualified INS, the local IPP, the birth traits.
 
-    ins: str  # 15 characters (matricule + key)
-    ins_oid: str  # 1.2.250.1.213.1.4.8 / .9 / .10 / .11
+    `ins` is set only for a **qualified** identity: an unqualified INS must never be transmitted as an
+    INS (CI-SIS). Without it the patient is identified by the practice's local identifier (`ipp`, under
+    the practice's own OID `ipp_oid`): the XDS patientId is then that `PI` identifier. The DMP never
+    gets such a patient (it is fed only for a qualified INS); an MSSanté XDM to professionals may.
+    """
+
+    ins: str | None  # 15 characters (matricule + key); None when the identity is not qualified
+    ins_oid: str | None  # 1.2.250.1.213.1.4.8 / .9 / .10 / .11
     birth_name: str
     given: str  # first birth first name, as on the INS
     sex: str  # M / F / U
@@ -51,15 +57,28 @@ class Patient:
     ipp: str | None = None
     ipp_oid: str | None = None
 
+    def __post_init__(self) -> None:
+        if not (self.ins and self.ins_oid) and not (self.ipp and self.ipp_oid):
+            raise ValueError("a patient needs a qualified INS or a local identifier with its OID")
+
+    @property
+    def qualified(self) -> bool:
+        return bool(self.ins and self.ins_oid)
+
+    @property
+    def local_patient_id(self) -> str | None:
+        return f"{self.ipp}^^^&{self.ipp_oid}&ISO^PI" if self.ipp and self.ipp_oid else None
+
     @property
     def xds_patient_id(self) -> str:
-        return f"{self.ins}^^^&{self.ins_oid}&ISO^NH"
+        if self.ins and self.ins_oid:
+            return f"{self.ins}^^^&{self.ins_oid}&ISO^NH"
+        assert self.local_patient_id is not None  # __post_init__
+        return self.local_patient_id
 
     @property
     def source_patient_id(self) -> str:
-        if self.ipp and self.ipp_oid:
-            return f"{self.ipp}^^^&{self.ipp_oid}&ISO^PI"
-        return self.xds_patient_id
+        return self.local_patient_id or self.xds_patient_id
 
 
 @dataclass(frozen=True)

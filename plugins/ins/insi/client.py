@@ -73,7 +73,7 @@ class InsiSettings:
     url: str
     auth: str = "mtls"  # "mtls" (organisation certificate) | "cps" (signed PS assertion)
     ca_files: list[Path] = field(default_factory=list)
-    pkcs12_path: Path | None = None
+    pkcs12_path: Path | str | None = None  # "keyring:<name>" or a file (plugins/ins/insi/tls.load_pkcs12)
     pkcs12_passphrase: str | None = None
     idam: str = ""
     software_name: str = "Vigie"

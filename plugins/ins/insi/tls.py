@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from plugins.common.tls import TlsError, read_pkcs12_source
 from plugins.common.tls import private_file as _private_file
 from plugins.ins.insi.types import InsiConfigError
 
@@ -63,17 +64,21 @@ def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     return str(values[0].value) if values else None
 
 
-def load_pkcs12(path: Path | None, passphrase: str | None) -> ClientIdentity:
-    """Read and decrypt the organisation PKCS#12 (blocking). InsiConfigError with a French message."""
-    if path is None:
+def load_pkcs12(source: Path | str | None, passphrase: str | None) -> ClientIdentity:
+    """Read and decrypt the organisation PKCS#12 (blocking): `keyring:<name>` (imported by `vigie setup`) or a
+    file path (developers, older configurations). InsiConfigError with a French message."""
+    if source is None or not str(source):
         raise InsiConfigError("Mode mTLS : aucun certificat d'organisation (PKCS#12) n'est configuré.")
     if passphrase is None:
         raise InsiConfigError("Mode mTLS : la phrase de passe du certificat INSi est absente du trousseau.")
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InsiConfigError(f"Certificat INSi illisible : {Path(path).name} ({exc.strerror or exc}).",
-                              detail=str(exc)) from None
+        data = read_pkcs12_source(source, service="INSi")
+    except TlsError as exc:
+        raise InsiConfigError(exc.message, detail=exc.detail) from None
+    return identity_from_bytes(data, passphrase)
+
+
+def identity_from_bytes(data: bytes, passphrase: str) -> ClientIdentity:
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, passphrase.encode() or None)
     except ValueError as exc:

@@ -4,6 +4,7 @@ PKCS#12, the INSi sandbox's TLS endpoint, a closed port) and save to a 0600 file
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 import tomllib
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from agent.config import load_config
+from agent.errors import UserFacingError
 from agent.plugins import PluginHost
 from agent.secrets import MemoryKeyring, SecretStore
 from agent.setup_host import API_STEP
@@ -74,12 +76,24 @@ async def test_setup_ins_step_accepts_the_sandbox_certificate_and_endpoint_and_s
     raw = tomllib.loads(text)
     assert raw["plugins"]["ins"]["batch_file"] == "/srv/jour.csv"  # a key no step owns is kept
     settings = parse_settings(load_config(session.path).plugin_settings("ins"))
-    assert settings.configured and settings.auth == "mtls" and settings.pkcs12_path == insi_pki.client_p12
+    # The PKCS#12 itself was imported into the keyring: the file is no longer referenced.
+    assert settings.configured and settings.auth == "mtls" and settings.pkcs12_path == "keyring:ins.certificate"
+    assert str(insi_pki.client_p12) not in text
+    assert SecretStore().get_blob("ins.certificate") == insi_pki.client_p12.read_bytes()
     assert settings.user.name == "Dr Claire MARTIN" and settings.user.national_id == insi_pki.ps_national_id
-    # Asked again, the defaults are what was saved, and an empty passphrase keeps the keyring's.
+    # Asked again, the defaults are what was saved; empty certificate and passphrase keep the keyring's.
     fields = {f.name: f.default for f in session.step("ins").fields(session.config())}
-    assert fields["url"] == insi_sandbox.url and fields["pkcs12_path"] == str(insi_pki.client_p12)
+    assert fields["url"] == insi_sandbox.url and fields["pkcs12_path"] == ""
     assert await in_thread(session.check, "ins", {**fields, "pkcs12_passphrase": ""}) == []
+    assert await in_thread(session.save, "ins", {**fields, "pkcs12_passphrase": ""}) == []
+    assert parse_settings(load_config(session.path).plugin_settings("ins")).pkcs12_path == "keyring:ins.certificate"
+    # A certificate altered in the keyring since (one chunk lost) is reported, not handed to TLS.
+    chunks = json.loads(SecretStore().get("ins.certificate") or "{}")["chunks"]
+    assert chunks >= 2
+    SecretStore().delete("ins.certificate#1")
+    assert await in_thread(session.check, "ins", {**fields, "pkcs12_passphrase": ""}) == [
+        f"Certificat de l'organisation : Le secret « ins.certificate » du trousseau est incomplet (morceau 2 sur "
+        f"{chunks} absent) : importez à nouveau le certificat (vigie setup)."]
 
 
 async def test_setup_ins_step_refuses_what_insi_would_refuse(
@@ -160,11 +174,17 @@ async def test_setup_dmp_step_opens_the_structure_certificate_and_reaches_the_se
     values["pkcs12_passphrase"] = insi_pki.client_passphrase
     closed = await in_thread(session.check, "dmp", {**values, "url": f"https://127.0.0.1:{free_port()}/dmp"})
     assert len(closed) == 1 and closed[0].startswith("Service DMP : 127.0.0.1:")
+    assert await in_thread(session.check, "dmp", {**values, "ipp_oid": "1.2.x"}) == [
+        "OID des identifiants patients : une suite de nombres séparés par des points (ex. 1.2.250.1.999.1)."]
+    values["ipp_oid"] = "1.2.250.1.999.1"
     assert await in_thread(session.save, "dmp", values) == []
     assert insi_pki.client_passphrase not in session.path.read_text()
     assert SecretStore().get(PKCS12_SECRET) == insi_pki.client_passphrase
     saved = dmp_settings(load_config(session.path).plugin_settings("dmp"))
-    assert saved.auth_mode == "INDIRECTE" and saved.pkcs12 == str(insi_pki.client_p12)
+    assert saved.auth_mode == "INDIRECTE" and saved.pkcs12 == "keyring:dmp.certificate"
+    assert saved.ipp_oid == "1.2.250.1.999.1"
+    assert SecretStore().get_blob("dmp.certificate") == insi_pki.client_p12.read_bytes()
+    assert str(insi_pki.client_p12) not in session.path.read_text()
 
 
 async def test_setup_mss_step_reaches_the_operators_smtp_and_imap(session: SetupSession, insi_pki: SandboxPki) -> None:  # noqa: F811
@@ -184,6 +204,27 @@ async def test_setup_mss_step_reaches_the_operators_smtp_and_imap(session: Setup
         assert len(problems) == 1 and problems[0].startswith("Serveur IMAP : 127.0.0.1:")
         values["imap_port"] = str(imap.getsockname()[1])
         assert await in_thread(session.check, "mss", {**values, "mailbox": "pas-une-adresse"}) != []
-        assert await in_thread(session.save, "mss", values) == []
+        assert await in_thread(session.check, "mss", {**values, "ipp_oid": "OID du cabinet"}) != []
+        assert await in_thread(session.save, "mss", {**values, "ipp_oid": "1.2.250.1.999.1"}) == []
+        assert mss_settings(load_config(session.path).plugin_settings("mss")).ipp_oid == "1.2.250.1.999.1"
+        assert await in_thread(session.save, "mss", values) == []  # left empty: the setting is removed
     saved = mss_settings(load_config(session.path).plugin_settings("mss"))
     assert saved.mailbox == "secretariat@cabinet.mssante.fr" and saved.imap_port == int(values["imap_port"])
+    assert saved.pkcs12 == "keyring:mss.certificate" and saved.ipp_oid is None
+    assert SecretStore().get_blob("mss.certificate") == insi_pki.client_p12.read_bytes()
+
+
+def test_setup_certificate_replaced_between_verify_and_save_is_not_imported(tmp_path: Path) -> None:
+    """`apply` stores only the bytes `verify` checked: a file swapped in between is refused."""
+    from plugins.common.setup_checks import certificate_bytes, certificate_changes
+
+    file = tmp_path / "org.p12"
+    file.write_bytes(b"verified bytes")
+    data, problems = certificate_bytes(str(file), "ins.certificate", "Certificat")
+    assert data == b"verified bytes" and problems == []
+    assert certificate_changes(str(file), "ins.certificate") == ("keyring:ins.certificate",
+                                                                 {"ins.certificate": b"verified bytes"})
+    file.write_bytes(b"other bytes")
+    with pytest.raises(UserFacingError, match="a changé depuis sa vérification"):
+        certificate_changes(str(file), "ins.certificate")
+    assert SecretStore().get_blob("ins.certificate") is None

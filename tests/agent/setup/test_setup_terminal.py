@@ -13,14 +13,17 @@ import sys
 import tomllib
 from pathlib import Path
 
+import keyring
 import pexpect
 import pytest
 
 from agent.config import load_config
+from agent.secrets import SecretStore
 from plugins.ins.settings import PASSPHRASE_SECRET, parse_settings
 from sandbox.insi.pki import SandboxPki
 from sandbox.insi.server import InsiSandbox
 from tests.conftest import REPO, free_port, subprocess_env
+from tests.file_keyring import FileKeyring
 from tests.plugins.ins.conftest import insi_pki, insi_sandbox  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -47,7 +50,7 @@ def dialog(env: dict[str, str], sandbox: InsiSandbox, pki: SandboxPki, port: int
     answer("Adresse du téléservice INSi (Entrée : https://qualiflps-services-ps-tlsm.ameli.fr:443/lps) : ", sandbox.url)
     answer("Autorités de certification du téléservice", ", ".join(str(p) for p in pki.ca_files))
     answer("Numéro d'autorisation logiciel (IDAM) : ", sandbox.idam)
-    answer("Certificat de l'organisation (fichier PKCS#12 .p12) : ", str(pki.wrong_client_p12))
+    answer("Certificat de l'organisation (fichier PKCS#12 .p12 à importer) : ", str(pki.wrong_client_p12))
     answer("Phrase de passe du certificat (masquée ; Entrée : inchangée) : ", pki.wrong_client_passphrase)
     answer("Praticien par défaut (nom affiché) : ", "Dr Claire MARTIN")
     answer("Identifiant national du praticien (tel que sur sa CPS) : ", pki.ps_national_id)
@@ -58,7 +61,7 @@ def dialog(env: dict[str, str], sandbox: InsiSandbox, pki: SandboxPki, port: int
     answer(f"Adresse du téléservice INSi (Entrée : {sandbox.url}) : ", "")
     answer("Autorités de certification du téléservice", "")
     answer(f"Numéro d'autorisation logiciel (IDAM) (Entrée : {sandbox.idam}) : ", "")
-    answer(f"Certificat de l'organisation (fichier PKCS#12 .p12) (Entrée : {pki.wrong_client_p12}) : ",
+    answer(f"Certificat de l'organisation (fichier PKCS#12 .p12 à importer) (Entrée : {pki.wrong_client_p12}) : ",
            str(pki.client_p12))
     answer("Phrase de passe du certificat (masquée ; Entrée : inchangée) : ", pki.client_passphrase)
     answer("Praticien par défaut (nom affiché) (Entrée : Dr Claire MARTIN) : ", "")
@@ -113,5 +116,12 @@ async def test_setup_in_a_terminal_verifies_reasks_and_ends_with_a_green_doctor(
     config = load_config(path, environ={})
     assert config.api.allowed_origins == ["https://lgc.example.fr"] and config.api.port == port
     ins = parse_settings(config.plugin_settings("ins"))
-    assert ins.configured and ins.pkcs12_path == insi_pki.client_p12 and ins.url == insi_sandbox.url
+    assert ins.configured and ins.pkcs12_path == "keyring:ins.certificate" and ins.url == insi_sandbox.url
+    # The PKCS#12 itself went to the keyring (chunked), the file is not referenced.
+    assert str(insi_pki.client_p12) not in text
+    stored = SecretStore()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIGIE_TEST_KEYRING", str(tmp_path / "keyring.json"))
+        keyring.set_keyring(FileKeyring())
+        assert stored.get_blob("ins.certificate") == insi_pki.client_p12.read_bytes()
     assert tomllib.loads(text)["plugins"]["eprescription"] == {"enabled": False}

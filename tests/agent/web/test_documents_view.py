@@ -51,6 +51,8 @@ async def sharing_demo(tmp_path: Path, insi_sandbox: InsiSandbox, insi_pki: Sand
     service = mss.as_service()
     for name, value in service.secrets.items():
         SecretStore().set(name, value)
+    for name, path in service.certificates.items():  # as the sandbox's agent imports them (sandbox/child.py)
+        SecretStore().set_blob(name, path.read_bytes())
     config.plugins["mss"] = dict(service.plugin_settings["mss"], poll_interval=1.0, base_delay=0.5, max_delay=2.0)
     agent = Agent(config)
     events: list[tuple[str, dict[str, Any]]] = []

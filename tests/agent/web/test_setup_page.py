@@ -73,13 +73,16 @@ async def test_setup_page_verifies_each_step_and_saves_to_the_file_and_keyring(
     await expect(result).to_contain_text("« INSI-TEST-MAUVAIS »")
     await page.screenshot(path=artifact(request, "1-refused.png"), full_page=True)
 
-    await ins.get_by_label("Certificat de l'organisation (fichier PKCS#12 .p12)").fill(str(insi_pki.client_p12))
+    certificate = ins.get_by_label("Certificat de l'organisation (fichier PKCS#12 .p12 à importer)")
+    await certificate.fill(str(insi_pki.client_p12))
     await ins.get_by_label("Phrase de passe du certificat").fill(insi_pki.client_passphrase)
     await ins.get_by_label("Praticien par défaut (nom affiché)").fill("Dr Claire MARTIN")
     await ins.get_by_role("button", name="Enregistrer").click()
     await expect(result).to_have_text("Vérifié et enregistré. Vigie utilisera ces réglages à son prochain démarrage.",
                                       timeout=15_000)
     await expect(ins.get_by_label("Phrase de passe du certificat")).to_have_value("")
+    await expect(certificate).to_have_value("")  # imported into the keyring: the form keeps no path
+    await expect(certificate).to_have_attribute("placeholder", "fichier à importer (vide : celui déjà importé)")
     await page.screenshot(path=artifact(request, "2-saved.png"), full_page=True)
 
     path = agent.config.source
@@ -88,12 +91,14 @@ async def test_setup_page_verifies_each_step_and_saves_to_the_file_and_keyring(
     assert insi_pki.client_passphrase not in text and insi_pki.wrong_client_passphrase not in text
     assert SecretStore().get(PASSPHRASE_SECRET) == insi_pki.client_passphrase
     saved = parse_settings(load_config(path, environ={}).plugin_settings("ins"))
-    assert saved.pkcs12_path == insi_pki.client_p12 and saved.user.name == "Dr Claire MARTIN"
+    assert saved.pkcs12_path == "keyring:ins.certificate" and saved.user.name == "Dr Claire MARTIN"
+    assert SecretStore().get_blob("ins.certificate") == insi_pki.client_p12.read_bytes()  # imported, not referenced
+    assert str(insi_pki.client_p12) not in text
     assert tomllib.loads(text)["api"]["tokens"] == [TEST_TOKEN]  # what no step owns is kept
 
     # CPS mode: the certificate's questions go away; a closed port for the e-prescription is reported.
     await ins.get_by_label("Mode d'accès au téléservice INSi").select_option("cps")
-    await expect(ins.get_by_label("Certificat de l'organisation (fichier PKCS#12 .p12)")).to_be_hidden()
+    await expect(ins.get_by_label("Certificat de l'organisation (fichier PKCS#12 .p12 à importer)")).to_be_hidden()
     ep = page.locator("#step-eprescription")
     await ep.get_by_label("Adresse du téléservice e-prescription").fill(f"http://127.0.0.1:{free_port()}/ep")
     await ep.get_by_role("button", name="Vérifier").click()

@@ -109,3 +109,37 @@ def test_derive_metadata_from_a_validated_document() -> None:
     assert split_name("Pr Jean-Paul de La Tour") == ("TOUR", "Jean-Paul de La")
     with pytest.raises(ValueError):
         metadata_for(ValidatedDocument(**{**document.__dict__, "patient_ins": None}), practice, "57833-6")
+
+
+def test_derive_unqualified_patient_is_named_by_the_local_id_never_by_an_ins() -> None:
+    """MSSanté to professionals: no qualified INS -> the CDA and the XDS patientId carry the practice's
+    local id (PI, under its OID) alone; the DMP's default (`require_ins`) still refuses."""
+    from agent.documents import DocumentAuthor, ValidatedDocument
+    from plugins.common.clinical.derive import Practice, metadata_for
+
+    document = ValidatedDocument(
+        id="doc-10", pdf=b"%PDF-1.4", type_code="57833-6", type_label="x", title="Ordonnance",
+        author=DocumentAuthor(name="Dr Marie Durand", rpps="10000123454"), created_at=1_767_600_000.0,
+        source_plugin="eprescription", patient_ins=None,
+        metadata={"patient": {"birth_name": "MARTIN", "first_names": "Claire", "sex": "F",
+                              "birth_date": "1984-06-15", "identity_id": "ident-42"}})
+    practice = Practice(structure_id="312345678900019", structure_name="Cabinet", source_oid="1.2.3",
+                        ipp_oid="1.2.250.1.999.7.1")
+    with pytest.raises(ValueError):
+        metadata_for(document, practice, "57833-6")  # the DMP: a qualified INS or nothing
+    with pytest.raises(ValueError):  # no OID for the practice's local ids: the patient cannot be named
+        metadata_for(document, Practice(structure_id="3", structure_name="C", source_oid="1.2.3"), "57833-6",
+                     require_ins=False)
+    meta = metadata_for(document, practice, "57833-6", require_ins=False)
+    assert not meta.patient.qualified and meta.patient.ins is None
+    assert meta.patient.xds_patient_id == meta.patient.source_patient_id == "ident-42^^^&1.2.250.1.999.7.1&ISO^PI"
+    header = cda.read_header(cda.build_cda(meta, b"%PDF-1.4"))
+    assert header.patient_ids == (("1.2.250.1.999.7.1", "ident-42"),)
+    assert not any(root.startswith("1.2.250.1.213.1.4.") for root, _ in header.patient_ids)  # no INS OID
+    (view,) = xds.read_registry_objects(xds.submit_objects_request(xds.submission_set(meta),
+                                                                   [xds.document_entry(meta, b"x")]))
+    assert view.patient_id == "ident-42^^^&1.2.250.1.999.7.1&ISO^PI"
+    # A producer's own IPP wins over Vigie's identity id.
+    with_ipp = ValidatedDocument(**{**document.__dict__, "metadata": {
+        "patient": {**document.metadata["patient"], "ipp": "P-77"}}})
+    assert metadata_for(with_ipp, practice, "57833-6", require_ins=False).patient.ipp == "P-77"

@@ -132,3 +132,27 @@ async def test_tampered_hash_is_rejected_by_the_sandbox(dmp_client: DmpClient, d
         await ops.send(dmp_client, vihf_context(), metadata_for(doc, dmp_client.settings, "57833-6"), doc.pdf)
     assert set(rejected.value.codes) == {"XDSNonIdenticalHash", "XDSNonIdenticalSize"}
     assert "SHA-1" in rejected.value.message
+
+
+async def test_structure_certificate_from_the_keyring_authenticates_and_signs(dmp_sandbox: DmpSandbox) -> None:
+    """`pkcs12 = "keyring:dmp.certificate"`: TLS client authentication and the INDIRECTE VIHF signature both use
+    the PKCS#12 `vigie setup` imported into the keyring (chunked), no file involved."""
+    from agent.secrets import SecretStore
+
+    settings, passphrase = settings_for(dmp_sandbox, pkcs12="keyring:dmp.certificate")
+    absent = DmpClient(settings, passphrase=passphrase, current_signer=lambda: None)
+    with pytest.raises(DmpError) as info:
+        await absent.start()
+    assert "absent du trousseau (secret « dmp.certificate »)" in info.value.message
+    SecretStore().set_blob("dmp.certificate", dmp_sandbox.pki.client_p12.read_bytes())
+    client = DmpClient(settings, passphrase=passphrase, current_signer=lambda: None)
+    await client.start()
+    try:
+        doc = document()
+        meta = metadata_for(doc, client.settings, "57833-6")
+        assert await ops.send(client, vihf_context(), meta, doc.pdf) == "sent"
+    finally:
+        await client.close()
+    exchange = dmp_sandbox.exchanges[-1]
+    assert exchange.outcome == "ok" and exchange.validated and exchange.vihf is not None
+    assert exchange.vihf.mode == "INDIRECTE"

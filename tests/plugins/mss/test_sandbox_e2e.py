@@ -34,6 +34,10 @@ async def agent(tmp_path: Path, sandbox: MssSandbox) -> AsyncIterator[Agent]:
     service = sandbox.as_service()
     for name, value in service.secrets.items():
         SecretStore().set(name, value)
+    # The mailbox's PKCS#12 is read from the keyring (`keyring:mss.certificate`), imported as sandbox/child.py does.
+    assert service.plugin_settings["mss"]["pkcs12"] == "keyring:mss.certificate"
+    for name, path in service.certificates.items():
+        SecretStore().set_blob(name, path.read_bytes())
     settings = dict(service.plugin_settings["mss"], poll_interval=1.0, base_delay=0.5, max_delay=2.0)
     config = config_from_dict({
         "api": {"port": 0, "tokens": [TEST_TOKEN], "allowed_origins": ["http://lgc.test"]},
@@ -64,7 +68,7 @@ async def test_mss_sandbox_patient_mail_then_delivered_and_read(agent: Agent, sa
     assert msg["X-MSS-INS"] == "O" and str(msg["Subject"]).startswith("XDM/1.0/DDM+")
     assert len(sandbox.state.box(APP_MAILBOX).folders["Sent"]) == 2
     lgc = await lgc_for(agent)
-    found = await lgc.result("directory.search", {"name": "ler"})
+    found = await lgc.result("mss.directory.search", {"name": "ler"})
     assert found["results"] == [{"name": "Dr Sophie LEROY", "rpps": "10009876543",
                                  "mailbox": "sophie.leroy@chu.sandbox.mssante.test", "type": "PER"}]
 

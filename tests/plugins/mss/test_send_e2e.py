@@ -41,7 +41,7 @@ async def _rows(agent, document_id: str) -> list[repo.MessageRow]:  # type: igno
     return await agent.store.transaction(lambda c: repo.list_messages(c, document_id=document_id))
 
 
-def _check_xdm(data: bytes) -> etree._Element:
+def _check_xdm(data: bytes, *, ins: str | None = QUALIFIED_INS) -> etree._Element:
     """Unzip, parse METADATA.XML, check the CDA's hash and size: the receiver's own checks."""
     z = zipfile.ZipFile(io.BytesIO(data))
     names = set(z.namelist())
@@ -54,7 +54,11 @@ def _check_xdm(data: bytes) -> etree._Element:
     assert slots["hash"] == [hashlib.sha1(doc).hexdigest()]
     assert slots["size"] == [str(len(doc))]
     header = cda.read_header(doc)
-    assert header.ins == QUALIFIED_INS and header.type_code == "57833-6"
+    assert header.type_code == "57833-6"
+    if ins is not None:
+        assert header.ins == ins
+    else:  # no INS at all in the CDA: the local id alone
+        assert [root for root, _ in header.patient_ids] == [IPP_OID]
     return meta
 
 
@@ -98,17 +102,41 @@ async def _sent(agent, document_id: str, count: int) -> list[repo.MessageRow] | 
     return None
 
 
-async def test_mss_unqualified_ins_no_patient_send(make_agent: AgentFactory, mail: MailServers) -> None:
-    agent = await make_agent()
-    doc = document(qualified=False)
+IPP_OID = "1.2.250.1.999.7.1"
+
+
+async def _unqualified_pro_mail(agent, mail: MailServers, doc) -> email.message.Message:  # type: ignore[no-untyped-def]
+    """Unqualified INS: the patient send refused (French reason), the médecin traitant's mail sent: it."""
     await publish(agent, doc)
     rows = await wait_until(lambda: _settled(agent, doc.id, 2), what="both groups settled")
     patient = next(r for r in rows if r.recipients[0].role == "patient")
     assert patient.state == "failed" and "INS n'est pas qualifiée" in (patient.reason or "")
     pro = next(r for r in rows if r.recipients[0].role == "treating")
     assert pro.state in ("sent", "delivered")
-    msg = (await wait_until(lambda: _messages_for(mail, TREATING, pro.message_id), what="pro mail"))[0]
-    assert msg["X-MSS-INS"] is None  # no CDA without a qualified INS: no XDM either
+    return (await wait_until(lambda: _messages_for(mail, TREATING, pro.message_id), what="pro mail"))[0]
+
+
+async def test_mss_unqualified_ins_no_patient_send(make_agent: AgentFactory, mail: MailServers) -> None:
+    """Unqualified INS: no patient mail (French reason); professionals get the XDM, its CDA naming the
+    patient by the practice's local id (never an INS), and `X-MSS-INS: N`."""
+    msg = await _unqualified_pro_mail(await make_agent(ipp_oid=IPP_OID), mail,
+                                      document(qualified=False, identity_id="ident-unq"))
+    assert msg["X-MSS-INS"] == "N" and msg["X-MSS-CODECDA"] == "57833-6"
+    assert str(msg["Subject"]) == "XDM/1.0/DDM+Prescription de produits de santé HELENE-CELINE MARIE 03/02/1946"
+    names = [p.get_filename() for p in msg.iter_attachments()]
+    assert names == ["IHE_XDM.ZIP", "Ordonnance du 04-12-2026.pdf"]
+    xdm = next(p for p in msg.iter_attachments() if p.get_filename() == "IHE_XDM.ZIP").get_content()
+    meta = _check_xdm(xdm, ins=None)
+    patient_ids = {e.get("value") for e in meta.iter(f"{{{RIM}}}ExternalIdentifier")
+                   if (e.find(f"{{{RIM}}}Name/{{{RIM}}}LocalizedString").get("value") or "").endswith("patientId")}
+    assert patient_ids == {f"ident-unq^^^&{IPP_OID}&ISO^PI"}
+
+
+async def test_mss_unqualified_without_ipp_oid_pros_get_the_pdf_alone(make_agent: AgentFactory,
+                                                                      mail: MailServers) -> None:
+    """No OID for the practice's local ids: the patient cannot be named in a CDA, so the PDF goes alone."""
+    msg = await _unqualified_pro_mail(await make_agent(), mail, document(qualified=False))
+    assert msg["X-MSS-INS"] is None  # no CDA: no XDM either
     assert not str(msg["Subject"]).startswith("XDM/1.0/DDM+")
     assert [p.get_filename() for p in msg.iter_attachments()] == ["Ordonnance du 04-12-2026.pdf"]
 

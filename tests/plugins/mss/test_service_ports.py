@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import UserFacingError
+from agent.secrets import SecretStore
 from plugins.mss import repository as repo
 from plugins.mss.service import JOB_DELIVER, JOB_DOCUMENT, MssService
 from plugins.mss.service import Ports as MssPorts
@@ -26,6 +27,8 @@ async def test_mss_service_from_ports_mails_a_document_and_refuses_fin_without_q
             service_info = sandbox.as_service()
             settings = parse_settings(dict(service_info.plugin_settings["mss"], poll_interval=1.0))
             secrets = service_info.secrets
+            for name, path in service_info.certificates.items():  # `keyring:mss.certificate`, as sandbox/child.py
+                SecretStore().set_blob(name, path.read_bytes())
             service = MssService(MssPorts(store=p.store, outbox=p.outbox, events=p.emitter, secret=secrets.get,
                                           qualified_ins=lambda conn, identity_id: None), settings)
             await service.start()

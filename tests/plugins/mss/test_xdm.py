@@ -101,6 +101,27 @@ def test_incoming_accepts_valid_and_refuses_hostile_keeping_reason() -> None:
     assert bad.status == "refused" and "hors de l'archive" in (bad.reason or "")
 
 
+def test_incoming_unqualified_patient_by_local_id_accepted_and_x_mss_ins_checked() -> None:
+    """An XDM naming the patient by the sender's local id (PI: INS not qualified) is offered, without an
+    INS; claiming `X-MSS-INS: O` for it, or a CDA naming another patient, is refused."""
+    import dataclasses
+
+    meta = example_metadata("doc-pi")
+    local = dataclasses.replace(meta, patient=dataclasses.replace(meta.patient, ins=None, ins_oid=None, ipp="ident-1",
+                                                                  ipp_oid="1.2.250.1.999.7.1"))
+    xdm = build_xdm(local, cda.build_cda(local, MINIMAL_PDF), ["a@b.mssante.fr"], software="Vigie")
+    assert read_xdm(xdm).patient_ins is None
+    ok = classify(_mail_with(xdm))
+    assert ok.status == "accepted" and ok.ins is None and ok.documents[0]["type_code"] == "57833-6"
+    claimed = _mail_with(xdm).replace(b"X-MSS-NIL:", b"X-MSS-INS: O\r\nX-MSS-NIL:", 1)
+    bad = classify(claimed)
+    assert bad.status == "refused" and "aucune INS qualifiée" in (bad.reason or "")
+    other = dataclasses.replace(local, patient=dataclasses.replace(local.patient, ipp="ident-2"))
+    mixed = build_xdm(local, cda.build_cda(other, MINIMAL_PDF), ["a@b.mssante.fr"], software="Vigie")
+    wrong = classify(_mail_with(mixed))
+    assert wrong.status == "refused" and "patient du CDA diffère" in (wrong.reason or "")
+
+
 def test_subject_format_exact() -> None:
     import datetime as dt
 
@@ -131,3 +152,39 @@ def test_recipient_rules() -> None:
                           (rules.PatientFacts("146026322000196", False, True), rules.OPPOSED)):
         chosen, refusals = rules.choose([pro], facts, to_patient=True)
         assert [r.address for r in chosen] == ["dr@x.mssante.fr"] and refusals[0].reason == reason
+
+
+def test_corsican_ins_gets_no_patient_address() -> None:
+    """No documented 15-digit form of a 2A/2B matricule (docs/mss.md): no address is ever made up."""
+    for corsican in ("180032B02040123", "297022A02077878"):
+        with pytest.raises(ValueError):
+            rules.patient_address(corsican)
+    facts = rules.PatientFacts("180032B02040123", invisible_to_patient=False, opposed=False)
+    chosen, refusals = rules.choose([rules.Recipient("dr@x.mssante.fr", "treating")], facts, to_patient=True)
+    assert [r.address for r in chosen] == ["dr@x.mssante.fr"]
+    assert [r.reason for r in refusals] == [rules.NO_PATIENT_MAILBOX] and "Corse" in rules.NO_PATIENT_MAILBOX
+
+
+def test_delivery_jobs_stale_copy_never_takes_back_a_receipt() -> None:
+    """The DSN flake: Postfix's success DSN was applied (delivered) between the server's 250 and the
+    delivery job's "sent", and the job's older copy overwrote it. Receipt outcomes now survive."""
+    from plugins.mss.repository import RecipientState
+    from plugins.mss.service import keep_receipts
+
+    stored = [RecipientState("a@x.fr", "treating", state="delivered"),
+              RecipientState("b@x.fr", "professional", state="failed", reason="Échec (E04) : Patient inconnu",
+                             code="E04"),
+              RecipientState("c@x.fr", "professional", state="submitted")]
+    mine = [RecipientState("a@x.fr", "treating", state="submitted"),
+            RecipientState("b@x.fr", "professional", state="submitted"),
+            RecipientState("c@x.fr", "professional", state="submitted")]
+    keep_receipts(mine, stored)
+    assert [(r.state, r.code) for r in mine] == [("delivered", None), ("failed", "E04"), ("submitted", None)]
+    # A newer receipt (the MDN's read over the stored DSN's delivered) is not taken back either.
+    newer = [RecipientState("a@x.fr", "treating", state="read")]
+    keep_receipts(newer, [RecipientState("a@x.fr", "treating", state="delivered")])
+    assert newer[0].state == "read"
+    # A failure the job itself saw stays the job's.
+    own = [RecipientState("a@x.fr", "treating", state="failed", reason="refusé", code="refused")]
+    keep_receipts(own, [RecipientState("a@x.fr", "treating", state="delivered")])
+    assert own[0].state == "failed" and own[0].code == "refused"

@@ -89,7 +89,9 @@ async def test_as_service_settings_parse(sandbox: InsiSandbox, pki: SandboxPki) 
     assert settings.configured and settings.auth == "mtls" and settings.url == sandbox.url
     assert settings.idam == sandbox.idam and settings.emitter == pki.client_emitter
     assert settings.ca_files == [pki.root_ca, pki.org_ca]
-    assert settings.pkcs12_path == pki.client_p12
+    # As a practice's: the certificate is read from the keyring, where the sandbox's agent imports the PKI's file.
+    assert settings.pkcs12_path == "keyring:ins.certificate"
+    assert service.certificates == {"ins.certificate": pki.client_p12}
     passphrase = service.secrets[PASSPHRASE_SECRET]  # for the agent's keyring, not its configuration
     assert passphrase is not None
     pkcs12.load_key_and_certificates(pki.client_p12.read_bytes(), passphrase.encode())

@@ -285,3 +285,18 @@ async def test_sandbox_fault_on_a_later_first_name_keeps_the_earlier_exchanges(s
     assert outcome.first_names_sent == ("PIERRE", "PAUL")
     assert outcome.response is not None and outcome.response.cr_code == "01"  # the answer to PIERRE
     assert [e.error for e in outcome.exchanges] == [None, "fault:siram_100:desir_550"]
+
+
+async def test_sandbox_mtls_with_the_certificate_imported_into_the_keyring(sandbox: InsiSandbox) -> None:
+    """As a practice's agent after `vigie setup`: the PKCS#12 itself is read from the keyring (chunked)."""
+    from agent.secrets import SecretStore
+
+    missing = InsiClient(settings(sandbox, pkcs12_path="keyring:ins.certificate"))
+    with pytest.raises(InsiConfigError) as info:
+        await missing.start()
+    assert info.value.message_fr.startswith("Certificat INSi absent du trousseau (secret « ins.certificate »)")
+    SecretStore().set_blob("ins.certificate", sandbox.pki.client_p12.read_bytes())
+    outcome = await search(settings(sandbox, pkcs12_path="keyring:ins.certificate"))
+    assert outcome.error is None and outcome.response is not None and outcome.response.found
+    [record] = sandbox.stats.last_requests
+    assert (record.mode, record.client_cn, record.outcome) == ("mtls", "INSI-AUTO", "CR 00")
