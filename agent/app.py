@@ -33,15 +33,18 @@ from agent.errors import PluginNotReady, RegistrationError, RetryJobLater, UserF
 from agent.events import EventBus
 from agent.hookcall import call_each, call_one, call_registration
 from agent.hookspecs import JobHandler, RpcHandler, StatusProvider, hookimpl
-from agent.outbox import Job, Outbox
+from agent.outbox import SPOOL_KIND, Job, Outbox, merge_spooled
 from agent.pages import Pages
 from agent.pairing import PairingBroker, PairingRequest
+from agent.panels import notify_user
 from agent.plugins import DEGRADED, OK, PluginHost, PluginState
 from agent.practice import PracticeRelay
 from agent.rpc import PLUGIN_NOT_READY, RpcContext, RpcRegistry
 from agent.secrets import SecretStore
 from agent.server import ApiServer
 from agent.setup_rpc import register_setup_methods
+from agent.spool import FILE_NAME as SPOOL_FILE
+from agent.spool import Spool, SpoolMerger, waiting_label
 from agent.store import MigrationRegistry, make_store
 
 log = logging.getLogger(__name__)
@@ -111,8 +114,14 @@ class CorePlugin:
         """The database in `agent.info` (services.store): which one, and whether it answers now."""
         store = self.agent.store
         status: dict[str, Any] = {"kind": store.dialect, "workstation": self.agent.workstation}
+        spooled = self.agent.spool.count if self.agent.spool is not None else 0
+        if spooled:
+            status["spooled"] = spooled  # work started during an outage, kept here until merged (agent/spool.py)
         if getattr(store, "available", True):
-            status.update(state="ok", label="Base de données : disponible")
+            status.update(state="ok", label="Base de données : disponible" + (
+                f" ; report de {spooled} opération(s) gardée(s) sur ce poste en cours" if spooled else ""))
+        elif spooled:
+            status.update(state="injoignable", label=waiting_label(spooled))
         else:
             status.update(state="injoignable", label="Base de données du cabinet injoignable : le travail "
                           "attend son retour (rien n'est perdu), vérifiez le réseau ou le serveur")
@@ -129,6 +138,15 @@ class Agent:
                                 pool_size=config.store.pool_size)
         self.workstation = config.store.workstation or f"{socket.gethostname()}:{config.api.port}"
         self.outbox = Outbox(self.store, on_dead=self._on_job_dead, owner=self.workstation)
+        # Shared store only: work started while the practice database is away waits here (agent/spool.py).
+        self.spool: Spool | None = None
+        self.merger: SpoolMerger | None = None
+        if getattr(self.store, "shared", False):
+            self.spool = Spool(Path(config.store.path).parent / SPOOL_FILE)
+            self.merger = SpoolMerger(self.store, self.spool,
+                                      notify=lambda text: notify_user(self.emitter, text, topic="store.merged"))
+            self.outbox.spool = self.spool
+            self.merger.register(SPOOL_KIND, merge_spooled)
         self.rpc = RpcRegistry()
         self.secrets = SecretStore()
         self.clients = ClientRegistry(self.store, list(config.api.tokens))
@@ -176,6 +194,8 @@ class Agent:
             self.plugins.load(self.config.disabled_plugins)
         migrations = MigrationRegistry()
         call_registration(self.plugins, "register_migrations", lambda _p: migrations.register)
+        if self.spool is not None:
+            await self.spool.open()  # before the database: what an earlier outage left is merged once it answers
         await self.store.open(migrations)
         call_registration(self.plugins, "register_rpc_methods", self._rpc_register_for)
         call_registration(self.plugins, "register_outbox_handlers", self._outbox_register_for)
@@ -185,6 +205,8 @@ class Agent:
         register_admin_methods(self.rpc, clients=self.clients, pairing=self.pairing, server=self.server)
         register_setup_methods(self.rpc, self)
         await self.outbox.start()
+        if self.merger is not None:
+            self.merger.start()
         self.practice.start()
         if self.practice.active:
             self.emitter.relay = self.practice.send
@@ -196,8 +218,12 @@ class Agent:
         log.info("agent started on %s with %d plugins", self.server.url, len(self.plugins.states))
 
     async def stop(self) -> None:
+        if self.merger is not None:
+            await self.merger.stop()
         if not self._started:
             await self.store.close()
+            if self.spool is not None:
+                await self.spool.close()
             return
         self._started = False
         for task in list(self._retry_tasks.values()) + list(self._background):
@@ -211,6 +237,8 @@ class Agent:
         for name in reversed(list(self.plugins.states)):
             await self._stop_plugin(name)
         await self.store.close()
+        if self.spool is not None:
+            await self.spool.close()
         log.info("agent stopped")
 
     def request_stop(self) -> None:
@@ -267,7 +295,7 @@ class Agent:
                 name=name, settings=self.config.plugin_settings(name), store=self.store, outbox=self.outbox,
                 emitter=self.emitter, decisions=self.decisions, secrets=self.secrets, acting=self.acting,
                 status=StatusPort(self.plugins, name), sandbox=self.config.sandbox, services=dict(self.config.services),
-                data_dir=Path(self.config.store.path).parent, spawn=self._spawn,
+                data_dir=Path(self.config.store.path).parent, spawn=self._spawn, spool=self.merger,
                 retry_soon=lambda: self.retry_plugin_soon(name), open_page=self.pages.open,
             )
             self._contexts[name] = context

@@ -25,6 +25,7 @@ from agent.plugins import OK
 if TYPE_CHECKING:
     from agent.plugins import PluginHost
     from agent.secrets import SecretStore
+    from agent.spool import SpoolMerger
     from agent.store import Store
 
 
@@ -105,3 +106,6 @@ class PluginContext:
     retry_soon: Callable[[], None] = _no_retry
     # Open one of the agent's own pages (agent/pages.py: `batch.html`, `journal.html`) in the browser.
     open_page: Callable[[str], Awaitable[str]] | None = None
+    # Shared store only: the local spool's merger (agent/spool.py); a plugin keeps work started while the
+    # practice database is away in `spool.spool` and registers how it is merged (`spool.register`).
+    spool: SpoolMerger | None = None

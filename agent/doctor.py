@@ -31,6 +31,8 @@ from agent.client import AgentClient, running_sandbox_profile
 from agent.config import Config, load_config
 from agent.errors import ConfigError, RegistrationError, UserFacingError
 from agent.secrets import SecretStore
+from agent.spool import FILE_NAME as SPOOL_FILE
+from agent.spool import doctor_note, waiting_in
 from agent.store import Store
 from hardware import probe
 
@@ -136,7 +138,12 @@ def check_practice_store(config: Config) -> Check:
 
 def check_store(config: Config) -> Check:
     if config.store.url:
-        return check_practice_store(config)
+        check = check_practice_store(config)
+        waiting = waiting_in(Path(config.store.path).parent / SPOOL_FILE)  # work kept during an outage
+        if waiting:
+            return Check(check.name, check.level if check.level == FAIL else WARN,
+                         f"{check.detail} ; {doctor_note(waiting)}")
+        return check
     path = config.store.path
 
     async def open_close() -> None:

@@ -49,6 +49,7 @@ from typing import Any
 
 from agent.errors import PermanentJobError, RegistrationError, RetryJobLater, StoreUnavailable
 from agent.hookspecs import JobHandler
+from agent.spool import Spool, SpoolOp, spooling
 from agent.store import Store
 
 log = logging.getLogger("agent.outbox")
@@ -63,6 +64,7 @@ SHARED_STATS_TTL = 1.0  # seconds a shared outbox's counts are reused (other wor
 _MAX_SLEEP_SHARED = 5.0  # other agents' leases expire and NOTIFY may be missed while reconnecting
 LEASE = 30.0  # seconds a claimed job stays ours without a heartbeat
 NOTIFY_CHANNEL = "vigie_outbox"
+SPOOL_KIND = "outbox.enqueue"
 STORE_WAIT = 2.0  # seconds before a job that met an unreachable database runs again (attempts kept)
 
 # Outcome kinds recorded by a finished handler task, applied by the next flush.
@@ -136,6 +138,39 @@ def _renew(rows: list[tuple[float, int, str]], conn: sqlite3.Connection) -> None
         "UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'running' AND claimed_by = ?", rows)
 
 
+def insert_jobs(conn: sqlite3.Connection, *, handler: str, rows: Sequence[tuple[str, str]], due: float,
+                now: float, shared: bool) -> tuple[list[int], bool]:
+    """Insert `(key, json payload)` jobs, a key already there is left as is; the ids, and whether any is new.
+
+    Also the merge of a spooled enqueue (agent/spool.py), inside its transaction on the shared database."""
+    ids: list[int] = []
+    inserted = False
+    for key, data in rows:
+        row = conn.execute(
+            "INSERT INTO outbox (handler, idem_key, payload, state, attempts, next_attempt_at,"
+            " created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)"
+            " ON CONFLICT(idem_key) DO NOTHING RETURNING id",
+            (handler, key, data, due, now, now),
+        ).fetchone()
+        if row is None:
+            row = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
+        else:
+            inserted = True
+        ids.append(int(row[0]))
+    if inserted and shared:  # delivered at commit: wakes the other workstations' dispatchers
+        conn.execute("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, handler))
+    return ids, inserted
+
+
+def merge_spooled(conn: sqlite3.Connection, op: SpoolOp) -> None:
+    """Apply a spooled enqueue (agent/spool.py `Apply`): the same keys, so a job already there stays one."""
+    now = time.time()
+    rows = [(str(k), str(d)) for k, d in op.payload["rows"]]
+    insert_jobs(conn, handler=str(op.payload["handler"]), rows=rows, due=now + float(op.payload.get("delay", 0)),
+                now=now, shared=True)
+    return None
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
@@ -156,6 +191,7 @@ class Outbox:
         self._store = store
         self._shared = bool(getattr(store, "shared", False))
         self._owner = owner
+        self.spool: Spool | None = None  # set by the host with the shared store: enqueues survive an outage
         self._lease = lease
         self._heartbeat: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
@@ -224,34 +260,23 @@ class Outbox:
         if not handler or any(not key for _, key in jobs):
             raise ValueError("enqueue needs a handler name and a non-empty key")
         now = self._clock()
-        dicts = [(key, dict(payload)) for payload, key in jobs]
+        rows = [(key, json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False)) for payload, key in jobs]
 
-        def work(conn: sqlite3.Connection) -> tuple[list[int], bool]:
-            # JSON here, in the store's thread: a payload may carry a whole document (base64 of a PDF), whose
-            # encoding would otherwise run on the event loop.
-            rows = [(key, json.dumps(data, separators=(",", ":"), ensure_ascii=False)) for key, data in dicts]
-            ids: list[int] = []
-            inserted = False
-            for key, data in rows:
-                row = conn.execute(
-                    "INSERT INTO outbox (handler, idem_key, payload, state, attempts, next_attempt_at,"
-                    " created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)"
-                    " ON CONFLICT(idem_key) DO NOTHING RETURNING id",
-                    (handler, key, data, now + max(0.0, delay), now, now),
-                ).fetchone()
-                if row is None:
-                    row = conn.execute("SELECT id FROM outbox WHERE idem_key = ?", (key,)).fetchone()
-                else:
-                    inserted = True
-                ids.append(int(row[0]))
-            if inserted and self._shared:  # delivered at commit: wakes the other workstations' dispatchers
-                conn.execute("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, handler))
-            return ids, inserted
-
-        if not dicts:
+        if not rows:
             return []
-        # READ COMMITTED is enough: INSERT ... ON CONFLICT DO NOTHING is atomic on the unique key.
-        ids, inserted = await self._store.transaction(work, serializable=False)
+        work = functools.partial(insert_jobs, handler=handler, rows=rows, due=now + max(0.0, delay), now=now,
+                                 shared=self._shared)
+        try:
+            # READ COMMITTED is enough: INSERT ... ON CONFLICT DO NOTHING is atomic on the unique key.
+            ids, inserted = await self._store.transaction(work, serializable=False)
+        except StoreUnavailable:
+            if not spooling(self._store, self.spool):
+                raise
+            assert self.spool is not None
+            # The practice database is away: the job is kept on this workstation and merged, same key,
+            # when it is back (agent/spool.py). No id yet: 0 says "waiting in the local spool".
+            await self.spool.add(SPOOL_KIND, {"handler": handler, "rows": rows, "delay": max(0.0, delay)})
+            return [0] * len(rows)
         self._writes += 1
         if inserted:
             self._poke()
@@ -470,9 +495,12 @@ class Outbox:
                 self._finished[:0] = outcomes  # keep them for the next try
                 failures += 1
                 log.error("outbox: store error (%s), retrying", type(exc).__name__)
+                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
+                    # stop() sets `_wake` too; so does a job enqueued meanwhile, a sign the database is back
+                    # (after a long outage the backoff would otherwise keep new work waiting for up to 30 s).
                     async with asyncio.timeout(min(30.0, 0.1 * 2**failures)):
-                        await self._stop_event.wait()
+                        await self._wake.wait()
                 continue
             failures = 0
             for job in claimed:

@@ -76,6 +76,20 @@ CORE_MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE outbox ADD COLUMN lease_until REAL;
         """,
     ),
+    # Operations a workstation kept in its local spool while the shared database was away
+    # (agent/spool.py), by id, written in the transaction that merges each: never applied twice.
+    Migration(
+        "agent",
+        3,
+        """
+        CREATE TABLE spool_applied (
+            op_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            applied_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 

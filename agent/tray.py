@@ -92,7 +92,9 @@ def _plural(n: int, one: str, many: str) -> str:
 def icon_state(s: TraySnapshot) -> str:
     """Degraded (a module or service is down) wins over attention (the user has something to do), which
     wins over working (background jobs running)."""
-    if any(p.get("status") == "degraded" for p in s.plugins):
+    store = s.services.get("store")
+    if any(p.get("status") == "degraded" for p in s.plugins) or (
+            isinstance(store, Mapping) and store.get("state") not in (None, "ok")):  # the practice database away
         return DEGRADED
     if s.waiting or s.pairing or s.outbox.get("dead", 0) or any(b.attention for b in s.badges):
         return ATTENTION
@@ -160,6 +162,10 @@ def _cards(s: TraySnapshot) -> tuple[MenuEntry, ...]:
 def _waiting(s: TraySnapshot) -> tuple[MenuEntry, ...]:
     """What waits, why, and what to do."""
     entries = [MenuEntry(f"{b.label} : {b.count}" + (f" ({b.hint})" if b.hint else ""), None) for b in s.badges]
+    store = s.services.get("store")
+    if isinstance(store, Mapping) and (store.get("state") not in (None, "ok") or store.get("spooled")):
+        # The practice database away, and how much work waits on this workstation (agent/spool.py).
+        entries.insert(0, MenuEntry(str(store.get("label")), None))
     sending = s.outbox.get("pending", 0) + s.outbox.get("running", 0)
     if sending:
         entries.append(MenuEntry(f"{_plural(sending, 'envoi', 'envois')} en cours en arrière-plan (rien à faire)",

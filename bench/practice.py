@@ -1,5 +1,6 @@
 """The practice-wide store: the shared outbox on PostgreSQL with 1, 2 and 3 agents vs SQLite, the time a
-fact takes to reach another workstation, and how long a claim takes while agents contend.
+fact takes to reach another workstation (its loop, and the doctor's popup window), and how long a claim
+takes while agents contend.
 
 A private PostgreSQL cluster (sandbox/practice_db.py, fsync on as a real server has it) on loopback.
 Agents here are `Outbox` instances, each with its own `PostgresStore` (its own pool and owner name), in
@@ -126,6 +127,104 @@ async def pickup_latency(server: PgServer, samples: int) -> Row:
                   "ms", latencies, with_p99=True)
 
 
+async def _shown(ui: Any, key: str, timeout: float = 20.0) -> float:
+    """When the popup process reported its window mapped with `key`'s panel (monotonic)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            shown_key, at = await ui.shown.get()
+            if shown_key == key:
+                return float(at)
+
+
+async def _close_panel(ui: Any, key: str) -> None:
+    """The doctor closes the panel: the queue is empty again and the window hidden."""
+    ui.offered.pop(key, None)
+    ui.popup.send("drop", key=key)
+    while (await ui.describe())["visible"]:  # noqa: ASYNC110 (asks the popup each time)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    while not ui.shown.empty():
+        ui.shown.get_nowait()
+
+
+async def popup_latency(server: PgServer, root: Path, samples: int) -> list[Row]:
+    """Two real agents on the practice database, the doctor's with its popup process on Xvfb; per sample
+    the doctor's LGC opens a new patient (its panel comes up, the doctor closes it), then the reception
+    scans that patient's INS Datamatrix: time from the scan to the doctor's popup window mapped."""
+    import keyring
+
+    from agent.app import Agent
+    from agent.config import config_from_dict
+    from agent.hookcall import call_each
+    from agent.secrets import MemoryKeyring, SecretStore
+    from bench.ui import _rpc, xvfb
+    from plugins.ins.settings import PASSPHRASE_SECRET
+    from sandbox.insi.identities import synthetic_identities
+    from sandbox.insi.server import start_insi_sandbox
+
+    people = synthetic_identities(samples + 1)
+    sandbox = await start_insi_sandbox(extra_identities=people)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())  # the bench's passphrase stays in this process
+    SecretStore().set(PASSPHRASE_SECRET, sandbox.secrets()[PASSPHRASE_SECRET])
+    url = server.url(server.create_database())
+    agents: list[Agent] = []
+    try:
+        with xvfb(first=1400) as display:  # away from the displays tests and the ui group start from
+            for name, popup in (("accueil", False), ("cabinet", True)):
+                config = config_from_dict({
+                    "api": {"port": 0, "tokens": ["bench-token-0123456789abcdef"]},
+                    "store": {"url": url, "workstation": name, "path": str(root / name / "vigie.sqlite3")},
+                    "log": {"dir": str(root / name / "logs")},
+                    "plugins": {"ins": sandbox.plugin_settings(),
+                                "ui": {"popup": popup, "tray": False, "display": display}},
+                })
+                agent = Agent(config)
+                await agent.start()
+                agents.append(agent)
+            reception, room = agents
+            ui: Any = room.plugins.pm.get_plugin("ui")
+            await asyncio.wait_for(ui.popup.ready.wait(), 30)
+            while not all(a.plugins.states["ins"].started for a in agents):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            scans, relayed = [], []
+            for i, person in enumerate(people[:samples]):
+                traits = {"birth_name": person["birth_name"], "first_names": [person["first_names"]],
+                          "sex": person["sex"], "birth_date": person["birth_date"],
+                          "birth_place": person["birth_place"]}
+                opened = await _rpc(room, "identity.submit", local_id=f"dossier-{i}", traits=traits)
+                key = opened["identity_id"]
+                await _shown(ui, key)  # INSi answered for the record opened: the panel came up
+                await _close_panel(ui, key)
+                scanned = {**traits, "first_names": person["first_names"],
+                           "matricule": person["matricule"] + person["key"], "oid": person["oid"]}
+                t0 = time.monotonic()
+                await call_each(reception.plugins, "scan_received", kind="ins_datamatrix", content=scanned,
+                                source="serial")
+                scans.append((await _shown(ui, key) - t0) * 1000)
+                await _close_panel(ui, key)
+                # The fact alone: as the INS plugin emits it after a lookup on the reception's agent.
+                t0 = time.monotonic()
+                await reception.emitter.emit("identity_updated", identity_id=key, status="RECUP", insi_outcome="found")
+                relayed.append((await _shown(ui, key) - t0) * 1000)
+                await _close_panel(ui, key)
+            for agent in reversed(agents):
+                await agent.stop()
+            agents.clear()
+    finally:
+        for agent in agents:
+            await agent.stop()
+        await sandbox.stop()
+        keyring.set_keyring(previous)
+    return [
+        Row.of("Datamatrix scan at reception (agent A) → doctor's popup window mapped on agent B (patient open "
+               "there; includes the INSi lookup on the sandbox, no added latency, and the shared outbox)", "ms",
+               scans, with_p99=True),
+        Row.of("`identity_updated` on agent A → doctor's popup window mapped on agent B (NOTIFY, B's "
+               "`identity.view` on PostgreSQL, Tk, X server)", "ms", relayed, with_p99=True),
+    ]
+
+
 async def _run(quick: bool) -> tuple[list[Row], list[str]]:
     root = Path(tempfile.mkdtemp(prefix="vigie-bench-practice-"))
     server = start_server("vigie-bench-pg-", durable=True)
@@ -133,6 +232,7 @@ async def _run(quick: bool) -> tuple[list[Row], list[str]]:
         rows = await throughput(server, root, 500 if quick else 3000, 1 if quick else 3)
         rows.append(await relay_latency(server, 20 if quick else 200))
         rows.append(await pickup_latency(server, 20 if quick else 200))
+        rows.extend(await popup_latency(server, root, 5 if quick else 40))
         version = server.url()
     finally:
         server.destroy()
@@ -154,5 +254,10 @@ def run(options: BenchOptions) -> BenchGroup:
         "Drain: jobs enqueued first, then every agent's dispatcher started; time until all are `done` "
         "(median of the repeats). On PostgreSQL each claim is one `UPDATE … FOR UPDATE SKIP LOCKED` "
         "transaction per agent and handler, each completion batch one more; with SQLite one local file.",
+        "Popup rows: two real agents (INS and ui plugins) on the same database, the doctor's popup process on a "
+        "private Xvfb; per sample the doctor's LGC opens a new patient (its panel comes up, then is closed), the "
+        "reception's scanner hook gets that patient's INS Datamatrix, and the time runs until the popup process "
+        "reports its window mapped (`ui.shown`). The scan row includes the new INSi lookup (sandbox, in process) "
+        "run by whichever agent claims the job.",
     ]
     return group

@@ -36,8 +36,8 @@ CTX = RpcContext("bench", frozenset({"lgc", "admin"}), "ws", 0)
 
 
 @contextlib.contextmanager
-def xvfb() -> Iterator[str]:
-    for n in range(900, 1000):
+def xvfb(first: int = 900) -> Iterator[str]:
+    for n in range(first, first + 100):
         if Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
             continue
         proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1366x768x24", "-nolisten", "tcp"],

@@ -87,9 +87,14 @@ class EprescriptionPlugin:
         teleservice = await open_teleservice(settings)
         service = EprescriptionService(
             store=context.store, emitter=context.emitter, documents=context, settings=settings,
-            teleservice=teleservice, printer=system_printer(context.data_dir / "print-spool", settings.print_timeout))
+            teleservice=teleservice, printer=system_printer(context.data_dir / "print-spool", settings.print_timeout),
+            spool=context.spool.spool if context.spool is not None else None)
         await service.start()
         self.service = service
+        if context.spool is not None:  # ordonnances made while the practice database was away
+            from plugins.eprescription import offline
+
+            context.spool.register(offline.SPOOL_KIND, offline.merge)
 
     @hookimpl
     async def shutdown(self) -> None:

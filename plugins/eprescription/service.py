@@ -19,8 +19,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from agent.documents import DocumentAuthor, DocumentPorts, PatientIns, ValidatedDocument, publish
-from agent.errors import UserFacingError
+from agent.errors import StoreUnavailable, UserFacingError
 from agent.rpc import NOT_FOUND
+from plugins.eprescription import offline
 from plugins.eprescription import repository as repo
 from plugins.eprescription.models import TYPE_CODE, TYPE_LABEL, Prescription, TwoDCode
 from plugins.eprescription.printing import KEPT_ADVICE, Printer, PrintFailed
@@ -30,6 +31,7 @@ from plugins.eprescription.validation import field_label, parse_prescription
 
 if TYPE_CHECKING:
     from agent.emitter import Emitter
+    from agent.spool import Spool
     from agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,9 @@ def _render(prescription: Prescription, code: TwoDCode | None) -> bytes:
 class EprescriptionService:
     def __init__(self, *, store: Store, emitter: Emitter, documents: DocumentPorts, settings: EprescriptionSettings,
                  teleservice: Teleservice,
-                 printer: Printer) -> None:
+                 printer: Printer, spool: Spool | None = None) -> None:
         self.store = store
+        self.spool = spool  # shared store only: ordonnances made while the database is away (offline.py)
         self.emitter = emitter
         self.documents = documents  # where validated ordonnances go (agent/documents.py)
         self.settings = settings
@@ -97,9 +100,15 @@ class EprescriptionService:
         raw.setdefault("page_size", self.settings.page_size)
         prescription = await asyncio.to_thread(parse_prescription, raw)  # decodes the signature image
         ins_answer: dict[str, str] | None | bool = None
+        away = False  # the practice database is away: the ordonnance is kept in the local spool (offline.py)
         if prescription.patient.identity_id:
-            ins_answer = await self.store.transaction(
-                lambda c: _read_ins(c, prescription.patient.identity_id or ""))
+            try:
+                ins_answer = await self.store.transaction(
+                    lambda c: _read_ins(c, prescription.patient.identity_id or ""))
+            except StoreUnavailable:
+                if self.spool is None:
+                    raise
+                away = True
             if ins_answer is False:
                 raise UserFacingError("Identité du patient inconnue de Vigie (identity_id) : vérifiez le dossier.",
                                       code=NOT_FOUND, data={"errors": [{"field": "patient.identity_id",
@@ -117,9 +126,17 @@ class EprescriptionService:
             identifier=answer.identifier if code else None, reason=answer.reason, error_code=answer.error_code,
             elapsed_ms=round(answer.elapsed_ms, 1), pdf=pdf, prescription=raw, patient_ins=ins, document_job=None,
             print_state=None, print_message=None, printed_at=None)
-        await self.store.transaction(lambda c: repo.insert(c, row))
+        if not away:
+            try:
+                await self.store.transaction(lambda c: repo.insert(c, row))
+            except StoreUnavailable:
+                if self.spool is None:
+                    raise
+                away = True
         if code is None:
             log.info("ordonnance %s produced without 2D code (téléservice %s)", prescription_id, answer.state.value)
+        if away:
+            return await self._keep_locally(row, prescription, pdf, print_now=print_now, printer=printer)
         await self._publish(row, prescription)
         self.emitter.publish("prescription.created", {
             "prescription_id": prescription_id, "code_present": code is not None,
@@ -127,6 +144,32 @@ class EprescriptionService:
         result = row.summary()
         if print_now:
             result["print"] = await self._print_reporting(row, printer)
+        result["pdf"] = base64.b64encode(pdf).decode("ascii")
+        return result
+
+    async def _keep_locally(self, row: repo.DocumentRow, prescription: Prescription, pdf: bytes, *,
+                            print_now: bool, printer: str | None) -> dict[str, Any]:
+        """The database is away: print now, keep the row and its sharing in the spool (merged when back)."""
+        assert self.spool is not None
+        printed: dict[str, Any] | None = None
+        if print_now:
+            target = printer or self.settings.printer
+            try:
+                job = await self.printer.print_pdf(row.pdf, printer=target, title=f"Ordonnance {row.id[:8]}")
+                row.print_state, row.print_message, row.printed_at = "printed", job, time.time()
+                printed = {"state": "printed", "message": None, "job": job}
+            except PrintFailed as exc:
+                row.print_state, row.print_message, row.printed_at = "failed", exc.message, time.time()
+                printed = {"state": "failed", "message": f"{exc.message} {KEPT_ADVICE}", "job": None}
+        document = self._document(row, prescription)
+        await self.spool.add(offline.SPOOL_KIND, offline.spooled(row, document, prescription.patient.identity_id),
+                             op_id=row.id)
+        self.emitter.publish("prescription.created", {
+            "prescription_id": row.id, "code_present": row.code_present, "teleservice_state": row.teleservice_state})
+        result = row.summary()
+        result.update(queued_locally=True, queued_message=offline.QUEUED_MESSAGE)
+        if printed is not None:
+            result["print"] = printed
         result["pdf"] = base64.b64encode(pdf).decode("ascii")
         return result
 
@@ -147,8 +190,15 @@ class EprescriptionService:
         return answer
 
     async def _publish(self, row: repo.DocumentRow, prescription: Prescription) -> None:
+        document = self._document(row, prescription)
+        job_id = await publish(self.documents, document)
+        await self.store.transaction(lambda c: repo.set_document_job(c, row.id, job_id))
+        row.document_job = job_id
+
+    @staticmethod
+    def _document(row: repo.DocumentRow, prescription: Prescription) -> ValidatedDocument:
         pr, pt = prescription.prescriber, prescription.patient
-        document = ValidatedDocument(
+        return ValidatedDocument(
             id=row.id, pdf=row.pdf, type_code=TYPE_CODE, type_label=TYPE_LABEL,
             title=f"Ordonnance du {prescription.date:%d/%m/%Y}",
             author=DocumentAuthor(name=pr.display_name, rpps=pr.rpps, profession=pr.profession,
@@ -164,9 +214,6 @@ class EprescriptionService:
                             "identity_id": pt.identity_id},
             },
         )
-        job_id = await publish(self.documents, document)
-        await self.store.transaction(lambda c: repo.set_document_job(c, row.id, job_id))
-        row.document_job = job_id
 
     # -- print, export, get -------------------------------------------------------------------
     async def _load(self, prescription_id: str) -> repo.DocumentRow:

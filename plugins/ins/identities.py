@@ -17,9 +17,10 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import UserFacingError
+from agent.errors import StoreUnavailable, UserFacingError
 from agent.panels import notify_user
 from agent.rpc import INVALID_PARAMS, NOT_FOUND
+from agent.spool import refused_while_away
 from hardware.ports import VitaleCard
 from plugins.ins import repository as repo
 from plugins.ins import view as views
@@ -36,10 +37,12 @@ if TYPE_CHECKING:
     from agent.context import OutboxPort
     from agent.emitter import Emitter
     from agent.store import Store
+    from plugins.ins.offline import OfflineIdentities
 
 QUALIFY_REFUSED = -32010  # documented in docs/local-api.md
 DATAMATRIX_REFUSED = -32011
 LOOKUP_HANDLER = "ins.lookup"
+SEEN_HERE = 2048  # identities remembered as being seen on this workstation
 
 
 def traits_key(traits: Traits) -> str:
@@ -59,6 +62,19 @@ class Identities:
         self.emitter = emitter
         self.acting = acting
         self.settings = settings
+        self.offline: OfflineIdentities | None = None  # the local spool, with the shared store only
+        # Identities submitted on this workstation (record opened, card, scan), newest last: the patients
+        # being seen here, whose popup rises when another workstation changes them (plugin.py).
+        self._here: dict[str, None] = {}
+
+    def seen_here(self, identity_id: str) -> bool:
+        return identity_id in self._here
+
+    def note_here(self, identity_id: str) -> None:
+        self._here.pop(identity_id, None)
+        self._here[identity_id] = None
+        if len(self._here) > SEEN_HERE:
+            self._here.pop(next(iter(self._here)))
 
     def actor(self) -> Actor:
         """The acting user: the CPS/CPE in a reader when there is one, else the configured user."""
@@ -87,8 +103,17 @@ class Identities:
         now = time.time()
         ins = known_ins((expected_ins or {}).get("matricule"), oid=(expected_ins or {}).get("oid"))
 
-        row, needs_call = await self.store.transaction(
-            lambda conn: self.upsert(conn, traits, local_id, source, now, expected_ins=expected_ins, ins=ins))
+        try:
+            row, needs_call = await self.store.transaction(
+                lambda conn: self.upsert(conn, traits, local_id, source, now, expected_ins=expected_ins, ins=ins))
+        except StoreUnavailable:
+            if self.offline is None:
+                raise
+            held = await self.offline.submit(traits, local_id=local_id, source=source, now=now,
+                                             expected_ins=expected_ins)
+            self.note_here(held["identity_id"])
+            return held
+        self.note_here(row.id)
         if needs_call:
             await self._enqueue_lookup(row)
         return {"identity_id": row.id, "status": row.status}
@@ -101,11 +126,11 @@ class Identities:
 
     def upsert(self, conn: sqlite3.Connection, traits: Traits, local_id: str | None, source: str, now: float,
                *, expected_ins: dict[str, str] | None = None, card: dict[str, Any] | None = None,
-               ins: KnownIns | None = None) -> tuple[repo.IdentityRow, bool]:
+               ins: KnownIns | None = None, new_id: str | None = None) -> tuple[repo.IdentityRow, bool]:
         """Record a submission (record opened, batch line, card beneficiary, scan) in one place: find or create
         the identity (one matching rule for every source: plugins/ins/matching.py; `ins` is the INS the
         source carries), keep what the source adds, mark it pending when INSi must be called, persist."""
-        row, created, needs_call = self._match(conn, traits, local_id, source, now, ins)
+        row, created, needs_call = self._match(conn, traits, local_id, source, now, ins, new_id)
         already = row.status == Status.QUAL.value and ins is not None and ins.same_as(row.ins) is True
         if expected_ins is not None and row.expected_ins != expected_ins and not already:
             row.expected_ins = expected_ins  # another scanned INS: check it against INSi too
@@ -143,14 +168,17 @@ class Identities:
         return found, found is not None and found.traits_key == key
 
     def _match(self, conn: sqlite3.Connection, traits: Traits, local_id: str | None, source: str,
-               now: float, ins: KnownIns | None = None) -> tuple[repo.IdentityRow, bool, bool]:
-        """The identity these traits belong to, whether it is new (not stored yet), and whether INSi must be
-        called (dedupe window, re-check period)."""
+               now: float, ins: KnownIns | None = None,
+               new_id: str | None = None) -> tuple[repo.IdentityRow, bool, bool]:
+        """The identity these traits belong to, whether it is new (not stored yet, then `new_id` when given:
+        the id a spooled submission already showed), and whether INSi must be called (dedupe window,
+        re-check period)."""
         key = traits_key(traits)
         row, same_record = self._find(conn, traits, key, local_id, ins)
         if row is None:
             row = repo.IdentityRow(
-                id=str(uuid.uuid4()), local_id=local_id, source=source, status=Status.PROV.value, attributes=[],
+                id=new_id or str(uuid.uuid4()), local_id=local_id, source=source, status=Status.PROV.value,
+                attributes=[],
                 traits=traits.to_dict(), traits_key=key, ins=None, insi=None, insi_state="idle", created_at=now,
                 updated_at=now, insi_requested_at=None, insi_at=None, qualified_at=None,
             )
@@ -182,11 +210,21 @@ class Identities:
         already qualified is recognised (by the NIR that is their INS, or their strict traits) and said so
         with `identity.recognised` instead of a new lookup and panel."""
         now = time.time()
-        rows: list[repo.IdentityRow] = []
+        ids: list[str] = []
         for b in card.beneficiaries:
             upsert = functools.partial(self.upsert, traits=card_traits(card, b), local_id=None, source="vitale",
                                        now=now, card=card_to_dict(card, b), ins=known_ins(*own_nir(card, b)))
-            row, needs_call = await self.store.transaction(upsert)
+            try:
+                row, needs_call = await self.store.transaction(upsert)
+            except StoreUnavailable:
+                if self.offline is None:
+                    raise
+                held = await self.offline.submit(card_traits(card, b), local_id=None, source="vitale", now=now,
+                                                 card=card_to_dict(card, b))
+                ids.append(held["identity_id"])
+                self.note_here(held["identity_id"])
+                continue
+            self.note_here(row.id)
             if needs_call:
                 await self._enqueue_lookup(row)
             elif row.status == Status.QUAL.value:
@@ -194,8 +232,8 @@ class Identities:
                                                              "source": "vitale", "reader": reader})
                 # Said to the user too (no hardware event goes unsaid); no name: notices reach every LGC.
                 await notify_user(self.emitter, RECOGNISED_NOTICE, level="info", topic="identity.recognised")
-            rows.append(row)
-        return [r.id for r in rows]
+            ids.append(row.id)
+        return ids
 
     async def datamatrix_scanned(self, content: dict[str, Any], source: str) -> dict[str, Any]:
         """Traits search with the scanned traits; the returned INS is then compared with the scanned one."""
@@ -205,16 +243,32 @@ class Identities:
 
     # -- read --------------------------------------------------------------------------------------
     async def _load(self, identity_id: str) -> repo.IdentityRow:
-        row = await self.store.transaction(lambda c: repo.get(c, identity_id))
+        try:
+            row = await self.store.transaction(lambda c: repo.get(c, identity_id))
+        except StoreUnavailable:
+            # The database is away: an identity submitted meanwhile is shown from the local spool.
+            row = await self.offline.row(identity_id) if self.offline is not None else None
+            if row is None:
+                raise
         if row is None:
             raise UserFacingError("Identité inconnue : ouvrez à nouveau le dossier du patient.", code=NOT_FOUND)
         return row
 
     async def get(self, identity_id: str) -> dict[str, Any]:
-        return views.identity_get(await self._load(identity_id), self.actor(), self.settings.documents)
+        row = await self._load(identity_id)
+        return self._flag(row, views.identity_get(row, self.actor(), self.settings.documents))
+
+    def _flag(self, row: repo.IdentityRow, answer: dict[str, Any]) -> dict[str, Any]:
+        """An identity shown from the local spool says so (the LGC and the panel tell the user)."""
+        if self.offline is not None and self.offline.holds(row.id):
+            answer.update(self.offline.flags())
+        return answer
 
     async def view(self, identity_id: str) -> dict[str, Any]:
         row = await self._load(identity_id)
+        if self.offline is not None and self.offline.holds(row.id):
+            return self._flag(row, self.offline.panel(views.identity_view(row, self.actor(), self.settings.documents,
+                                                                          None)))
         qualification = None
         if row.status == Status.QUAL.value:  # who qualified it, when, how: the audit's last word on it
             entries = await self.store.transaction(lambda c: repo.audit_rows(c, identity_id))
@@ -288,7 +342,12 @@ class Identities:
                        insi_message_id=(row.insi or {}).get("message_id"))
             return row
 
-        row = await self.store.transaction(work)
+        try:
+            row = await self.store.transaction(work)
+        except StoreUnavailable:
+            # Not spooled: a decision on the shared record's current state, whose audit line is written once
+            # with the status it justifies (agent/spool.py says why).
+            raise refused_while_away("Qualification") from None
         await self.emitter.emit("identity_updated", identity_id=identity_id, status=row.status,
                                 insi_outcome=(row.insi or {}).get("outcome"))
         return views.identity_get(row, actor, documents)

@@ -122,20 +122,10 @@ class Lookups:
         if row is None or row.insi_state != "pending":
             return  # already answered (a re-run after a crash) or the identity is gone
         batch = "batch_id" in job.payload
-        local = Traits.from_dict(row.traits)
-        async with self._batch if batch else self._lookups:
-            if batch:
-                await self._limiter.wait()
-            self._calls += 1
-            outcome = await self._search(client, row, local)
-        summary = summarise(outcome, local, expected_ins=row.expected_ins)
+        outcome, summary, final = await self.search(client, row, attempts=job.attempts, batch=batch)
         waits_for_card = summary["outcome"] == CARD_MISSING
-        retry = summary["outcome"] in RETRYABLE or waits_for_card
-        self._last_error = summary.get("message") if retry else None
-        final = not waits_for_card and (not retry or job.attempts + 1 >= LOOKUP_ATTEMPTS)
-        if retry and final:
-            summary["message"] = NEXT_STEPS["gave_up"]
-        updated = await self.store.transaction(lambda c: self._record(c, identity_id, outcome, summary, final))
+        answer = held(outcome, summary, final)
+        updated = await self.store.transaction(lambda c: self.record(c, identity_id, answer))
         if updated is None:
             return
         await self.emitter.emit("identity_updated", identity_id=identity_id, status=updated.status,
@@ -152,6 +142,25 @@ class Lookups:
             delay = min(self.settings.retry_max, self.settings.retry_delay * 2 ** job.attempts)
             raise LookupDeferred(summary["outcome"], retry_after=delay * random.uniform(0.5, 1.0))
 
+    async def search(self, client: InsiClient, row: repo.IdentityRow, *, attempts: int,
+                     batch: bool = False) -> tuple[SearchOutcome, dict[str, Any], bool]:
+        """One INSi search for `row` (stored, or held in the local spool while the database is away): the
+        outcome, the summary the panels show, and whether it is final (no retry due)."""
+        local = Traits.from_dict(row.traits)
+        async with self._batch if batch else self._lookups:
+            if batch:
+                await self._limiter.wait()
+            self._calls += 1
+            outcome = await self._search(client, row, local)
+        summary = summarise(outcome, local, expected_ins=row.expected_ins)
+        waits_for_card = summary["outcome"] == CARD_MISSING
+        retry = summary["outcome"] in RETRYABLE or waits_for_card
+        self._last_error = summary.get("message") if retry else None
+        final = not waits_for_card and (not retry or attempts + 1 >= LOOKUP_ATTEMPTS)
+        if retry and final:
+            summary["message"] = NEXT_STEPS["gave_up"]
+        return outcome, summary, final
+
     async def _search(self, client: InsiClient, row: repo.IdentityRow, local: Traits) -> SearchOutcome:
         if row.card is not None and row.source == "vitale":
             card, beneficiary = card_from_dict(row.card)
@@ -161,30 +170,42 @@ class Lookups:
             birth_name=sent.birth_name, first_names=sent.first_names, sex=sent.sex, birth_date=sent.birth_date,
             birth_place=sent.birth_place))
 
-    def _record(self, conn: sqlite3.Connection, identity_id: str, outcome: SearchOutcome, summary: dict[str, Any],
-                final: bool) -> repo.IdentityRow | None:
+    @staticmethod
+    def record(conn: sqlite3.Connection, identity_id: str, answer: dict[str, Any]) -> repo.IdentityRow | None:
+        """Store an INSi answer (`held(...)`: summary, exchanges, active INS, final) on the identity, with
+        its calls in the audit table; also the merge of an answer held in the local spool."""
         row = repo.get(conn, identity_id)
         if row is None:
             return None
-        for ex in outcome.exchanges:
-            repo.record_call(conn, identity_id, operation=ex.operation, message_id=ex.message_id,
-                             started_at=ex.started_at, duration_ms=ex.duration_ms, http_status=ex.http_status,
-                             error=ex.error, request_xml=ex.request_xml, response_xml=ex.response_xml)
+        for ex in answer["exchanges"]:
+            repo.record_call(conn, identity_id, **ex)
+        summary, active = answer["summary"], answer["active"]
         before = row.status
         row.insi = summary
         row.insi_at = time.time()
-        row.insi_state = "done" if final else "pending"
-        response = outcome.response
-        if summary["outcome"] == "found" and response is not None and response.active is not None:
+        row.insi_state = "done" if answer["final"] else "pending"
+        if summary["outcome"] == "found" and active is not None:
             new_status = after_insi_success(Status(row.status), row.attributes, consistent=summary["consistent"])
             row.status = new_status.value
-            active = response.active
-            row.ins = {"matricule": active.matricule, "key": active.key or "", "oid": active.oid}
+            row.ins = dict(active)
         repo.update(conn, row)
         if row.status != before:
             repo.audit(conn, row.id, actor={"kind": "system", "source": "insi"}, action="insi_result",
                        status_before=before, status_after=row.status, insi_message_id=summary.get("message_id"))
         return row
+
+
+def held(outcome: SearchOutcome, summary: dict[str, Any], final: bool) -> dict[str, Any]:
+    """An INSi answer as JSON-safe data: what `Lookups.record` stores (now, or after a spool merge)."""
+    response = outcome.response
+    active = response.active if summary["outcome"] == "found" and response is not None else None
+    return {"summary": summary, "final": final,
+            "active": {"matricule": active.matricule, "key": active.key or "", "oid": active.oid} if active else None,
+            "exchanges": [{"operation": ex.operation, "message_id": ex.message_id, "started_at": ex.started_at,
+                           "duration_ms": ex.duration_ms, "http_status": ex.http_status, "error": ex.error,
+                           "request_xml": ex.request_xml, "response_xml": ex.response_xml}
+                          for ex in outcome.exchanges]}
+
 
 class _RateLimiter:
     """At most `rate` batch calls per second across all workers (INSi is a shared national service)."""

@@ -102,14 +102,27 @@ class InsPlugin:
 
     @hookimpl
     async def identity_updated(self, identity_id: str, status: str, insi_outcome: str | None) -> None:
-        if self._context is not None:  # our panel shows this identity: the host asks the view again
+        if self._context is not None and self._seen_here(identity_id):
             await self._context.emitter.emit("panel_changed", kind=offer.KIND, key=identity_id)
         self._recount()
+
+    def _seen_here(self, identity_id: str) -> bool:
+        """Whether this workstation's popup cares: always with one workstation; with the shared store, only
+        for patients submitted here (record opened, card, scan, batch started here). Another workstation's
+        lookup may run here (shared outbox) and must not raise this popup; a patient open here that another
+        workstation changed (the reception scanned his Datamatrix) must."""
+        if self.practice is None or not self.practice.shared or self.service is None:
+            return True
+        return self.service.identities.seen_here(identity_id)
 
     @hookimpl
     def practice_fact_received(self, workstation: str, event: str, params: Mapping[str, Any]) -> None:
         if event == "identity.updated":  # another workstation looked up or qualified a patient
             self._recount()
+            identity_id = str(params.get("identity_id") or "")
+            if self._context is not None and self.practice is not None and self.practice.shared \
+                    and self._seen_here(identity_id):
+                self._context.spawn(self._context.emitter.emit("panel_changed", kind=offer.KIND, key=identity_id))
 
     @hookimpl
     def register_tray_badges(self, register: Any) -> None:
@@ -194,9 +207,12 @@ class InsPlugin:
         module = await asyncio.to_thread(importlib.import_module, "plugins.ins.service")
         service: InsService = module.InsService(
             store=context.store, outbox=context.outbox, emitter=context.emitter, secrets=context.secrets,
-            acting=context.acting, settings=settings)
+            acting=context.acting, settings=settings, spool=context.spool.spool if context.spool else None)
         await service.start()  # raises PluginNotReady when INSi is not configured or reachable yet
         self.service = service
+        if context.spool is not None and service.offline is not None:
+            context.spool.register(module.SPOOL_KIND, service.offline.merge)
+            context.spool.register(module.BATCH_KIND, service.offline.merge_batch)
         self.practice = PracticeWaiting(context.store)
         self._recount()
 

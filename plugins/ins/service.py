@@ -23,6 +23,7 @@ from plugins.ins.insi.client import InsiClient
 from plugins.ins.insi.signer import Signer
 from plugins.ins.lookups import Lookups
 from plugins.ins.models import Actor, Traits
+from plugins.ins.offline import BATCH_KIND, SPOOL_KIND, OfflineIdentities
 from plugins.ins.settings import InsSettings
 
 if TYPE_CHECKING:
@@ -31,11 +32,16 @@ if TYPE_CHECKING:
     from agent.emitter import Emitter
     from agent.outbox import Job
     from agent.secrets import SecretStore
+    from agent.spool import Spool
     from agent.store import Store
+
+__all__ = ["BATCH_KIND", "SPOOL_KIND", "InsService"]
+
 
 class InsService:
     def __init__(self, *, store: Store, outbox: OutboxPort, emitter: Emitter, secrets: SecretStore,
-                 acting: ActingUsers, settings: InsSettings, signer: Signer | None = None) -> None:
+                 acting: ActingUsers, settings: InsSettings, signer: Signer | None = None,
+                 spool: Spool | None = None) -> None:
         self.store = store
         self.settings = settings
         self.outbox = outbox
@@ -43,12 +49,20 @@ class InsService:
         self.identities = Identities(store=store, outbox=outbox, emitter=emitter, acting=acting, settings=settings)
         self.lookups = Lookups(store=store, outbox=outbox, emitter=emitter, secrets=secrets, acting=acting,
                                settings=settings, signer=signer)
+        # Shared store: identities submitted while the practice database is away (plugins/ins/offline.py).
+        self.offline = (OfflineIdentities(spool=spool, identities=self.identities, lookups=self.lookups,
+                                          emitter=emitter) if spool is not None else None)
+        self.identities.offline = self.offline
 
     # -- lifecycle and status -----------------------------------------------------------------
     async def start(self) -> None:
+        if self.offline is not None:
+            await self.offline.start()
         await self.lookups.start()
 
     async def close(self) -> None:
+        if self.offline is not None:
+            await self.offline.close()
         await self.lookups.close()
 
     @property

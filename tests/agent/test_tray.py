@@ -134,6 +134,18 @@ def test_build_tray_menu_says_what_waits_and_why() -> None:
     assert labels(find(model.menu, "Cartes").children)[0].startswith("Lecture des cartes impossible")
 
 
+def test_build_tray_menu_says_the_practice_database_is_away_and_what_waits_here() -> None:
+    label = "Base du cabinet injoignable : 2 opérations en attente locale sur ce poste"
+    model = build_tray(TraySnapshot(services={"store": {"state": "injoignable", "label": label, "spooled": 2}}))
+    assert model.state == DEGRADED
+    assert labels(find(model.menu, "En attente").children) == [label]
+    merging = {"state": "ok", "label": "Base de données : disponible ; report en cours", "spooled": 1}
+    assert labels(find(build_tray(TraySnapshot(services={"store": merging})).menu, "En attente").children) == [
+        "Base de données : disponible ; report en cours"]
+    quiet = build_tray(TraySnapshot(services={"store": {"state": "ok", "label": "Base de données : disponible"}}))
+    assert quiet.state == READY and not any(e.label.startswith("Base") for top in quiet.menu for e in top.children)
+
+
 @pytest.mark.parametrize("state", [READY, WORKING, ATTENTION, DEGRADED])
 def test_icon_image_per_state(state: str) -> None:
     image = icon_image(state)

@@ -137,7 +137,9 @@ async def test_practice_database_down_is_said_in_french_and_work_resumes(
     lgc = await lgc_for(room)
     await asyncio.to_thread(pg_server.stop, "fast")
     try:
-        answer = await lgc.call("identity.submit", {"traits": DOMINIQUE})
+        # What only the shared database has (the journal) is refused in French; work *started* meanwhile
+        # (a submission) is kept in the local spool instead: tests/plugins/ins/test_practice_spool.py.
+        answer = await lgc.call("identity.journal", {"day": "2026-11-02"})
         assert answer["error"]["message"].startswith("La base de données du cabinet est injoignable"), answer
         info = await lgc.result("agent.info")
         assert info["services"]["store"]["state"] == "injoignable"
