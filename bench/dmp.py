@@ -180,7 +180,7 @@ def run(options: BenchOptions) -> BenchGroup:
         "`agent.info` tail, where it comes from (2026-12-04, profiles of this run with asyncio's slow-callback log, "
         "cProfile of the loop thread and py-spy): no callback on the loop runs long (the payload base64, the "
         "ITI-41 build, the SOAP/MTOM body and the answer parsing are off the loop, the outbox's JSON encoding of an "
-        "enqueue takes ~0.2 ms; in the first seconds the "
+        "enqueue takes under 1 ms; in the first seconds the "
         "loop is idle about 70 % of the time), and the slow calls bunch up in the first ~2 s, when the benchmark "
         "publishes its 200 documents at once and up to 16 `dmp.send` jobs build their ITI-41 together in worker "
         "threads: those threads hold the GIL (lxml tree building, the XDS metadata in Python), and every wake-up of "
