@@ -52,7 +52,7 @@ class CpuPool:
         return self._pool is not None
 
     def pids(self) -> list[int]:
-        """The live workers' process ids (for tests and the doctor)."""
+        """The live workers' process ids (the tests look at them)."""
         processes = getattr(self._pool, "_processes", None) or {}
         return [p.pid for p in processes.values() if p.pid is not None]
 
