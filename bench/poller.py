@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval-ms", type=float, default=10.0)
     args = parser.parse_args(argv)
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+
+    def wait_for_stop() -> None:
+        sys.stdin.readline()
+        stop.set()
+
+    threading.Thread(target=wait_for_stop, daemon=True).start()
     latencies = _poll(args.url.rstrip("/"), args.token, args.interval_ms / 1000, stop)
     json.dump({"latencies_ms": latencies}, sys.stdout)
     return 0
