@@ -14,14 +14,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 from bench.agentproc import REPO
+from bench.poller import Poller
 from bench.report import BenchGroup, BenchOptions, Row, Target, machine_line
 
 LATENCY = 0.3
@@ -65,26 +64,6 @@ def _rss_kb() -> int:
     return 0
 
 
-class _Poller(threading.Thread):
-    """`agent.info` over HTTP every 20 ms from another thread, while the documents are in flight."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.port, self.stop = port, threading.Event()
-        self.times: list[float] = []
-
-    def run(self) -> None:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "agent.info", "params": {}}).encode()
-        while not self.stop.is_set():
-            request = urllib.request.Request(f"http://127.0.0.1:{self.port}/rpc", data=body, headers={
-                "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-            t0 = time.perf_counter()
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                answer.read()
-            self.times.append((time.perf_counter() - t0) * 1000)
-            time.sleep(0.02)
-
-
 async def _feed(count: int, settings: dict[str, Any], secrets: dict[str, str],
                 root: Path) -> tuple[float, list[float], float, int]:
     import keyring
@@ -118,26 +97,24 @@ async def _feed(count: int, settings: dict[str, Any], secrets: dict[str, str],
                     sent.set()
 
         agent.events.subscribe(on_event)
-        poller = _Poller(agent.server.port)
-        poller.start()
-        rss0 = _rss_kb()
-        t0 = time.perf_counter()
-        for _ in range(count):
-            await publish(agent, ValidatedDocument(
-                id=str(uuid.uuid4()), pdf=pdf, type_code="57833-6", type_label="Prescription", title="Ordonnance",
-                author=DocumentAuthor(name="Dr Olivier Sandbox", rpps="10003456789"), created_at=time.time(),
-                source_plugin="eprescription", patient_ins=PatientIns("297029912345697", "1.2.250.1.213.1.4.10"),
-                metadata={"patient": {"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F",
-                                      "birth_date": "1997-02-26"}}))
-        rss1 = _rss_kb()
-        await asyncio.wait_for(sent.wait(), timeout=count * LATENCY * 2 + 60)
-        elapsed = time.perf_counter() - t0
-        poller.stop.set()
-        await asyncio.to_thread(poller.join, 5)  # its last call needs the loop: never block the loop on it
+        with Poller(f"http://127.0.0.1:{agent.server.port}", TOKEN, interval_ms=10) as poller:
+            rss0 = _rss_kb()
+            t0 = time.perf_counter()
+            for _ in range(count):
+                await publish(agent, ValidatedDocument(
+                    id=str(uuid.uuid4()), pdf=pdf, type_code="57833-6", type_label="Prescription", title="Ordonnance",
+                    author=DocumentAuthor(name="Dr Olivier Sandbox", rpps="10003456789"), created_at=time.time(),
+                    source_plugin="eprescription", patient_ins=PatientIns("297029912345697", "1.2.250.1.213.1.4.10"),
+                    metadata={"patient": {"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F",
+                                          "birth_date": "1997-02-26"}}))
+            rss1 = _rss_kb()
+            await asyncio.wait_for(sent.wait(), timeout=count * LATENCY * 2 + 60)
+            elapsed = time.perf_counter() - t0
+            times = await asyncio.to_thread(poller.stop)  # its last call needs the loop: never block the loop on it
         failed = len(done) - (await agent.store.fetchone(
             "SELECT COUNT(*) FROM dmp_documents WHERE state = 'sent'"))[0]
         assert failed == 0, f"{failed} documents failed"
-        return elapsed, poller.times, (rss1 - rss0) / count, concurrency
+        return elapsed, times, (rss1 - rss0) / count, concurrency
     finally:
         await agent.stop()
 
@@ -174,7 +151,8 @@ def run(options: BenchOptions) -> BenchGroup:
         f"Feed: documents published as `document_validated` jobs in an in-process agent (INS and DMP plugins), "
         f"each becomes a `dmp.send` job; the DMP stand-in runs in its own process with a fixed "
         f"{LATENCY * 1000:.0f} ms latency, over HTTPS with the structure certificate, VIHF INDIRECTE. Ideal = "
-        "documents × latency / concurrency. `agent.info` is polled every 20 ms over `POST /rpc` from a thread.",
+        "documents × latency / concurrency."
+        " `agent.info` is polled every 10 ms over `POST /rpc` from another process (`bench.poller`, as an LGC would).",
         "Memory: RSS after publishing every document minus RSS before, per document (the PDF is in the outbox "
         "payload and the DMP table, on disk; what stays in memory is the job bookkeeping).",
         "`agent.info` tail, where it comes from (2026-12-04, profiles of this run with asyncio's slow-callback log, "

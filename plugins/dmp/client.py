@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from agent.cpu_lane import CpuLane
 from plugins.common import tls, xmldsig
 from plugins.dmp import soap
 from plugins.dmp.errors import DmpError, explain_fault
@@ -73,6 +74,9 @@ class DmpClient:
         self._vihf: dict[tuple[str, int, str], tuple[float, etree._Element]] = {}
         self._vihf_lock = asyncio.Lock()
         self._in_flight = asyncio.Semaphore(settings.concurrency)  # [plugins.dmp] concurrency
+        # The XML work of every transaction (ITI-41 build, envelope, answer parsing) in one thread, not one per
+        # job: a burst of documents then competes with the event loop through one thread (agent/cpu_lane.py).
+        self.lane = CpuLane("dmp")
 
     async def start(self) -> None:
         if self._session is not None:
@@ -105,6 +109,7 @@ class DmpClient:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        self.lane.close()
 
     @property
     def started(self) -> bool:
@@ -155,7 +160,7 @@ class DmpClient:
         vihf = await self.vihf(ctx)
         to = self.url(action)
         # lxml (the VIHF re-parse, the serialisation) and the MTOM join are CPU work: off the event loop.
-        content_type, data = await asyncio.to_thread(_request_body, action, to, body, vihf, parts)
+        content_type, data = await self.lane.run(_request_body, action, to, body, vihf, parts)
         try:
             async with self._in_flight, asyncio.timeout(self.settings.timeout + 1.0):
                 async with self._session.post(to, data=data, headers={"Content-Type": content_type},
@@ -170,7 +175,7 @@ class DmpClient:
         except (aiohttp.ClientError, OSError) as exc:
             raise DmpError("transport", "Le DMP est injoignable.", detail=type(exc).__name__) from None
         try:
-            element = await asyncio.to_thread(soap.parse_answer, root)
+            element = await self.lane.run(soap.parse_answer, root)
         except soap.SoapFault as fault:
             raise explain_fault(fault, status) from None
         except soap.MalformedAnswer as exc:

@@ -7,7 +7,6 @@ MTOM) is CPU work on big PDFs: `send` runs it in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -44,7 +43,7 @@ def build_iti41(meta: DocumentMetadata, pdf: bytes, *, attempt: str = "",
 async def send(client: DmpClient, ctx: VihfContext, meta: DocumentMetadata, pdf: bytes, *, attempt: str = "",
                replaces_entry_uuid: str | None = None) -> str:
     """ITI-41; returns "sent" or "duplicate" (already in the DMP); DmpError otherwise."""
-    built = await asyncio.to_thread(build_iti41, meta, pdf, attempt=attempt, replaces_entry_uuid=replaces_entry_uuid)
+    built = await client.lane.run(build_iti41, meta, pdf, attempt=attempt, replaces_entry_uuid=replaces_entry_uuid)
     answer = await client.call(tx.ACTION_ITI41, built.body, ctx, parts=[built.part])
     result = _registry(answer.element)
     if result.ok:
