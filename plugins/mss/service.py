@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.context import OutboxPort
+from agent.cpu_lane import CpuLane
 from agent.cpu_pool import CpuPool
 from agent.documents import ValidatedDocument
 from agent.errors import PermanentJobError, UserFacingError
@@ -93,6 +94,9 @@ class MssService:
         # Composing (the email package, the XDM) is Python code: in its own process, not a thread holding the
         # GIL against the event loop (agent/cpu_pool.py). Started at the first message.
         self.cpu = CpuPool("mss-compose")
+        # The lighter CPU steps (the document's clinical metadata, classifying a receipt, the PDFs of a message)
+        # in one thread rather than one default-executor thread per job (agent/cpu_lane.py).
+        self.lane = CpuLane("mss")
         self.unseen = 0  # received messages not yet seen on the page (the tray entry's count; kept in memory)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -118,6 +122,7 @@ class MssService:
         if self.watcher is not None:
             await self.watcher.stop()
         await self.cpu.close()
+        self.lane.close()
 
     async def login(self) -> Login:
         if self.settings.auth == "token":
@@ -186,7 +191,7 @@ class MssService:
         options = self._options(document, dict(job.payload.get("options") or {}))
         identity_id = (document.metadata.get("patient") or {}).get("identity_id")
         opposed = await self.store.transaction(lambda c: repo.opposed(c, identity_id))
-        prepared = await asyncio.to_thread(clinical.prepare, document, self.settings)
+        prepared = await self.lane.run(clinical.prepare, document, self.settings)
         facts = recipients.PatientFacts(
             qualified_matricule=document.patient_ins.matricule if document.patient_ins else None,
             invisible_to_patient="invisible_to_patient" in prepared.masking, opposed=opposed)
@@ -340,7 +345,7 @@ class MssService:
         await self.store.transaction(write)
 
     async def _on_fetched(self, item: Fetched) -> None:
-        verdict = await asyncio.to_thread(incoming.classify, item.raw)
+        verdict = await self.lane.run(incoming.classify, item.raw)
 
         def write(c: sqlite3.Connection) -> int | None:
             inbox_id = repo.insert_inbox(c, item.uidvalidity, item.uid, item.raw, message_id=verdict.message_id,
@@ -411,7 +416,7 @@ class MssService:
         out = item.public()
         if item.status == "accepted" and item.kind == "document":
             raw = await self.store.transaction(lambda c: repo.inbox_raw(c, inbox_id))
-            out["attachments"] = await asyncio.to_thread(_pdfs, raw or b"")
+            out["attachments"] = await self.lane.run(_pdfs, raw or b"")
         return out
 
     async def mark_seen(self, inbox_id: int) -> dict[str, Any]:
