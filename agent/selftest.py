@@ -2,9 +2,9 @@
 
 Unlike `vigie doctor` (is this installation configured right?), the self-test proves the program itself:
 every built-in plugin imports and registers, the agent starts on a throwaway profile and answers
-/health, the popup child starts when there is a display, the PC/SC and PKCS#11 libraries load, the
-keyring stores and returns a secret, and the store's folder is writable. It needs no national service
-and never touches the user's data (the real store is only locked for writing, then released).
+/health, the popup child starts when there is a display, a CPU worker process starts (agent/cpu_pool.py),
+the PC/SC and PKCS#11 libraries load, the keyring stores and returns a secret, and the store's folder is
+writable. It needs no national service and never touches the user's data (the real store is only locked for writing, then released).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from agent.secrets import SecretStore
 
 START_TIMEOUT = 20.0
 POPUP_TIMEOUT = 15.0
+POOL_TIMEOUT = 30.0
 
 
 def _free_port() -> int:
@@ -195,6 +196,24 @@ def check_keyring() -> Check:
     return Check("Trousseau (keyring)", OK, f"{SecretStore.backend_name()} : écriture et relecture")
 
 
+async def check_cpu_pool() -> Check:
+    """The process pool MSSanté composing uses (agent/cpu_pool.py) starts a worker: `spawn` re-runs this
+    program as a child, which a frozen build only survives through `multiprocessing.freeze_support()`."""
+    from agent.cpu_pool import CpuPool
+
+    pool = CpuPool("selftest", timeout=POOL_TIMEOUT)
+    try:
+        pid = await pool.run(os.getpid)
+    except Exception as exc:  # any failure is the row's French reason
+        return Check("Processus de calcul", FAIL, f"le processus de calcul ne démarre pas ({type(exc).__name__}) : "
+                                                   "la composition des messages MSSanté serait impossible")
+    finally:
+        await pool.close()
+    if pid == os.getpid():
+        return Check("Processus de calcul", FAIL, "le calcul n'a pas eu lieu dans un processus séparé")
+    return Check("Processus de calcul", OK, "un processus séparé démarre et répond")
+
+
 def check_store_writable(config: Config) -> Check:
     """The real store's folder takes a new file and the store takes a write lock; nothing is changed."""
     path = config.store.path
@@ -226,6 +245,7 @@ async def run_checks(config_path: Path | None) -> list[Check]:
     checks = [check_build(), check_plugins_load(config)]
     checks += await check_agent_start(config)
     checks.append(await check_popup())
+    checks.append(await check_cpu_pool())
     loop = asyncio.get_running_loop()
     # Library loads and keyring calls can block (D-Bus, pcscd): keep them off the loop.
     checks.append(await loop.run_in_executor(None, check_pcsc_library))

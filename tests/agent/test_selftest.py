@@ -20,7 +20,8 @@ def test_selftest_venv_passes_with_display_keyring_and_pcscd(tmp_path: Path, pcs
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
     assert "environnement de développement" in rows["Programme"]
-    for name in ("Modules", "Démarrage de l'agent", "Fenêtre (popup)", "Bibliothèque PC/SC", "Bibliothèques PKCS#11",
+    for name in ("Modules", "Démarrage de l'agent", "Fenêtre (popup)", "Processus de calcul", "Bibliothèque PC/SC",
+                 "Bibliothèques PKCS#11",
                  "Trousseau (keyring)", "Base locale inscriptible"):
         assert " ok " in rows[name], rows[name]
     assert "service PC/SC joignable" in rows["Bibliothèque PC/SC"]

@@ -76,8 +76,8 @@ def test_frozen_selftest_passes_on_a_desktop(tmp_path: Path, pcscd: object) -> N
     out = result.stdout
     assert "version installée (sans bac à sable)" in out
     assert f"{len(DEFAULT_PLUGINS)} chargés" in out
-    for line in ("Démarrage de l'agent", "Fenêtre (popup)", "Bibliothèque PC/SC", "Trousseau (keyring)",
-                 "Base locale inscriptible"):
+    for line in ("Démarrage de l'agent", "Fenêtre (popup)", "Processus de calcul", "Bibliothèque PC/SC",
+                 "Trousseau (keyring)", "Base locale inscriptible"):
         row = next(r for r in out.splitlines() if r.startswith(line))
         assert " ok " in row, row
     assert "SecretService" in out and "Auto-test réussi." in out
