@@ -4,7 +4,8 @@ Unlike `vigie doctor` (is this installation configured right?), the self-test pr
 every built-in plugin imports and registers, the agent starts on a throwaway profile and answers
 /health, the popup child starts when there is a display, a CPU worker process starts (agent/cpu_pool.py),
 the PC/SC and PKCS#11 libraries load, the keyring stores and returns a secret, and the store's folder is
-writable. It needs no national service and never touches the user's data (the real store is only locked for writing, then released).
+writable. It needs no national service and never touches the user's data (the real store is only locked
+for writing, then released).
 """
 
 from __future__ import annotations
